@@ -1,0 +1,112 @@
+"""Finding the study's call sites in its function, and giving each one its role.
+
+A site is a match of one of the study's forms inside the function's body
+(comments and strings excluded). Its role comes from where it stands: a
+`within` call in the header of an enclosing block (`if (pmd_trans_huge(*pmd))`)
+or a `condition` call in its own if-condition (`!folio_test_lru(folio) || ...`).
+Each role also says how to name the page and the folio there, picked from what
+the function declares, so a variant can write `page_mapcount(pte_page(ptent))`
+at a base without a `page` variable and `page_folio(page)` at a base without a
+`folio` one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import csrc
+from .errors import UserError
+from .study import Role, Study
+
+
+@dataclass(frozen=True)
+class Site:
+    role: Role
+    start: int  # offsets of the matched expression in the file
+    end: int
+    text: str  # the expression as the base has it
+    form: str
+    line: int
+    names: dict[str, str]  # "page"/"folio" -> the C expression that names it here
+
+    @property
+    def role_label(self) -> str:
+        return self.role.label
+
+
+@dataclass(frozen=True)
+class Located:
+    """The function in the file, and the sites found in it."""
+
+    text: str
+    masked: str
+    function: csrc.Function
+    sites: tuple[Site, ...]
+
+    def by_role(self) -> dict[str, list[Site]]:
+        out: dict[str, list[Site]] = {}
+        for s in self.sites:
+            out.setdefault(s.role.name, []).append(s)
+        return out
+
+
+def locate(study: Study, text: str, where: str) -> Located:
+    """Find the study's function and every call site in it; `where` names the base for errors."""
+    masked = csrc.mask(text)
+    func = csrc.find_function(masked, study.function)
+    if func is None:
+        raise UserError(
+            f"{where}: no function {study.function}() in {study.file}",
+            f"The study {study.name!r} targets that function; this base does not define it. "
+            "Pick another base, or teach the study (templates/" + study.name + "/study.toml) where the code went.")
+    declared = csrc.declared_names(masked, func)
+    body_lo, body_hi = func.body
+    taken: list[tuple[int, int]] = []
+    sites: list[Site] = []
+    for form in study.forms:
+        for m in form.regex.finditer(masked, body_lo, body_hi):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue  # an earlier (longer) form already claimed this text
+            taken.append((m.start(), m.end()))
+            role = _role_of(study, masked, func, m.start())
+            if role is None:
+                raise UserError(
+                    f"{where}: {study.file}:{csrc.line_of(text, m.start())}: found {text[m.start():m.end()]!r} "
+                    f"in {study.function}() but cannot tell its role",
+                    "None of the study's roles fits (their `within`/`condition` calls are not around it); "
+                    "add or adjust a role in study.toml.")
+            sites.append(Site(role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
+                              form=form.text, line=csrc.line_of(text, m.start()),
+                              names=_names(role, declared)))
+    if not sites:
+        forms = "; ".join(f.text for f in study.forms)
+        raise UserError(
+            f"{where}: no sharing-check call site found in {study.function}() in {study.file}",
+            f"Forms searched: {forms}. If the code has a new shape, add it to `forms` in study.toml.")
+    sites.sort(key=lambda s: s.start)
+    return Located(text=text, masked=masked, function=func, sites=tuple(sites))
+
+
+def _role_of(study: Study, masked: str, func: csrc.Function, pos: int) -> Role | None:
+    headers = csrc.enclosing_headers(masked, func.body, pos)
+    cond_span = csrc.controlling_condition(masked, func.body, pos)
+    condition = masked[cond_span[0]:cond_span[1]] if cond_span else ""
+    for role in study.roles:
+        if role.condition and any(_calls(condition, name) for name in role.condition):
+            return role
+        if role.within and any(_calls(h, name) for h in headers for name in role.within):
+            return role
+    return None
+
+
+def _calls(text: str, name: str) -> bool:
+    return name in csrc.called_functions(text)
+
+
+def _names(role: Role, declared: set[str]) -> dict[str, str]:
+    out = {}
+    for what, candidates in (("page", role.page), ("folio", role.folio)):
+        for expr in candidates:
+            if csrc.free_identifiers(expr) <= declared:
+                out[what] = expr
+                break
+    return out
