@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,9 +85,134 @@ def patches(c, base, variants=None, tree=None, study=None):
     print(wp.summary(ps))
 
 
+@task(name="check-variants",
+      help={"base": "tag, branch or commit to check at", "variants": "comma-separated variants (default: all)",
+            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+@_edge
+def check_variants(c, base, variants=None, tree=None):
+    """Compile the study's object for base and each variant with W=1 (and sparse): no new warnings."""
+    from workbench import check, results
+    from workbench import patches as wp
+    from workbench import study as ws
+    from workbench.tree import KernelTree
+
+    settings = _settings(c)
+    st = ws.load(settings.templates_dir, settings.study)
+    kt = KernelTree.open(settings, Runner(), _path(tree))
+    b = kt.resolve(base)
+    run_dir = results.new_run_dir(settings, b, "check")
+    runner = Runner(log_dir=run_dir)
+    kt.runner = runner
+    ps = wp.commit_all(kt, st, wp.render_all(kt, st, b, _list(variants)), settings.patches_dir)
+    obj = st.file[:-2] + ".o"
+    with kt.worktree(b, "check-variants") as wt:
+        outcome = check.check_variants(wt, ps, obj, settings, runner, run_dir)
+    print(check.table(outcome, obj, "W=1" + (" C=1 (sparse)" if check.shutil.which("sparse") else "")))
+    _say(f"logs: {run_dir}")
+    if not all(r.ok and not r.new_warnings for r in outcome):
+        raise Exit("some variants failed to compile or added warnings (see above)", code=1)
+
+
+def _cells(c, kind, base, variants, tests, repeat, tree, include_base):
+    from workbench import matrix
+
+    settings = _settings(c)
+    tests_t = tuple(_list(tests) or settings.tests)
+    flags = [f"--base {base}"] + ([f"--variants {variants}"] if variants and kind == "matrix" else []) \
+        + ([f"--variant {variants}"] if kind == "run" else []) + [f"--tests {','.join(tests_t)}"] \
+        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else [])
+    req = matrix.MatrixRequest(base=base, variants=tuple(_list(variants)) if variants else None, tests=tests_t,
+                               repeat=int(repeat), include_base=include_base, kind=kind, tree=tree,
+                               command=f"invoke {kind} " + " ".join(flags))
+    return matrix.execute(req, settings, _say, _say)
+
+
+@task(help={"base": "tag, branch or commit to build on", "variant": "the variant (or base)",
+            "tests": "comma-separated tests (default from invoke.yaml: cow)",
+            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
+            "repeat": "run the cell N times"})
+@_edge
+def run(c, base, variant="base", tests=None, tree=None, repeat=1):
+    """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
+    from workbench import report
+
+    result = _cells(c, "run", base, variant, tests, repeat, tree, include_base=False)
+    print(report.cases_text(result))
+    _say(f"results: {result.dir}")
+
+
+@task(help={"browser": "also install chromium (for the HTML report's browser test)"})
+@_edge
+def setup(c, browser=True):
+    """Install what the workbench needs: QEMU, kernel build dependencies, udev, virtme-ng."""
+    from workbench import host
+
+    host.setup(Runner(), _say, browser=browser)
+
+
+@task
+@_edge
+def doctor(c):
+    """One row per requirement (found, missing, version), and whether KVM really works here."""
+    from workbench import host
+
+    rows = host.doctor(_settings(c), Runner(echo=False))
+    print(host.table(rows))
+    if any(r.state == "missing" for r in rows):
+        raise Exit("some requirements are missing: `invoke setup` installs them", code=1)
+
+
+@task(help={"kernel": "also run the tests that need a real kernel tree, make and QEMU (slow)",
+            "k": "only tests matching this pytest -k expression"})
+def test(c, kernel=False, k=None):
+    """Run the test suite (fast by default; --kernel adds the real-kernel tests)."""
+    argv = [sys.executable, "-m", "pytest", "-q"]
+    if kernel:
+        argv += ["-m", "kernel or not kernel"]
+    if k:
+        argv += ["-k", k]
+    _say("$ " + " ".join(argv))
+    code = subprocess.call(argv)
+    if code:
+        raise Exit(code=code)
+
+
+@task
+@_edge
+def main(c):
+    """The main job from nothing: setup if needed, a Debian 6.12 tree if none, then the matrix at v6.12."""
+    from workbench import debian as deb
+    from workbench import host
+    from workbench.tree import debian_repo
+
+    settings = _settings(c)
+    if any(r.state == "missing" for r in host.doctor(settings, Runner(echo=False), kvm=False)):
+        host.setup(Runner(), _say)
+    base = c.config.workbench.get("main_base") or "v6.12"
+    if settings.tree is None and not (debian_repo(settings) / "HEAD").exists():
+        deb.import_debian(base.lstrip("v"), settings, Runner(), _say)
+    matrix(c, base=base)
+
+
+@task(help={"base": "tag, branch or commit to build on (e.g. v6.5)",
+            "variants": "comma-separated variants (default: all of the study's)",
+            "tests": "comma-separated tests (default from invoke.yaml: cow; the study adds `probe`)",
+            "repeat": "run each cell N times and report cases that flip as flaky",
+            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
+            "format": "terminal (default), text, markdown, html, json or junit"})
+@_edge
+def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal"):
+    """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
+    from workbench import report
+
+    run_ = _cells(c, "matrix", base, variants, tests, repeat, tree, include_base=True)
+    print(report.render(run_, format))
+    _say(f"results: {run_.dir}")
+
+
 def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-ns = Collection(tree, patches)
+ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, test)
 ns.configure({"workbench": DEFAULTS})

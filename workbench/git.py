@@ -13,9 +13,13 @@ from pathlib import Path
 from .proc import Completed, Runner
 
 SCRATCH_IDENTITY = ("Kernel Patch Workbench", "workbench@localhost")
-_SAFE = ["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", "-c", "core.hooksPath=/dev/null",
-         "-c", "submodule.recurse=false", "-c", "advice.detachedHead=false",
-         "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+_SAFE = {"commit.gpgsign": "false", "tag.gpgsign": "false", "core.hooksPath": "/dev/null",
+         "submodule.recurse": "false", "advice.detachedHead": "false", "gc.auto": "0",
+         "maintenance.auto": "false"}
+# Passed as GIT_CONFIG_* variables (git >= 2.31) so the echoed commands stay readable.
+SAFE_ENV = {"GIT_CONFIG_COUNT": str(len(_SAFE)),
+            **{f"GIT_CONFIG_KEY_{i}": k for i, k in enumerate(_SAFE)},
+            **{f"GIT_CONFIG_VALUE_{i}": v for i, v in enumerate(_SAFE.values())}}
 
 
 @dataclass
@@ -27,8 +31,8 @@ class Git:
 
     def run(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
             check: bool = True, quiet: bool = False) -> Completed:
-        return self.runner.run(["git", *_SAFE, "-C", str(self.path), *args], env=env, input=input,
-                               check=check, quiet=quiet)
+        return self.runner.run(["git", "-C", str(self.path), *args], env={**SAFE_ENV, **(env or {})},
+                               input=input, check=check, quiet=quiet)
 
     def out(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
         """A read: quiet, logged, stdout stripped of its final newline."""

@@ -167,8 +167,12 @@ def _block(tmpl: jinja2.Template, block: str, ctx: dict) -> str:
         raise UserError(f"{tmpl.filename}: no block {block!r}", f"Add {{% block {block} %}}...{{% endblock %}}.")
     try:
         return "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
-    except jinja2.TemplateError as exc:
-        raise _located_error(exc, tmpl.filename or tmpl.name or "?") from exc
+    except jinja2.TemplateError:
+        try:  # let Jinja2 rewrite the traceback so that its frames carry template lines
+            tmpl.environment.handle_exception()
+        except jinja2.TemplateError as exc:
+            raise _located_error(exc, tmpl.filename or tmpl.name or "?") from exc
+        raise
 
 
 def _located_error(exc: jinja2.TemplateError, name: str) -> UserError:

@@ -30,9 +30,10 @@ DEFAULTS: dict[str, Any] = {
         "accel": "auto",  # auto | kvm | tcg
         "timeout": 900,  # seconds for one cell (boot + all tests)
         "test_timeout": 600,  # seconds for one test binary inside the guest
-        "append": "oops=panic panic=-1 panic_on_warn=0",
+        "append": "oops=panic panic=-1",
     },
     "overlap": False,  # boot cell k while building cell k+1 (needs spare cores)
+    "outputs": None,  # where patches/ and results/ go; None: the project's own folders
 }
 
 
@@ -65,6 +66,7 @@ class Settings:
     vm: VmSettings = field(default_factory=VmSettings)
     overlap: bool = False
     project: Path = PROJECT_ROOT
+    outputs: Path = PROJECT_ROOT
 
     @property
     def make_jobs(self) -> int:
@@ -72,11 +74,11 @@ class Settings:
 
     @property
     def results_dir(self) -> Path:
-        return self.project / "results"
+        return self.outputs / "results"
 
     @property
     def patches_dir(self) -> Path:
-        return self.project / "patches"
+        return self.outputs / "patches"
 
     @property
     def templates_dir(self) -> Path:
@@ -118,6 +120,7 @@ class Settings:
             fragments=split_list(merged["fragments"]),
             vm=vm,
             overlap=bool(merged["overlap"]),
+            outputs=Path(os.path.expanduser(str(merged["outputs"]))) if merged.get("outputs") else PROJECT_ROOT,
         )
 
 

@@ -32,12 +32,14 @@ class Form:
 
 
 def form_regex(text: str) -> str:
-    """`folio_mapcount($x) != 1` -> a regex with free whitespace; `$x` matches a variable name."""
+    """`folio_mapcount($x) != 1` -> a regex with free whitespace; `$x` matches a variable, or a call
+    with simple arguments (`page_folio(page)`, `pmd_page(orig_pmd)`); the same `$x` twice must match
+    the same text."""
     parts = []
     for tok in re.findall(r"\$\w+|[A-Za-z_]\w*|\d+|\S", text):
         if tok.startswith("$"):
             name = tok[1:]
-            parts.append(f"(?P={name})" if f"(?P<{name}>" in "".join(parts) else rf"(?P<{name}>[A-Za-z_]\w*)")
+            parts.append(f"(?P={name})" if f"(?P<{name}>" in "".join(parts) else rf"(?P<{name}>[A-Za-z_]\w*(?:\s*\([^()]*\))?)")
         elif re.fullmatch(r"[A-Za-z_]\w*|\d+", tok):
             parts.append(rf"\b{tok}\b")
         else:

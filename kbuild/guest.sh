@@ -1,0 +1,82 @@
+#!/bin/bash
+# Runs inside the virtme-ng guest. The guest sees the host's root filesystem
+# read-only; this script writes only to OUT (the --rwdir the runner gives it).
+#
+# usage: guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+#
+# It sets the guest up the way the mm selftests need (swap on zram, THP,
+# hugetlb pages, debugfs), records what it actually got in OUT/env.txt, then
+# runs each test line-buffered under a timeout: output in OUT/<test>.tap,
+# exit code in OUT/<test>.rc. Markers also go to the kernel log (/dev/kmsg),
+# so the console shows which test was running when something broke.
+set -u
+OUT=$1 TESTDIR=$2 ZRAM=$3 THP=$4 HUGE2M=$5 TMO=$6
+shift 6
+
+kmsg() { echo "workbench: $*" > /dev/kmsg 2>/dev/null || true; }
+note() { echo "$1=$2" >> "$OUT/env.txt"; }
+
+: > "$OUT/env.txt"
+kmsg "guest start"
+echo "### WORKBENCH-GUEST-START"
+
+# debugfs (gup_test lives there)
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+
+# swap on zram
+if [ ! -e /sys/block/zram0 ] && [ -e /sys/class/zram-control/hot_add ]; then
+	cat /sys/class/zram-control/hot_add > /dev/null
+fi
+if [ -e /sys/block/zram0 ]; then
+	echo "$ZRAM" > /sys/block/zram0/disksize 2>/dev/null
+	mkswap /dev/zram0 > /dev/null 2>&1 && swapon /dev/zram0 2>/dev/null
+fi
+note swap_kb "$(awk '/^SwapTotal:/ {print $2}' /proc/meminfo)"
+
+# transparent huge pages: the PMD size and every mTHP size the kernel offers
+THPDIR=/sys/kernel/mm/transparent_hugepage
+if [ -e "$THPDIR/enabled" ]; then
+	echo "$THP" > "$THPDIR/enabled" 2>/dev/null
+	note thp_enabled "$(cat "$THPDIR/enabled")"
+	note thp_defrag "$(cat "$THPDIR/defrag" 2>/dev/null)"
+	note thp_sizes "$(ls -d "$THPDIR"/hugepages-*kB 2>/dev/null | sed 's/.*hugepages-//' | tr '\n' ' ')"
+else
+	note thp_enabled "none"
+fi
+
+# hugetlb: HUGE2M pages of 2 MiB, 2 of every other size (gigantic ones may not be had at runtime)
+for d in /sys/kernel/mm/hugepages/hugepages-*; do
+	[ -e "$d/nr_hugepages" ] || continue
+	size=${d##*hugepages-}
+	if [ "$size" = 2048kB ]; then want=$HUGE2M; else want=2; fi
+	echo "$want" > "$d/nr_hugepages" 2>/dev/null
+	note "hugetlb_$size" "$(cat "$d/free_hugepages")/$want"
+done
+
+if [ -e /sys/kernel/debug/gup_test ]; then note gup_test yes; else note gup_test no; fi
+if [ -e /sys/kernel/mm/ksm/run ]; then note ksm yes; else note ksm no; fi
+note kernel "$(uname -r)"
+note cmdline "$(cat /proc/cmdline | sed 's/virtme.exec=[^ ]*//')"
+
+cd "$TESTDIR" || exit 1
+for t in "$@"; do
+	kmsg "test $t begin"
+	echo "### WORKBENCH-TEST-BEGIN $t"
+	if [ -x "./$t" ]; then
+		timeout --kill-after=10 "$TMO" stdbuf -oL -eL "./$t" > "$OUT/$t.tap" 2>&1 < /dev/null
+		rc=$?
+	else
+		echo "1..0 # SKIP $t was not built" > "$OUT/$t.tap"
+		rc=4
+	fi
+	echo "$rc" > "$OUT/$t.rc"
+	cat "$OUT/$t.tap"
+	echo "### WORKBENCH-TEST-END $t rc=$rc"
+	kmsg "test $t end rc=$rc"
+done
+
+note tainted "$(cat /proc/sys/kernel/tainted)"
+sync
+echo done > "$OUT/done"
+kmsg "guest done"
+echo "### WORKBENCH-GUEST-DONE"

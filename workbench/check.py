@@ -1,0 +1,91 @@
+"""`invoke check-variants`: every variant compiles at its base, with no warning the base lacks.
+
+In the base's worktree and build directory, the study's object (`mm/madvise.o`)
+is compiled with `W=1` (and sparse, `C=1`, when it is installed) for the base
+and then for each variant. Warnings are compared by file and text, not by line
+number (a prototype shifts the lines below it).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kbuild
+from .patches import PatchSet
+from .proc import Runner
+from .settings import Settings
+from .tree import Worktree
+
+_DIAG = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? (?P<kind>warning|error): (?P<text>.*)$")
+
+
+@dataclass
+class VariantCheck:
+    variant: str
+    ok: bool
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    new_warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    same_as_base: bool = False
+
+    @property
+    def verdict(self) -> str:
+        if self.same_as_base:
+            return "same as base"
+        if not self.ok:
+            return "FAILED"
+        return f"{len(self.new_warnings)} new warning(s)" if self.new_warnings else "ok, no new warnings"
+
+
+def diagnostics(output: str, src: Path) -> list[str]:
+    """`file: warning: text` for each compiler or sparse diagnostic, line numbers dropped."""
+    out = []
+    prefix = f"{src}/"
+    for line in output.splitlines():
+        m = _DIAG.match(line.strip())
+        if m:
+            file = m.group("file").removeprefix(prefix)
+            out.append(f"{file}: {m.group('kind')}: {m.group('text')}")
+    return out
+
+
+def check_variants(wt: Worktree, ps: PatchSet, obj: str, settings: Settings, runner: Runner,
+                   log_dir: Path) -> list[VariantCheck]:
+    extra = ["W=1"] + (["C=1"] if shutil.which("sparse") else [])
+    kbuild.configure(wt, settings, runner, log_dir / "config.log")
+    results = []
+    base_warnings: Counter[str] = Counter()
+    for name in ["base"] + [v.variant for v in ps.variants]:
+        vp = None if name == "base" else ps.get(name)
+        if vp is not None and vp.same_as_base:
+            results.append(VariantCheck(name, True, 0.0, same_as_base=True))
+            continue
+        wt.checkout(ps.commit_of(name))
+        done = kbuild.compile_object(wt, settings, runner, obj, extra, log=log_dir / f"check-{name}.log")
+        diags = diagnostics(done.output, wt.src)
+        warnings = [d for d in diags if ": warning: " in d]
+        errors = [d for d in diags if ": error: " in d] or ([] if done.ok else kbuild.first_errors(
+            log_dir / f"check-{name}.log"))
+        if name == "base":
+            base_warnings = Counter(warnings)
+            new = []
+        else:
+            new = list((Counter(warnings) - base_warnings).elements())
+        results.append(VariantCheck(name, done.ok, done.seconds, warnings, new, errors))
+    wt.checkout(ps.base.commit)
+    return results
+
+
+def table(results: list[VariantCheck], obj: str, extra: str) -> str:
+    lines = [f"{obj} with {extra}:"]
+    width = max(len(r.variant) for r in results)
+    for r in results:
+        detail = "" if r.same_as_base else f"  ({r.seconds:.1f}s, {len(r.warnings)} warning(s) in all)"
+        lines.append(f"  {r.variant:<{width}}  {r.verdict}{detail}")
+        for w in r.new_warnings + r.errors:
+            lines.append(f"      {w}")
+    return "\n".join(lines)
