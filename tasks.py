@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import subprocess
 import sys
@@ -113,14 +114,17 @@ def check_variants(c, base, variants=None, tree=None):
         raise Exit("some variants failed to compile or added warnings (see above)", code=1)
 
 
-def _cells(c, kind, base, variants, tests, repeat, tree, include_base):
+def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=None, timeout=None):
     from workbench import matrix
 
-    settings = _settings(c)
+    settings = _settings(c, study=study)
+    if timeout:
+        settings = dataclasses.replace(settings, vm=dataclasses.replace(settings.vm, timeout=float(timeout)))
     tests_t = tuple(_list(tests) or settings.tests)
     flags = [f"--base {base}"] + ([f"--variants {variants}"] if variants and kind == "matrix" else []) \
         + ([f"--variant {variants}"] if kind == "run" else []) + [f"--tests {','.join(tests_t)}"] \
-        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else [])
+        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else []) \
+        + ([f"--study {study}"] if study else []) + ([f"--timeout {timeout}"] if timeout else [])
     req = matrix.MatrixRequest(base=base, variants=tuple(_list(variants)) if variants else None, tests=tests_t,
                                repeat=int(repeat), include_base=include_base, kind=kind, tree=tree,
                                command=f"invoke {kind} " + " ".join(flags))
@@ -130,13 +134,15 @@ def _cells(c, kind, base, variants, tests, repeat, tree, include_base):
 @task(help={"base": "tag, branch or commit to build on", "variant": "the variant (or base)",
             "tests": "comma-separated tests (default from invoke.yaml: cow)",
             "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
-            "repeat": "run the cell N times"})
+            "repeat": "run the cell N times", "study": "study name under templates/, or a study directory",
+            "timeout": "seconds for the cell's boot and tests (default from invoke.yaml)"})
 @_edge
-def run(c, base, variant="base", tests=None, tree=None, repeat=1):
+def run(c, base, variant="base", tests=None, tree=None, repeat=1, study=None, timeout=None):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
-    result = _cells(c, "run", base, variant, tests, repeat, tree, include_base=False)
+    result = _cells(c, "run", base, variant, tests, repeat, tree, include_base=False, study=study,
+                    timeout=timeout)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
 
@@ -199,13 +205,16 @@ def main(c):
             "tests": "comma-separated tests (default from invoke.yaml: cow; the study adds `probe`)",
             "repeat": "run each cell N times and report cases that flip as flaky",
             "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
-            "format": "terminal (default), text, markdown, html, json or junit"})
+            "format": "terminal (default), text, markdown, html, json or junit",
+            "study": "study name under templates/, or a study directory",
+            "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)"})
 @_edge
-def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal"):
+def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
-    run_ = _cells(c, "matrix", base, variants, tests, repeat, tree, include_base=True)
+    run_ = _cells(c, "matrix", base, variants, tests, repeat, tree, include_base=True, study=study,
+                  timeout=timeout)
     print(report.render(run_, format))
     _say(f"results: {run_.dir}")
 

@@ -203,7 +203,7 @@ class Bench:
                        timeout=self.settings.vm.timeout)
         result.timings["boot+test"] = round(boot.seconds, 1)
         result.env = read_env(out / "env.txt")
-        result.splat = boot.splat
+        result.splat = boot.splat or boot.hang
         for name in self.available:
             text = _read(out / f"{name}.tap")
             rc_text = _read(out / f"{name}.rc").strip()
@@ -240,7 +240,8 @@ def judge(boot: vm.Boot, tests: dict[str, tap.TestOutput], names: list[str]) -> 
         return Status.CRASH, boot.splat[0].strip()
     if boot.timed_out:
         where = "during boot (the guest script never started)" if not boot.reached_guest else "while testing"
-        return Status.TIMEOUT, f"no answer from the guest {where}"
+        evidence = f"; the kernel reported: {boot.hang[0].strip()}" if boot.hang else ""
+        return Status.TIMEOUT, f"no answer from the guest {where}{evidence}"
     if not boot.booted and not boot.reached_guest:
         return Status.INFRA_ERROR, f"the VM did not start (vng exited {boot.returncode})"
     if not boot.finished:

@@ -126,7 +126,7 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
             _write_atomic(target, patch)
             vp.commit, vp.branch, vp.patch = commit, branch, str(target)
             vp.diffstat = git.out("diff", "--stat=72", ps.base.commit, commit)
-    _write_atomic(outdir / "variants.json", json.dumps(to_json(ps), indent=2) + "\n")
+    _write_atomic(outdir / f"{ps.study}.json", json.dumps(to_json(ps), indent=2) + "\n")
     return ps
 
 

@@ -94,7 +94,7 @@ def render_variant(study: Study, located: Located, variant: Variant, has: Has, c
             raise UserError(f"{study.root / variant.template}: no block for role {site.role.name!r}",
                             f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
         try:
-            after = _block(tmpl, site.role.name, {**context, **site.names})
+            after = _block(tmpl, site.role.name, {**context, **site.names, "original": site.text})
         except UserError as exc:
             missing = [k for k in ("page", "folio") if k not in site.names]
             if missing:

@@ -115,7 +115,8 @@ class Study:
 
 
 def load(templates_dir: Path, name: str) -> Study:
-    root = templates_dir / name
+    """The study `templates/<name>/`, or the study in directory `name` when it is a path."""
+    root = Path(name) if ("/" in name or Path(name).is_dir()) else templates_dir / name
     path = root / "study.toml"
     if not path.exists():
         known = sorted(p.parent.name for p in templates_dir.glob("*/study.toml"))

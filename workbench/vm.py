@@ -33,11 +33,13 @@ GUEST_SCRIPT = "guest.sh"
 START_MARK = "### WORKBENCH-GUEST-START"
 DONE_MARK = "### WORKBENCH-GUEST-DONE"
 BOOT_LINE = re.compile(r"Linux version \d")
-# What a kernel prints when it breaks (the first line of a splat).
+# What a kernel prints when it breaks (the first line of a splat) ...
 SPLAT = re.compile(
     r"(Kernel panic - not syncing|BUG: |kernel BUG at|Oops: |Oops\b.*SMP|general protection fault|"
-    r"WARNING: CPU: \d+ PID: \d+|WARNING: .* at .*\+0x|Unable to handle kernel|watchdog: BUG: soft lockup|"
-    r"rcu: INFO: rcu_\w+ detected stalls|INFO: task .* blocked for more than|invalid opcode: )")
+    r"WARNING: CPU: \d+ PID: \d+|WARNING: .* at .*\+0x|Unable to handle kernel|invalid opcode: )")
+# ... and when it notices it is stuck: evidence of a hang, not a crash (the cell is a TIMEOUT).
+HANG = re.compile(r"(watchdog: BUG: soft lockup|rcu: INFO: rcu_\w+ detected (expedited )?stalls|"
+                  r"INFO: task .* blocked for more than|rcu_\w+ self-detected stall)")
 SPLAT_END = re.compile(r"(---\[ end trace|---\[ end Kernel panic|Kernel Offset:)")
 
 
@@ -61,7 +63,8 @@ class Boot:
     reached_guest: bool  # the guest script started
     finished: bool  # the guest script wrote its done file
     booted: bool  # the console holds the kernel's own boot lines
-    splat: list[str] = field(default_factory=list)
+    splat: list[str] = field(default_factory=list)  # the first oops/panic/BUG/WARN
+    hang: list[str] = field(default_factory=list)  # stall or lockup reports
 
     @property
     def crashed(self) -> bool:
@@ -97,14 +100,15 @@ def boot(image: Path, command: str, rwdir: Path, console: Path, vm: VmSettings, 
     return Boot(seconds=done.seconds, returncode=done.returncode, timed_out=done.timed_out, console=console,
                 reached_guest=START_MARK in text or (rwdir / "env.txt").exists(),
                 finished=(rwdir / "done").exists(), booted=bool(BOOT_LINE.search(text)),
-                splat=find_splat(text))
+                splat=find_splat(text), hang=find_splat(text, HANG))
 
 
-def find_splat(console: str, context: int = 60) -> list[str]:
-    """The first oops/panic/BUG/WARN in a console log, from its first line to its end marker."""
+def find_splat(console: str, pattern: re.Pattern[str] = SPLAT, context: int = 60) -> list[str]:
+    """The first oops/panic/BUG/WARN (or, with HANG, stall report) in a console log, from its first
+    line to its end marker. Hang reports never count as a crash splat."""
     lines = console.splitlines()
     for i, line in enumerate(lines):
-        if SPLAT.search(line):
+        if pattern.search(line) and (pattern is HANG or not HANG.search(line)):
             out = []
             for follow in lines[i:i + context]:
                 out.append(follow)
