@@ -114,10 +114,10 @@ def check_variants(c, base, variants=None, tree=None):
         raise Exit("some variants failed to compile or added warnings (see above)", code=1)
 
 
-def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=None, timeout=None):
+def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=None, timeout=None, overlap=None):
     from workbench import matrix
 
-    settings = _settings(c, study=study)
+    settings = _settings(c, study=study, overlap=overlap)
     if timeout:
         settings = dataclasses.replace(settings, vm=dataclasses.replace(settings.vm, timeout=float(timeout)))
     tests_t = tuple(_list(tests) or settings.tests)
@@ -128,7 +128,7 @@ def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=Non
     req = matrix.MatrixRequest(base=base, variants=tuple(_list(variants)) if variants else None, tests=tests_t,
                                repeat=int(repeat), include_base=include_base, kind=kind, tree=tree,
                                command=f"invoke {kind} " + " ".join(flags))
-    return matrix.execute(req, settings, _say, _say)
+    return matrix.execute(req, settings, _say)
 
 
 @task(help={"base": "tag, branch or commit to build on", "variant": "the variant (or base)",
@@ -207,14 +207,16 @@ def main(c):
             "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
             "format": "terminal (default), text, markdown, html, json or junit",
             "study": "study name under templates/, or a study directory",
-            "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)"})
+            "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)",
+            "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, off"})
 @_edge
-def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None):
+def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None,
+           overlap=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
     run_ = _cells(c, "matrix", base, variants, tests, repeat, tree, include_base=True, study=study,
-                  timeout=timeout)
+                  timeout=timeout, overlap=overlap)
     print(report.render(run_, format))
     _say(f"results: {run_.dir}")
 

@@ -27,6 +27,7 @@ from .tree import Base, KernelTree, Worktree
 from .proc import Runner
 
 Say = Callable[[str], None]
+Stage = Callable[[str, str, str], None]  # (cell label, stage, detail)
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,10 @@ class Bench:
     """A base's worktree and build directory, ready to build and test cells."""
 
     def __init__(self, kt: KernelTree, wt: Worktree, study: Study, settings: Settings, runner: Runner,
-                 tests: tuple[str, ...], say: Say, progress: Say | None = None) -> None:
+                 tests: tuple[str, ...], say: Say, stage: Stage | None = None) -> None:
         self.kt, self.wt, self.study, self.settings, self.runner = kt, wt, study, settings, runner
         self.say = say
-        self.progress = progress or (lambda _m: None)
+        self.stage = stage or (lambda _label, _stage, _detail: None)
         self.sources = selftests.plan(kt.clone, wt.base.commit, tests, study)
         self.cells_dir = settings.cache / "cells"
         self.kernelversion = kt.kernelversion(wt.base.commit)
@@ -165,7 +166,7 @@ class Bench:
         log = log_dir / f"build-{spec.variant}.log"
         log.unlink(missing_ok=True)
         result = kbuild.build(self.wt, self.settings, self.runner, log,
-                              progress=lambda m: self.progress(f"build {spec.label}: {m}"))
+                              progress=lambda m: self.stage(spec.label, "building", m))
         if not result.ok:
             return None, result
         image = log_dir / "images" / f"{spec.variant}.bzImage"
@@ -198,7 +199,7 @@ class Bench:
             return self._save(result, cell_dir)
         out = cell_dir / "out"
         command = vm.guest_command(self.guest_script, out, self.testdir, self.settings.vm, self.available)
-        self.progress(f"boot {spec.label} ({accel})")
+        self.stage(spec.label, "booting", f"{accel}, {', '.join(self.available)}")
         boot = vm.boot(image, command, out, cell_dir / "console.log", self.settings.vm, accel, self.runner,
                        timeout=self.settings.vm.timeout)
         result.timings["boot+test"] = round(boot.seconds, 1)
@@ -213,19 +214,22 @@ class Bench:
         result.status, result.reason = judge(boot, result.tests, self.available)
         return self._save(result, cell_dir)
 
+    def lookup(self, spec: CellSpec) -> CellResult | None:
+        """The cell's finished result, if the cache has it (needs the accelerator to be known)."""
+        if getattr(self, "accel", None):
+            return self.cached(self.identity(spec, self.accel))
+        return None
+
     def run(self, spec: CellSpec, log_dir: Path) -> CellResult:
         """Build, boot and test one cell, or take its finished result from the cache."""
         self.prepare(log_dir)
-        if hasattr(self, "accel"):
-            hit = self.cached(self.identity(spec, self.accel))
-            if hit:
-                return hit
-        image, build = self.build(spec, log_dir)
-        accel = self.ensure_accel(image) if image else getattr(self, "accel", "none")
-        hit = self.cached(self.identity(spec, accel))
+        hit = self.lookup(spec)
         if hit:
             return hit
-        return self.test(spec, image, build, accel)
+        self.stage(spec.label, "building", "")
+        image, build = self.build(spec, log_dir)
+        accel = self.ensure_accel(image) if image else getattr(self, "accel", "none")
+        return self.lookup(spec) or self.test(spec, image, build, accel)
 
     def _save(self, result: CellResult, cell_dir: Path) -> CellResult:
         tmp = cell_dir / "cell.json.tmp"

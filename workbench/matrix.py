@@ -8,15 +8,18 @@ NOT_RUN before anything is built.
 """
 from __future__ import annotations
 
-import shlex
+import os
+import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import patches as wp
 from . import study as ws
 from .cell import Bench, CellResult, CellSpec
-from .proc import Runner
+from .progress import Progress
+from .proc import Runner, reap_orphans
 from .results import Run, new_run_dir
 from .settings import Settings
 from .tree import KernelTree
@@ -66,13 +69,14 @@ def plan(kt: KernelTree, study: ws.Study, req: MatrixRequest, settings: Settings
     return Plan(specs=specs, same_as_base=same, columns=columns, patchset=ps)
 
 
-def execute(req: MatrixRequest, settings: Settings, say: Say, progress: Say | None = None) -> Run:
+def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     """Plan the cells, run the missing ones, record everything in a run folder."""
     study = ws.load(settings.templates_dir, settings.study)
     kt = KernelTree.open(settings, Runner(), _tree(req))
     base = kt.resolve(req.base)
     run_dir = new_run_dir(settings, base, "" if req.kind == "matrix" else req.kind)
-    runner = Runner(log_dir=run_dir)
+    prog = Progress(title=f"{req.kind} {base.name}", times_file=settings.cache / "timings.json")
+    runner = Runner(log_dir=run_dir, out=prog.say, registry=settings.cache / "running")
     kt.runner = runner
     p = plan(kt, study, req, settings)
     run = Run(dir=run_dir, kind=req.kind, base=base.name, commit=base.commit,
@@ -84,30 +88,95 @@ def execute(req: MatrixRequest, settings: Settings, say: Say, progress: Say | No
     for v in p.patchset.variants:
         if v.patch:
             (run_dir / "patches").mkdir(exist_ok=True)
-            (run_dir / "patches" / f"{v.variant}.patch").write_text(open(v.patch).read())
+            shutil.copy(v.patch, run_dir / "patches" / f"{v.variant}.patch")
     run.save()
     say(f"run {run.id}: {study.name} at {base.name} (Linux {run.kernelversion}); columns "
         f"{', '.join(p.columns)}" + (f"; same as base: {', '.join(p.same_as_base)}" if p.same_as_base else ""))
     start = time.monotonic()
-    with kt.worktree(base, req.kind) as wt:
-        bench = Bench(kt, wt, study, settings, runner, req.tests, say, progress)
+    with kt.worktree(base, req.kind) as wt, prog:
+        for pgid in reap_orphans(settings.cache / "running"):
+            prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
+        prog.cold = not (wt.build / "vmlinux").exists()
+        bench = Bench(kt, wt, study, settings, runner, req.tests, prog.say, prog.stage)
         if bench.missing:
             run.not_run = bench.missing
-            say(f"NOT_RUN at {base.name}: {', '.join(bench.missing)} (the base has no such test); "
-                "nothing is built for them")
+            prog.say(f"NOT_RUN at {base.name}: {', '.join(bench.missing)} (the base has no such test); "
+                     "nothing is built for them")
+        for spec in p.specs:
+            prog.add(spec.label)
+        for v in p.same_as_base:
+            prog.done(v, "=base (same code as base: no build, reuses the base's cell)")
         bench.prepare(run_dir)
         run.config_hash, run.toolchain = bench.config.config_hash, bench.toolchain
-        for i, spec in enumerate(p.specs, 1):
-            say(f"[{i}/{len(p.specs)}] {spec.label}")
-            cell = bench.run(spec, run_dir)
-            run.accel = run.accel or cell.accel
-            run.add(cell)
-            say(f"[{i}/{len(p.specs)}] {spec.label}: {cell_line(cell)}")
+        _drive(bench, p.specs, run, run_dir, prog, settings)
         wt.checkout(base.commit)
     run.timings["total"] = round(time.monotonic() - start, 1)
     run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
     run.save()
     return run
+
+
+def _drive(bench: Bench, specs: list[CellSpec], run: Run, run_dir, prog: Progress, settings: Settings) -> None:
+    """Build the cells one after another; boot each one, overlapping the next build when allowed."""
+    def record(cell: CellResult) -> None:
+        run.accel = run.accel or cell.accel
+        run.add(cell)
+        prog.done(cell_label(cell), cell_line(cell))
+        if not cell.cached and "boot+test" in cell.timings:
+            prog.note_time("boot", cell.timings["boot+test"])
+
+    pool = None
+    pending: Future | None = None
+    try:
+        for spec in specs:
+            hit = bench.lookup(spec)
+            if hit:
+                record(hit)
+                continue
+            prog.stage(spec.label, "building")
+            cold = prog.cold
+            image, build = bench.build(spec, run_dir)
+            prog.cold = False
+            if build.ok:
+                prog.note_time("full_build" if cold else "rebuild", build.seconds)
+            accel = bench.ensure_accel(image) if image else getattr(bench, "accel", "none")
+            hit = bench.lookup(spec)
+            if hit:
+                record(hit)
+                continue
+            if pool is None and overlap_allowed(settings, accel, prog.say):
+                pool = ThreadPoolExecutor(max_workers=1)
+            if pending is not None:
+                record(pending.result())
+                pending = None
+            if pool is not None:
+                prog.stage(spec.label, "queued for boot")
+                pending = pool.submit(bench.test, spec, image, build, accel)
+            else:
+                record(bench.test(spec, image, build, accel))
+        if pending is not None:
+            record(pending.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def overlap_allowed(settings: Settings, accel: str, say: Say) -> bool:
+    """Boot while building only when asked, and never under TCG on 2 cores or fewer, where a
+    guest starved by make shows RCU stalls and soft lockups that would read as crashes."""
+    mode = str(settings.overlap).lower()
+    if mode in ("false", "off", "no", "0"):
+        return False
+    cores = os.cpu_count() or 1
+    if accel == "tcg" and cores <= 2:
+        if mode in ("true", "on", "yes", "1"):
+            say(f"overlap refused: TCG on {cores} cores would starve the guest; building and booting in turn")
+        return False
+    return mode in ("true", "on", "yes", "1", "auto")
+
+
+def cell_label(cell: CellResult) -> str:
+    return cell.variant + (f" #{cell.repeat + 1}" if cell.repeat else "")
 
 
 def cell_line(cell: CellResult) -> str:
@@ -119,10 +188,6 @@ def cell_line(cell: CellResult) -> str:
     origin = " (cached)" if cell.cached else ""
     reason = f" — {cell.reason}" if cell.reason else ""
     return f"{cell.status.value}{reason}; {shown or 'no cases'}; {timing}{origin}"
-
-
-def reproduce(argv: list[str]) -> str:
-    return shlex.join(argv)
 
 
 def _tree(req: MatrixRequest):

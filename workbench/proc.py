@@ -32,7 +32,8 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     os.setsid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # SIGTERM, not SIGKILL: make then deletes the half-written object it was building.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
 
@@ -61,9 +62,7 @@ class Runner:
     log_dir: Path | None = None
     echo: bool = True
     out: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
-
-    def with_log_dir(self, log_dir: Path) -> "Runner":
-        return Runner(log_dir=log_dir, echo=self.echo, out=self.out)
+    registry: Path | None = None  # records running process groups, to kill them if we die (reap_orphans)
 
     def run(
         self,
@@ -105,6 +104,7 @@ class Runner:
                 f"{args[0]} is not installed (needed for: {shown(args)})",
                 "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.",
             ) from exc
+        tag = self._register(proc.pid)
         chunks: list[bytes] = []
         timed_out = False
         teefile = open(tee, "ab") if tee else None
@@ -123,6 +123,8 @@ class Runner:
         finally:
             if teefile:
                 teefile.close()
+            if tag:
+                tag.unlink(missing_ok=True)
         seconds = time.monotonic() - start
         output = b"".join(chunks).decode(errors="replace")
         rc = proc.returncode if proc.returncode is not None else -9
@@ -175,6 +177,14 @@ class Runner:
         proc.wait()
         return False
 
+    def _register(self, pid: int) -> Path | None:
+        if self.registry is None:
+            return None
+        self.registry.mkdir(parents=True, exist_ok=True)
+        tag = self.registry / str(pid)
+        tag.write_text(f"{os.getpid()}\n")
+        return tag
+
     def _log(self, args, cwd, rc, seconds, timed_out) -> None:
         if self.log_dir is None:
             return
@@ -209,16 +219,32 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def kill_recorded_group(pidfile: Path) -> bool:
-    """Kill a process group recorded by an earlier run that died; True if one was found."""
+def reap_orphans(registry: Path) -> list[int]:
+    """Kill the process groups (make, QEMU) left by a workbench run that was killed outright;
+    returns their ids. Groups whose owner is still alive are left alone."""
+    killed = []
+    for tag in registry.glob("*") if registry.exists() else []:
+        try:
+            pgid, owner = int(tag.name), int(tag.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            tag.unlink(missing_ok=True)
+            continue
+        if _alive(owner):
+            continue
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+            killed.append(pgid)
+        except (ProcessLookupError, PermissionError):
+            pass
+        tag.unlink(missing_ok=True)
+    return killed
+
+
+def _alive(pid: int) -> bool:
     try:
-        pgid = int(pidfile.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pidfile.unlink(missing_ok=True)
-        return False
-    pidfile.unlink(missing_ok=True)
+    except PermissionError:
+        return True
     return True

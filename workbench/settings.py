@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "test_timeout": 600,  # seconds for one test binary inside the guest
         "append": "oops=panic panic=-1",
     },
-    "overlap": False,  # boot cell k while building cell k+1 (needs spare cores)
+    "overlap": "auto",  # boot cell k while building k+1: auto (only with KVM or > 2 cores) | on | off
     "outputs": None,  # where patches/ and results/ go; None: the project's own folders
 }
 
@@ -64,7 +64,7 @@ class Settings:
     jobs: int = 0
     fragments: tuple[str, ...] = ("minimal",)
     vm: VmSettings = field(default_factory=VmSettings)
-    overlap: bool = False
+    overlap: str = "auto"
     project: Path = PROJECT_ROOT
     outputs: Path = PROJECT_ROOT
 
@@ -119,7 +119,7 @@ class Settings:
             jobs=jobs,
             fragments=split_list(merged["fragments"]),
             vm=vm,
-            overlap=bool(merged["overlap"]),
+            overlap=str(merged["overlap"]).lower(),
             outputs=Path(os.path.expanduser(str(merged["outputs"]))) if merged.get("outputs") else PROJECT_ROOT,
         )
 
