@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -221,9 +222,40 @@ def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="term
     _say(f"results: {run_.dir}")
 
 
+@task(iterable=["case"],
+      help={"good": "a commit where the case passes", "bad": "a commit where it does not",
+            "test": "the test binary (default: cow)",
+            "case": "text of the case(s) to watch (repeatable); matches every case whose name contains it",
+            "bad-on": "what makes a watched case bad: skip,fail (default), fail, skip, or 'skip:<reason text>'",
+            "crash-skip": "count a kernel crash as a skip instead of bad",
+            "repeat": "run each step N times (a case bad in any run makes the step bad)",
+            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+@_edge
+def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=1, tree=None):
+    """Find the commit that broke a test case: git bisect run with the workbench's build, boot and test."""
+    from workbench import bisect as wbisect
+
+    flags = [f"--good {good}", f"--bad {bad}", f"--test {test}"] + [f"--case {shlex.quote(k)}" for k in case] \
+        + ([f"--bad-on {shlex.quote(bad_on)}"] if bad_on else []) + (["--crash-skip"] if crash_skip else []) \
+        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else [])
+    req = wbisect.BisectRequest(good=good, bad=bad, tests=tuple(_list(test) or ["cow"]), cases=tuple(case),
+                                bad_on=bad_on, crash_skip=crash_skip, repeat=int(repeat), tree=tree,
+                                command="invoke bisect " + " ".join(flags))
+    out = wbisect.bisect(req, _settings(c), _say)
+    fb = out.first_bad
+    print(f"first bad commit: {fb['commit']}\n  subject: {fb['subject']}\n  author:  {fb['author']}\n"
+          f"  date:    {fb['date']}")
+    print(f"{len(out.steps)} steps, {out.run.timings.get('total', 0):.0f}s in all:")
+    for i, s in enumerate(out.steps, 1):
+        t = ", ".join(f"{k} {v:.0f}s" for k, v in (s["timings"][0] if s["timings"] else {}).items())
+        print(f"  {i:>2}. {s['commit'][:12]} {s['verdict']:<5} {s['seconds']:>6.1f}s  ({t})  {s['subject'][:50]}")
+        print(f"      {s['reason']}")
+    print(f"bisect log: {out.log}\nreplay: {out.replay}")
+
+
 def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, test)
+ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, test)
 ns.configure({"workbench": DEFAULTS})

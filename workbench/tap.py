@@ -85,6 +85,7 @@ def _result_status(ok: bool, directive: str, comment: str) -> Status:
 
 @dataclass
 class TestOutput:
+    __test__ = False  # not a pytest test class
     """What one test binary produced."""
 
     test: str  # binary name, e.g. "cow"

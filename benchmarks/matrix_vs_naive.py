@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Time the real matrix against the naive way, on the same tree, in one run.
+
+    .venv/bin/python benchmarks/matrix_vs_naive.py --base v6.12 [--tree PATH] [--variants a,b] [--tests cow]
+
+- matrix: the workbench's way, cold (a fresh cache: new clone, worktree and build
+  directory): one full build, then per variant a checkout that rewrites one file
+  and an incremental build, and a boot + test of each cell;
+- naive: for every cell a fresh `O=` directory: config, full build, boot + test.
+
+Fair on both sides: the same config fragments and `-j`, ccache off
+(`CCACHE_DISABLE=1`), the same selftest binaries (built once, outside the
+timings), the same guest and VM settings; the load average is recorded. It
+prints the time of each stage, the ratios (matrix / naive, rebuild / full
+build) and which objects each variant's rebuild recompiled.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workbench import kbuild, matrix  # noqa: E402
+from workbench import study as ws  # noqa: E402
+from workbench.cell import Bench  # noqa: E402
+from workbench.git import Git  # noqa: E402
+from workbench.proc import Runner  # noqa: E402
+from workbench.settings import Settings  # noqa: E402
+from workbench.tree import KernelTree, Worktree, debian_repo  # noqa: E402
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--tree", help="kernel git tree (default: the Debian import)")
+    ap.add_argument("--variants", help="comma-separated (default: all of the study's)")
+    ap.add_argument("--tests", default="cow")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch cache")
+    ap.add_argument("--out", help="write the figures as JSON here too")
+    args = ap.parse_args()
+
+    os.environ["CCACHE_DISABLE"] = "1"
+    real = Settings.from_mapping({})
+    scratch = Path(tempfile.mkdtemp(prefix="wb-bench-", dir=real.cache.parent))
+    # a cold cache of its own; the KVM answer is a property of the host, reuse it
+    settings = dataclasses.replace(real, cache=scratch, outputs=scratch / "outputs")
+    if (real.cache / "accel.json").exists():
+        scratch.mkdir(exist_ok=True)
+        shutil.copy(real.cache / "accel.json", scratch / "accel.json")
+    tree = Path(args.tree).expanduser() if args.tree else debian_repo(real)
+    tests = tuple(args.tests.split(","))
+    variants = tuple(args.variants.split(",")) if args.variants else None
+    figures: dict = {"base": args.base, "jobs": settings.make_jobs, "ccache": "disabled",
+                     "fragments": list(settings.fragments), "load_before": load()}
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    # --- the matrix, cold ---------------------------------------------------------------------
+    say(f"== matrix (cold cache {scratch})")
+    t0 = time.monotonic()
+    run = matrix.execute(matrix.MatrixRequest(base=args.base, variants=variants, tests=tests, tree=str(tree),
+                                              command="benchmark"), settings, say)
+    figures["matrix_total"] = round(time.monotonic() - t0, 1)
+    figures["load_after_matrix"] = load()
+    cells = [c for c in run.cells]
+    figures["matrix_cells"] = [{"variant": c.variant, **c.timings, "status": c.status.value,
+                                "recompiled": c.recompiled if c.variant != "base" else len(c.recompiled)}
+                               for c in cells]
+
+    # --- the naive way: a fresh O= directory for every cell --------------------------------------
+    say("== naive (a fresh build directory for every cell)")
+    runner = Runner(log_dir=scratch / "naive-logs", registry=scratch / "running")
+    study = ws.load(settings.templates_dir, settings.study)
+    kt = KernelTree.open(settings, runner, tree)
+    base = kt.resolve(args.base)
+    plan = matrix.plan(kt, study, matrix.MatrixRequest(base=args.base, variants=variants, tests=tests), settings)
+    naive = []
+    t0 = time.monotonic()
+    with kt.worktree(base, "benchmark") as wt:
+        bench = Bench(kt, wt, study, settings, runner, tests, say)
+        bench.prepare(scratch / "naive-logs")  # selftests: already built by the matrix side
+        for spec in plan.specs:
+            root = scratch / "naive" / spec.variant
+            root.mkdir(parents=True)
+            (root / "src").symlink_to(wt.src)
+            fresh = Worktree(root=root, git=Git(root / "src", runner), base=base)
+            fresh.checkout(spec.commit)
+            c0 = time.monotonic()
+            kbuild.configure(fresh, settings, runner, root / "config.log")
+            configured = time.monotonic() - c0
+            result = kbuild.build(fresh, settings, runner, root / "build.log")
+            if not result.ok:
+                say(f"naive build of {spec.variant} failed: {result.first_errors}")
+                return 1
+            image = root / "bzImage"
+            shutil.copy2(result.image, image)
+            cell = bench.test(spec, image, result, bench.ensure_accel(image))
+            naive.append({"variant": spec.variant, "config": round(configured, 1), "build": round(result.seconds, 1),
+                          "boot+test": cell.timings.get("boot+test"), "status": cell.status.value})
+            say(f"naive {spec.variant}: {naive[-1]}")
+            shutil.rmtree(root / "build", ignore_errors=True)
+        wt.checkout(base.commit)
+    figures["naive_total"] = round(time.monotonic() - t0, 1)
+    figures["naive_cells"] = naive
+    figures["load_after_naive"] = load()
+
+    # --- figures ----------------------------------------------------------------------------------
+    full = next(c["build"] for c in figures["matrix_cells"] if c["variant"] == "base")
+    rebuilds = [c["build"] for c in figures["matrix_cells"] if c["variant"] != "base"]
+    figures["ratio_matrix_over_naive"] = round(figures["matrix_total"] / figures["naive_total"], 3)
+    figures["full_build"] = full
+    figures["rebuild_mean"] = round(sum(rebuilds) / len(rebuilds), 1) if rebuilds else None
+    figures["ratio_rebuild_over_full"] = round(figures["rebuild_mean"] / full, 3) if rebuilds else None
+
+    print(f"\nbase {args.base}, -j{figures['jobs']}, ccache off, fragments {','.join(figures['fragments'])}")
+    print(f"load average: before {figures['load_before']}, after matrix {figures['load_after_matrix']}, "
+          f"after naive {figures['load_after_naive']}")
+    print("\nmatrix (one build directory, variants in turn):")
+    for c in figures["matrix_cells"]:
+        rec = c["recompiled"]
+        shown = f"{rec} steps (full build)" if isinstance(rec, int) else ", ".join(rec)
+        print(f"  {c['variant']:<26} build {c['build']:>6.1f}s  boot+test {c.get('boot+test', 0):>5.1f}s  "
+              f"{c['status']:<6} recompiled: {shown}")
+    print(f"  total {figures['matrix_total']:.1f}s")
+    print("\nnaive (fresh O= per cell):")
+    for c in naive:
+        print(f"  {c['variant']:<26} config {c['config']:>5.1f}s  build {c['build']:>6.1f}s  "
+              f"boot+test {c['boot+test']:>5.1f}s  {c['status']}")
+    print(f"  total {figures['naive_total']:.1f}s")
+    print(f"\nmatrix / naive = {figures['ratio_matrix_over_naive']:.3f}")
+    if rebuilds:
+        print(f"rebuild / full build = {figures['rebuild_mean']:.1f}s / {full:.1f}s = "
+              f"{figures['ratio_rebuild_over_full']:.3f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(figures, indent=1))
+    if not args.keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""`invoke bisect`: a real `git bisect run` whose steps are the workbench's build, boot and test.
+
+The bisection runs in a worktree of the workbench's clone (never the user's
+checkout), with its own build directory, so each step builds incrementally.
+It first runs `--good` and keeps its results as the reference: a step is bad
+when a named case that passed at `--good` does not pass (by default SKIP or
+FAIL; `--bad-on` chooses). Cases that did not pass at `--good`, and
+environment skips, never decide a step. A build failure or a case that does
+not exist at the step is a skip (exit 125); a kernel crash is bad (or a skip
+with `--crash-skip`); an infrastructure failure is retried once and then
+aborts the bisection (exit 255) rather than give a wrong answer.
+
+`git bisect run` calls `python -m workbench.bisect STATE` for each step; the
+state file says what to build, test and compare, so a step is an ordinary
+process that git can drive, interrupt and resume.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import study as ws
+from .cell import Bench, CellResult, CellSpec
+from .errors import InfraError, UserError
+from .git import SAFE_ENV, Git
+from .proc import Runner, reap_orphans
+from .results import Run, new_run_dir
+from .settings import Settings
+from .status import Status
+from .tree import Base, KernelTree, Worktree
+
+Say = Callable[[str], None]
+
+
+class Verdict(enum.IntEnum):
+    GOOD = 0
+    BAD = 1
+    SKIP = 125
+    ABORT = 255  # git bisect run stops on 128-255
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What makes a watched case bad at a step, relative to its PASS at --good."""
+
+    fail: bool = True  # FAIL/ERROR/XPASS count as bad
+    skip: bool = True  # any SKIP (not an environment skip) counts as bad
+    skip_reason: str = ""  # only a SKIP whose reason contains this counts (implies skip)
+    crash_skip: bool = False  # a kernel crash is a skip instead of bad
+
+    @classmethod
+    def parse(cls, bad_on: str | None, crash_skip: bool = False) -> "Policy":
+        """`--bad-on`: 'skip,fail' (default), 'fail', 'skip', or 'skip:<reason text>'."""
+        if not bad_on:
+            return cls(crash_skip=crash_skip)
+        fail = skip = False
+        reason = ""
+        for part in [p.strip() for p in bad_on.split(",") if p.strip()]:
+            if part == "fail":
+                fail = True
+            elif part == "skip":
+                skip = True
+            elif part.startswith("skip:"):
+                skip, reason = True, part[5:].strip()
+            else:
+                raise UserError(f"--bad-on {bad_on!r}: {part!r} is not fail, skip or skip:<reason>",
+                                "e.g. --bad-on fail, or --bad-on 'skip:MADV_PAGEOUT did not work'.")
+        return cls(fail=fail, skip=skip, skip_reason=reason, crash_skip=crash_skip)
+
+
+def matches(name: str, patterns: list[str]) -> bool:
+    return any(p.lower() in name.lower() for p in patterns)
+
+
+def watched(reference: CellResult, patterns: list[str]) -> dict[str, Status]:
+    """The named cases that passed at --good: {case key: PASS}."""
+    return {c.key: c.status for c in reference.cases if matches(c.name, patterns) and c.status is Status.PASS}
+
+
+def verdict(cells: list[CellResult], watch: dict[str, Status], policy: Policy) -> tuple[Verdict, str]:
+    """The step's verdict from its cell(s) (several with --repeat): pure, so it is unit-tested."""
+    reasons = []
+    bad = found_any = False
+    for cell in cells:
+        if cell.status is Status.INFRA_ERROR:
+            return Verdict.ABORT, f"infrastructure error: {cell.reason}"
+        if cell.status is Status.BUILD_FAILED:
+            return Verdict.SKIP, "the kernel does not build here: " + "; ".join(cell.build_errors[:2])
+        if cell.status is Status.CRASH:
+            if policy.crash_skip:
+                return Verdict.SKIP, f"kernel crash (counted as a skip): {cell.reason}"
+            return Verdict.BAD, f"kernel crash: {cell.reason}"
+        if cell.status is Status.TIMEOUT:
+            if cell.splat:  # the kernel itself reported the hang
+                return Verdict.BAD, f"kernel hang: {cell.reason}"
+            return Verdict.ABORT, f"timed out with no sign from the kernel: {cell.reason}"
+        by_key = {c.key: c for c in cell.cases}
+        for key in watch:
+            case = by_key.get(key)
+            if case is None:
+                continue
+            found_any = True
+            if case.env_skip:
+                continue
+            if case.status is Status.SKIP and policy.skip and policy.skip_reason.lower() in case.reason.lower():
+                bad = True
+                reasons.append(f"{key}: SKIP ({case.reason})")
+            elif case.status in (Status.FAIL, Status.ERROR, Status.XPASS) and policy.fail:
+                bad = True
+                reasons.append(f"{key}: {case.status.value}")
+    if not found_any:
+        return Verdict.SKIP, "none of the named cases exists at this commit"
+    if bad:
+        more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        return Verdict.BAD, "; ".join(reasons[:3]) + more
+    return Verdict.GOOD, "the named cases that passed at --good pass"
+
+
+@dataclass(frozen=True)
+class BisectRequest:
+    good: str
+    bad: str
+    tests: tuple[str, ...]
+    cases: tuple[str, ...]
+    bad_on: str | None = None
+    crash_skip: bool = False
+    repeat: int = 1
+    tree: str | None = None
+    command: str = ""
+
+
+@dataclass
+class Outcome:
+    run: Run
+    first_bad: dict
+    steps: list[dict]
+    log: Path
+    replay: str
+
+
+def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | None = None,
+           reference: Callable[[Base], list[CellResult]] | None = None) -> Outcome:
+    """Bisect for real; `step` (the command git runs per step) and `reference` (the cells at --good)
+    can be replaced, which the unit tests do to drive git bisect without a kernel."""
+    if not req.cases:
+        raise UserError("name the case(s) to watch with --case", 'e.g. --case "swapped-out, PTE-mapped THP".')
+    policy = Policy.parse(req.bad_on, req.crash_skip)
+    kt = KernelTree.open(settings, Runner(), Path(req.tree).expanduser() if req.tree else None)
+    good, bad = kt.resolve(req.good), kt.resolve(req.bad)
+    if not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
+        raise UserError(f"--good {req.good} is not an ancestor of --bad {req.bad}",
+                        "git bisect needs the good commit in the bad commit's history.")
+    run_dir = new_run_dir(settings, bad, "bisect")
+    runner = Runner(log_dir=run_dir, registry=settings.cache / "running")
+    kt.runner = runner
+    run = Run(dir=run_dir, kind="bisect", base=good.name, commit=good.commit, kernelversion=kt.kernelversion(good.commit),
+              study=settings.study, tests=list(req.tests), variants=["base"], command=req.command, tree=str(kt.source))
+    run.extra = {"good": asdict(good), "bad": asdict(bad), "cases": list(req.cases), "policy": asdict(policy)}
+    run.save()
+    slot = Base(name="bisect", commit=good.commit)  # one bisect worktree per tree: builds carry over
+    start = time.monotonic()
+    with kt.worktree(slot, "bisect") as wt:
+        for pgid in reap_orphans(settings.cache / "running"):
+            say(f"killed process group {pgid} left running by an earlier run that was killed")
+        # the reference: the good end
+        ref_cells = (reference(good) if reference else
+                     run_cells(kt, wt, good, req.tests, req.repeat, settings, runner, run_dir, say))
+        for cell in ref_cells:
+            run.add(cell)
+        watch = {}
+        for cell in ref_cells:
+            watch.update(watched(cell, list(req.cases)))
+        if not watch:
+            raise UserError(f"none of the named cases passes at --good {req.good}: nothing to bisect on",
+                            "Check the --case text against the case names (`invoke run --base "
+                            f"{req.good} --tests {','.join(req.tests)}` prints them).")
+        say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
+            f"does not ({describe(policy)})")
+        state = run_dir / "bisect-state.json"
+        state.write_text(json.dumps({
+            "settings": {"cache": str(settings.cache), "outputs": str(settings.outputs), "study": settings.study,
+                         "tests": list(req.tests)},
+            "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run_dir), "watch": list(watch),
+            "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
+        }, indent=1))
+        step = (step or [sys.executable, "-m", "workbench.bisect"]) + [str(state)]
+        first_bad, log = drive(wt.git, good, bad, step, runner, run_dir, say)
+    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
+        if (run_dir / "steps.jsonl").exists() else []
+    run.extra.update({"first_bad": first_bad, "steps": steps})
+    run.timings["total"] = round(time.monotonic() - start, 1)
+    run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
+    run.save()
+    replay = f"git -C {kt.clone.path} bisect replay {log}   # or: {req.command}"
+    return Outcome(run=run, first_bad=first_bad, steps=steps, log=log, replay=replay)
+
+
+def describe(policy: Policy) -> str:
+    parts = []
+    if policy.skip:
+        parts.append(f"SKIP{' with ' + repr(policy.skip_reason) if policy.skip_reason else ''}")
+    if policy.fail:
+        parts.append("FAIL")
+    return " or ".join(parts) + "; a crash is " + ("a skip" if policy.crash_skip else "bad")
+
+
+def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_dir: Path,
+          say: Say) -> tuple[dict, Path]:
+    """Start (or resume) `git bisect`, run it, save its log, reset."""
+    gitdir = Path(git.out("rev-parse", "--git-dir"))
+    gitdir = gitdir if gitdir.is_absolute() else git.path / gitdir
+    resumed = False
+    if (gitdir / "BISECT_START").exists():
+        log_so_far = git.run("bisect", "log", check=False, quiet=True).output
+        if f"# bad: [{bad.commit}]" in log_so_far and f"# good: [{good.commit}]" in log_so_far:
+            resumed = True
+            say(f"resuming the bisection an interrupted run left ({log_so_far.count('# ') - 2} steps done)")
+        else:
+            git.run("bisect", "reset", "--quiet", check=False)
+    if not resumed:
+        git.run("checkout", "--quiet", "--force", "--detach", bad.commit)
+        git.run("bisect", "start", bad.commit, good.commit)
+    done = runner.run(["git", "-C", str(git.path), "bisect", "run", *step], env=SAFE_ENV, check=False,
+                      on_line=lambda line: say(line) if line.startswith(("bisect step", "Bisecting", "running")) else None)
+    log = run_dir / "bisect.log"
+    log.write_text(git.run("bisect", "log", check=False, quiet=True).output)
+    m = re.search(r"^([0-9a-f]{40}) is the first bad commit", done.output, re.M)
+    if not m:
+        tail = "\n".join(done.output.splitlines()[-12:])
+        git.run("bisect", "reset", "--quiet", check=False)
+        if "could be any of" in done.output:
+            raise UserError("git bisect could not tell one commit apart (skipped commits around it):\n" + tail,
+                            f"The bisect log is {log}.")
+        raise InfraError("the bisection stopped without an answer:\n" + tail,
+                         f"Nothing was decided wrongly; the bisect log is {log}. Fix the cause and run again.")
+    commit = m.group(1)
+    info = git.out("show", "-s", "--format=%H%n%s%n%an <%ae>%n%aI", commit).splitlines()
+    git.run("bisect", "reset", "--quiet", check=False)
+    return {"commit": info[0], "subject": info[1], "author": info[2], "date": info[3]}, log
+
+
+# --- one step, run by `git bisect run` in its own process -----------------------------------------------
+
+def run_cells(kt: KernelTree, wt: Worktree, base: Base, tests: tuple[str, ...], repeat: int, settings: Settings,
+              runner: Runner, run_dir: Path, say: Say) -> list[CellResult]:
+    """Build, boot and test `base` (repeat times) in the bisect worktree."""
+    step_wt = Worktree(root=wt.root, git=wt.git, base=base)
+    study = ws.load(settings.templates_dir, settings.study)
+    bench = Bench(kt, step_wt, study, settings, runner, tests, say)
+    bench.prepare(run_dir)
+    return [bench.run(CellSpec(base=base, variant="base", commit=base.commit, change="base", repeat=r), run_dir)
+            for r in range(repeat)]
+
+
+def step_main(argv: list[str]) -> int:
+    """What `git bisect run` executes: build, boot and test HEAD of the bisect worktree."""
+    state, commit, subject, runner = load_step(argv)
+    t0 = time.monotonic()
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    settings = Settings.from_mapping(state["settings"])
+    kt = KernelTree.open(settings, runner, Path(state["tree"]))
+    base = Base(name=commit[:12], commit=commit)
+    wt = Worktree(root=Path(state["worktree"]), git=Git(Path(state["worktree"]) / "src", runner), base=base)
+    tests, repeat = tuple(state["tests"]), int(state["repeat"])
+    cells = run_cells(kt, wt, base, tests, repeat, settings, runner, Path(state["run_dir"]), say)
+    if any(c.status is Status.INFRA_ERROR for c in cells):
+        say(f"bisect step {commit[:12]}: infrastructure error, trying once more")
+        cells = run_cells(kt, wt, base, tests, repeat, settings, runner, Path(state["run_dir"]), say)
+    return finish_step(state, commit, subject, cells, t0)
+
+
+def load_step(argv: list[str]) -> tuple[dict, str, str, Runner]:
+    state = json.loads(Path(argv[0]).read_text())
+    runner = Runner(log_dir=Path(state["run_dir"]), registry=Path(state["settings"]["cache"]) / "running")
+    git = Git(Path(state["worktree"]) / "src", runner)
+    commit = git.out("rev-parse", "HEAD")
+    return state, commit, git.out("show", "-s", "--format=%s", commit), runner
+
+
+def finish_step(state: dict, commit: str, subject: str, cells: list[CellResult], t0: float) -> int:
+    """Judge the step, append it to steps.jsonl, and return git bisect run's exit code."""
+    v, reason = verdict(cells, {k: Status.PASS for k in state["watch"]}, Policy(**state["policy"]))
+    record = {"commit": commit, "subject": subject, "verdict": v.name.lower(), "exit": int(v), "reason": reason,
+              "seconds": round(time.monotonic() - t0, 1),
+              "timings": [c.timings for c in cells], "statuses": [c.status.value for c in cells]}
+    with open(Path(state["run_dir"]) / "steps.jsonl", "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    print(f"bisect step {commit[:12]} {subject[:50]!r}: {v.name.lower()} ({reason}) in {record['seconds']}s",
+          flush=True)
+    return int(v)
+
+
+if __name__ == "__main__":
+    sys.exit(step_main(sys.argv[1:]))
