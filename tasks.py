@@ -253,9 +253,42 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
     print(f"bisect log: {out.log}\nreplay: {out.replay}")
 
 
+@task(help={"base": "tag, branch or commit the series applies to", "variant": "the variant to send",
+            "rfc": "mark the patches [RFC PATCH]", "v": "the series' version (-v N)",
+            "force": "write it despite checkpatch errors or an approximate prototype",
+            "b4": "also leave it as a b4 prep branch (needs b4)",
+            "boot": "also build and boot the final tree and compare it with the variant's matrix cell",
+            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+@_edge
+def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, tree=None):
+    """Turn a variant into a patch series with a cover letter, checkpatch and get_maintainer."""
+    from workbench import series as wseries
+
+    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=int(v), force=force, b4=b4,
+                                boot=boot, tree=tree)
+    out = wseries.series(req, _settings(c), _say)
+    print(f"series in {out.outdir} (branch {out.branch} of the workbench's clone):")
+    for f in out.files:
+        print(f"  {f.name}")
+    for subject, seconds in out.builds:
+        print(f"  builds on its own (make mm/, {seconds:.0f}s): {subject}")
+    for ch in out.checkpatch:
+        print(f"  checkpatch --strict {ch.patch}: {ch.errors} errors, {ch.warnings} warnings, {ch.checks} checks")
+        for finding in ch.findings:
+            print(f"      {finding}")
+    print("  final tree vs the tested variant (only the helper's place differs):")
+    for line in out.final_diff.splitlines():
+        print(f"      {line}")
+    for line in out.fixes:
+        print(f"  {line}")
+    for note in out.notes + ([out.boot] if out.boot else []):
+        print(f"  note: {note}")
+    print(f"  cover letter table: {'run ' + out.run_id if out.run_id else 'no matrix run yet'}")
+
+
 def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, test)
+ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, test)
 ns.configure({"workbench": DEFAULTS})

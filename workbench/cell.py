@@ -72,7 +72,6 @@ class CellResult:
         d = asdict(self)
         d["status"] = self.status.value
         d["tests"] = {k: v.to_json() for k, v in self.tests.items()}
-        d.pop("cached")
         return d
 
     @classmethod
@@ -155,7 +154,7 @@ class Bench:
             return None
         if not result.status.is_verdict:
             return None
-        result.cached = True
+        result.cached = True  # this run reuses it
         return result
 
     # --- stage 1: build ---------------------------------------------------------------------------

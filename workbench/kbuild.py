@@ -139,9 +139,14 @@ def build(wt: Worktree, settings: Settings, runner: Runner, log: Path,
 
 def first_errors(log: Path, limit: int = 12) -> list[str]:
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        return first_errors_in(log.read_text(errors="replace"), limit)
     except OSError:
         return []
+
+
+def first_errors_in(text: str, limit: int = 12) -> list[str]:
+    """The first compiler/make error lines (with a line of context) of a build's output."""
+    lines = text.splitlines()
     hits = [i for i, line in enumerate(lines) if _ERROR.search(line)]
     if not hits:
         return lines[-limit:]

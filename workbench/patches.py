@@ -67,9 +67,11 @@ def branch_name(base: Base, variant: str) -> str:
     return f"workbench/{base.slug}/{variant}"
 
 
-def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str] | None) -> PatchSet:
-    """Render the chosen variants at `base` (no commits, no files)."""
-    where = f"{study.name} at {base.name}"
+def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str] | None,
+               context: dict | None = None) -> PatchSet:
+    """Render the chosen variants at `base` (no commits, no files); `context` adds template variables."""
+    chosen = [v.name for v in study.select(variant_names)]
+    where = f"{study.name} at {base.name} (variants {', '.join(chosen)})"
     text = kt.clone.show(base.commit, study.file)
     if text is None:
         raise UserError(f"{where}: the base has no {study.file}",
@@ -78,7 +80,7 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
     has = Has({}, lambda names: symbols.present(kt.clone, base.commit, names, study.file))
     kver = kt.kernelversion(base.commit)
     context = {"where": where, "base": base.name, "kernelversion": kver, "function": study.function,
-               "file": study.file, "study": study.name}
+               "file": study.file, "study": study.name, **(context or {})}
     out = []
     for variant in study.select(variant_names):
         r = render_variant(study, located, variant, has, {**context, "where": f"variant {variant.name}, {where}"})

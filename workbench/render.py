@@ -33,6 +33,9 @@ class UsedPrototype:
     accuracy: str
     note: str
     template: str
+    text: str = ""  # the C code as rendered
+    home: str = "include/linux/mm.h"
+    requires: tuple[str, ...] = ()
 
 
 @dataclass
@@ -119,8 +122,10 @@ def render_variant(study: Study, located: Located, variant: Variant, has: Has, c
     if prototypes:
         chunks = []
         for proto in prototypes:
-            chunks.append(_render(env, proto.template, {**context, "has": has}).strip("\n") + "\n")
-            used.append(UsedPrototype(proto.helper, proto.accuracy, proto.note, proto.template))
+            code = _render(env, proto.template, {**context, "has": has}).strip("\n") + "\n"
+            chunks.append(code)
+            used.append(UsedPrototype(proto.helper, proto.accuracy, proto.note, proto.template, code, proto.home,
+                                      proto.requires))
         at = csrc.insertion_point(located.text, located.masked, located.function)
         new = new[:at] + "\n".join(chunks) + "\n" + new[at:]
     changes = [SiteChange(s.role.name, s.role.label, s.line, s.text, a) for s, a in predicates if a != s.text]

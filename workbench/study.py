@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,17 @@ class Prototype:
     accuracy: str
     requires: tuple[str, ...]
     note: str
+    home: str = "include/linux/mm.h"  # where an RFC series moves it
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A commit a variant's patch fixes (for `Fixes:`), and the commits that already fixed it."""
+
+    commit: str
+    subject: str
+    fixed_by: tuple[str, ...]
+    variants: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class Study:
     helpers: dict[str, tuple[Prototype, ...]]
     probes: dict[str, str]
     message: str | None = None
+    fixes: tuple[Fix, ...] = ()
+    series: dict[str, str] = field(default_factory=dict)  # "helper", "cover": template paths
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -144,7 +157,8 @@ def _build(root: Path, raw: dict[str, Any]) -> Study:
         raise ValueError("'base' is the unchanged tree and cannot be a variant name")
     helpers = {
         name: tuple(Prototype(helper=name, template=p["template"], accuracy=p.get("accuracy", Accuracy.EXACT),
-                              requires=tuple(p.get("requires", ())), note=p.get("note", ""))
+                              requires=tuple(p.get("requires", ())), note=p.get("note", ""),
+                              home=p.get("home", "include/linux/mm.h"))
                     for p in protos)
         for name, protos in raw.get("helpers", {}).items()}
     for protos in helpers.values():
@@ -158,4 +172,7 @@ def _build(root: Path, raw: dict[str, Any]) -> Study:
     return Study(name=head["name"], root=root, file=head["file"], function=head["function"],
                  question=head.get("question", ""), forms=tuple(Form.parse(f) for f in head["forms"]),
                  roles=roles, variants=variants, helpers=helpers, probes=dict(raw.get("probes", {})),
-                 message=message)
+                 message=message,
+                 fixes=tuple(Fix(f["commit"], f.get("subject", ""), tuple(f.get("fixed_by", ())),
+                                 tuple(f.get("for", ()))) for f in raw.get("fixes", [])),
+                 series=dict(raw.get("series", {})))
