@@ -286,9 +286,58 @@ def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, 
     print(f"  cover letter table: {'run ' + out.run_id if out.run_id else 'no matrix run yet'}")
 
 
+@task
+@_edge
+def results(c):
+    """List the runs under results/ (newest last): id, kind, base, columns, status counts."""
+    from workbench import results as wr
+
+    for r in wr.list_runs(_settings(c)):
+        statuses = ", ".join(f"{cell.variant}={cell.status.value}" for cell in r.cells)
+        print(f"{r.id:<34} {r.kind:<7} {r.base:<10} {r.accel or '-':<4} {statuses or '(no cells)'}")
+
+
+@task(help={"run": "run id (or a unique prefix, or a folder); default: the newest matrix run",
+            "format": "terminal (default), text, markdown, html, json or junit",
+            "against": "another run: show what changed between the two",
+            "output": "write to this file instead of the terminal"})
+@_edge
+def report(c, run=None, format="terminal", against=None, output=None):
+    """Render a stored run again, or compare two runs."""
+    from workbench import report as wreport
+    from workbench import results as wr
+
+    settings = _settings(c)
+    this = wr.find_run(settings, run, kind=None if run else "matrix")
+    text = wreport.compare(wr.find_run(settings, against), this) if against else wreport.render(this, format)
+    if output:
+        Path(output).write_text(text)
+        _say(f"wrote {output}")
+    else:
+        print(text)
+
+
+@task(iterable=["base"],
+      help={"base": "remove this base's worktree and build directory (repeatable)",
+            "keep_runs": "remove all but the newest N runs", "cells": "empty the cell cache",
+            "all": "remove every worktree, build directory, cached cell and run"})
+@_edge
+def clean(c, base=None, keep_runs=None, cells=False, all=False):
+    """Show the disk each base, the cache and the runs use; remove what you name."""
+    from workbench import clean as wclean
+
+    settings = _settings(c)
+    runner = Runner(echo=False)
+    for line in wclean.clean(settings, Runner(), list(base or []), int(keep_runs) if keep_runs else None, all,
+                             cells):
+        _say(line)
+    print(wclean.table(wclean.usage(settings, runner)))
+
+
 def _list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, test)
+ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,
+                clean, test)
 ns.configure({"workbench": DEFAULTS})

@@ -45,7 +45,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("QEMU", "qemu-system-x86_64", "qemu-system-x86", "booting the kernels"),
     Requirement("virtme-ng", "vng", "", "running a kernel on the host's filesystem"),
     Requirement("udev", "udevadm", "udev", "vng's output channel and exit codes inside the guest"),
-    Requirement("busybox", "busybox", "busybox-static", "virtme's initramfs"),
+    Requirement("busybox", "busybox", "busybox-static", "virtme's initramfs", version_args=()),
     Requirement("mkswap", "mkswap", "util-linux", "swap on zram in the guest"),
     Requirement("stdbuf", "stdbuf", "coreutils", "line-buffered tests in the guest"),
     Requirement("dpkg-deb", "dpkg-deb", "dpkg", "`invoke tree --debian`"),
@@ -69,12 +69,8 @@ class Row:
 def _where(probe: str) -> str | None:
     if probe.startswith("/"):
         return probe if os.path.exists(probe) else None
-    if probe == "vng":
-        try:
-            return vm.vng_path()
-        except Exception:  # noqa: BLE001 - reported as missing
-            return None
-    return shutil.which(probe)
+    beside = Path(sys.executable).parent / probe  # tools installed into the venv (vng, b4)
+    return str(beside) if beside.exists() else shutil.which(probe)
 
 
 def _version(path: str, args: tuple[str, ...]) -> str:

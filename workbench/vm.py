@@ -52,6 +52,12 @@ def vng_path() -> str:
     return found
 
 
+def vng_env() -> dict[str, str]:
+    """vng runs its helpers (virtme-run, ...) from PATH: put its own directory first, so that it
+    works from a venv that was never activated (`./wb`, `.venv/bin/invoke`)."""
+    return {"PATH": f"{Path(vng_path()).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+
 @dataclass
 class Boot:
     """How one guest run ended, as the host saw it."""
@@ -95,7 +101,7 @@ def boot(image: Path, command: str, rwdir: Path, console: Path, vm: VmSettings, 
     console.parent.mkdir(parents=True, exist_ok=True)
     console.unlink(missing_ok=True)
     done = runner.run(vng_argv(image, vm, accel, rwdir, command), tee=console, timeout=timeout, check=False,
-                      keep_output=False, on_line=on_line)
+                      keep_output=False, on_line=on_line, env=vng_env())
     text = console.read_text(errors="replace") if console.exists() else ""
     return Boot(seconds=done.seconds, returncode=done.returncode, timed_out=done.timed_out, console=console,
                 reached_guest=START_MARK in text or (rwdir / "env.txt").exists(),
@@ -185,7 +191,8 @@ def probe_kvm(image: Path, settings: Settings, runner: Runner, timeout: float = 
     tmp = settings.cache / "tmp" / "kvm-probe"
     tmp.mkdir(parents=True, exist_ok=True)
     vm = VmSettings(memory="512M", cpus=1, append=settings.vm.append)
-    done = runner.run(vng_argv(image, vm, "kvm", tmp, f"echo {marker}"), timeout=timeout, check=False)
+    done = runner.run(vng_argv(image, vm, "kvm", tmp, f"echo {marker}"), timeout=timeout, check=False,
+                      env=vng_env())
     if marker in done.output and done.returncode == 0:
         return Accel("kvm", "booted to a marker with KVM", probed=True)
     if done.timed_out:
