@@ -28,8 +28,6 @@ CELL_LEVEL = frozenset({Status.CRASH, Status.TIMEOUT, Status.BUILD_FAILED, Statu
                         Status.PARSE_ERROR, Status.NO_TESTS})
 MAIN = (Status.PASS, Status.SKIP, Status.FAIL, Status.XFAIL)  # always in the totals; others when present
 NOT_AT_BASE = "(not at this base)"
-LEGEND_MARKS = ("~ approximate helper prototype;  =base same code as base here (no build: the base's cell is "
-                "reused);  * differs from base")
 
 
 # --- the model --------------------------------------------------------------------------------------------
@@ -191,53 +189,18 @@ def _missing(cell: CellResult, test: str) -> tuple[Status, str]:
 
 def matrix_rows(run: Run) -> Matrix:
     """The table of `run`: one row per case key (first seen first, base first), one column per variant."""
-    has_base = BASE in run.variants
-    by_variant: dict[str, list[CellResult]] = {}
-    for c in sorted(run.cells, key=lambda c: c.repeat):
-        by_variant.setdefault(c.variant, []).append(c)
-    columns = []
-    for i, v in enumerate(run.variants):
-        same = v in run.same_as_base and v != BASE
-        columns.append(Column(i, v, by_variant.get(BASE if same else v, []), same_as_base=same,
-                              approximate=v in run.approximate, commit=run.patches.get(v, "")))
-    # row keys in first-seen order; a key new in a later column goes after its predecessor there
-    order: list[tuple[str, str, str, str]] = []  # key, test, name, group
-    seen: set[str] = set()
-    for col in columns:
-        for cell in col.cells:
-            prev = None
-            for key, test, name, group in _cell_keys(cell):
-                if key not in seen:
-                    at = len(order) if prev is None or prev == order[-1][0] else \
-                        next(i for i, o in enumerate(order) if o[0] == prev) + 1
-                    order.insert(at, (key, test, name, group))
-                    seen.add(key)
-                prev = key
-    cases = [[_cell_map(cell) for cell in col.cells] for col in columns]
+    columns = _columns(run)
+    maps = [[_cell_map(cell) for cell in col.cells] for col in columns]
+    base_i = run.variants.index(BASE) if BASE in run.variants else None
     rows: list[Row] = []
     flaky: list[Flaky] = []
-    base_i = run.variants.index(BASE) if has_base else None
-    for key, test, name, group in order:
+    for key, test, name, group in _row_order(columns):
         tcells = []
-        for col, maps in zip(columns, cases):
-            per: list[tuple[Status, str, bool, bool]] = []
-            for cell, m in zip(col.cells, maps):
-                case = m.get(key)
-                if case is not None:
-                    per.append((case[0], case[1], case[2], False))
-                else:
-                    st, why = _missing(cell, test)
-                    per.append((st, why, False, True))
-            if not per:
-                per = [(Status.NOT_RUN, "no result: the run did not reach this cell", False, True)]
-            distinct = tuple(dict.fromkeys(p[0] for p in per))
-            status = combine(distinct)
-            chosen = next(p for p in per if p[0] is status)
-            env = status is Status.SKIP and all(p[2] for p in per if p[0] is Status.SKIP)
-            tcells.append(TableCell(status, distinct, chosen[1], env, same_as_base=col.same_as_base,
-                                    from_cell=any(p[3] for p in per)))
-            if len(distinct) > 1 and not col.same_as_base:
-                flaky.append(Flaky(col.variant, key, tuple(p[0] for p in per)))
+        for col, col_maps in zip(columns, maps):
+            tc, per_repeat = _table_cell(col, col_maps, key, test)
+            tcells.append(tc)
+            if tc.flaky and not col.same_as_base:
+                flaky.append(Flaky(col.variant, key, per_repeat))
         if base_i is not None:
             ref = set(tcells[base_i].statuses)
             tcells = [c if i == base_i or c.same_as_base or set(c.statuses) == ref
@@ -250,7 +213,54 @@ def matrix_rows(run: Run) -> Matrix:
                                    same_as_base=col.same_as_base) for col in columns]))
     totals = [_totals([r.cells[i] for r in rows]) for i in range(len(columns))]
     repeats = max((len(c.cells) for c in columns), default=1) or 1
-    return Matrix(run, columns, rows, totals, flaky, not_run, repeats, has_base)
+    return Matrix(run, columns, rows, totals, flaky, not_run, repeats, base_i is not None)
+
+
+def _columns(run: Run) -> list[Column]:
+    by_variant: dict[str, list[CellResult]] = {}
+    for c in sorted(run.cells, key=lambda c: c.repeat):
+        by_variant.setdefault(c.variant, []).append(c)
+    columns = []
+    for i, v in enumerate(run.variants):
+        same = v in run.same_as_base and v != BASE
+        columns.append(Column(i, v, by_variant.get(BASE if same else v, []), same_as_base=same,
+                              approximate=v in run.approximate, commit=run.patches.get(v, "")))
+    return columns
+
+
+def _row_order(columns: list[Column]) -> list[tuple[str, str, str, str]]:
+    """(key, test, name, group) first seen first; a key new in a later column goes after its predecessor."""
+    order: list[tuple[str, str, str, str]] = []
+    seen: set[str] = set()
+    for col in columns:
+        for cell in col.cells:
+            prev = None
+            for key, test, name, group in _cell_keys(cell):
+                if key not in seen:
+                    at = len(order) if prev is None or prev == order[-1][0] else \
+                        next(i for i, o in enumerate(order) if o[0] == prev) + 1
+                    order.insert(at, (key, test, name, group))
+                    seen.add(key)
+                prev = key
+    return order
+
+
+def _table_cell(col: Column, maps: list[dict], key: str, test: str) -> tuple[TableCell, tuple[Status, ...]]:
+    """The column's cell of one row, and its status in each repeat."""
+    per: list[tuple[Status, str, bool, bool]] = []  # status, reason, env skip, missing (cell status stands in)
+    for cell, m in zip(col.cells, maps):
+        if key in m:
+            per.append((*m[key], False))
+        else:
+            per.append((*_missing(cell, test), False, True))
+    if not per:
+        per = [(Status.NOT_RUN, "no result: the run did not reach this cell", False, True)]
+    distinct = tuple(dict.fromkeys(p[0] for p in per))
+    status = combine(distinct)
+    reason = next(p[1] for p in per if p[0] is status)
+    env = status is Status.SKIP and all(p[2] for p in per if p[0] is Status.SKIP)
+    return (TableCell(status, distinct, reason, env, same_as_base=col.same_as_base, from_cell=any(p[3] for p in per)),
+            tuple(p[0] for p in per))
 
 
 def _cell_keys(cell: CellResult):
@@ -297,7 +307,10 @@ def legend(m: Matrix) -> list[str]:
     nbsp = "\xa0"  # keeps an id and its variant on one line
     items = [f"{c.id}{nbsp}{c.variant}" + c.marks.replace("=", nbsp + "(=base)") for c in m.columns]
     lines = textwrap.wrap("  ".join(items), WIDTH, break_on_hyphens=False, break_long_words=False)
-    return [line.replace("\xa0", " ") for line in lines] + textwrap.wrap(LEGEND_MARKS, WIDTH)
+    marks = (["~ approximate helper prototype"] if any(c.approximate for c in m.columns) else []) + \
+        (["=base same code as base here (no build: the base's cell is reused)"]
+         if any(c.same_as_base for c in m.columns) else []) + (["* differs from base"] if m.has_base else [])
+    return [line.replace("\xa0", " ") for line in lines] + textwrap.wrap(";  ".join(marks), WIDTH)
 
 
 def column_notes(m: Matrix) -> list[str]:
@@ -307,12 +320,20 @@ def column_notes(m: Matrix) -> list[str]:
         if col.same_as_base:
             lines.append(f"{col.id} {col.variant}: =base, same code as base at {m.run.base} (reuses its cell)")
         elif col.status in CELL_LEVEL or col.status is Status.ERROR:
-            lines.append(f"{col.id} {col.variant}: {col.status.value}" + (f": {col.reason}" if col.reason else ""))
+            cut = [f"{o.test}: {o.reason}" for c in col.cells for o in c.tests.values() if o.reason and not o.complete]
+            lines.append(f"{col.id} {col.variant}: {col.status.value}" + (f": {col.reason}" if col.reason else "")
+                         + (f" ({'; '.join(cut)})" if cut else ""))
     return lines
 
 
+_SIZE = re.compile(r"\((\d+) ([kKMG]i?B)\)")
+
+
 def _wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
-    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    """textwrap.wrap, but a size such as "(2048 kB)" is never split over two lines."""
+    lines = textwrap.wrap(_SIZE.sub("(\\1\xa0\\2)", text), width, subsequent_indent=indent,
+                          break_on_hyphens=False) or [""]
+    return [line.replace("\xa0", " ") for line in lines]
 
 
 # --- text -------------------------------------------------------------------------------------------------
@@ -327,7 +348,7 @@ def render_text(m: Matrix) -> str:
                   default=0)
     name_w = min(WIDTH - status_w - 1, max(longest, 30))
     if not rows:
-        out.append("No case differs from base." if m.has_base else "Every case passed.")
+        out.append("No case differs from base." if m.has_base else "Every case that reported passed.")
     elif name_w < 30:  # too many columns for one line: one block per case
         for r in rows:
             out += _wrap(r.key, WIDTH)
@@ -345,7 +366,7 @@ def render_text(m: Matrix) -> str:
                 label = "  ... " + r.name.split(" ... ", 1)[1]
             else:
                 group, label = None, r.key
-            parts = textwrap.wrap(label, name_w, subsequent_indent="      ", break_on_hyphens=False) or [""]
+            parts = _wrap(label, name_w, "      ")
             out += parts[:-1]
             out.append(_line(parts[-1], [c.shown() for c in r.cells], widths, name_w))
     reasons: dict[tuple[str, str], int] = {}
@@ -374,7 +395,7 @@ def _notes_text(m: Matrix) -> list[str]:
     if m.flaky:
         out += ["", f"Flaky (the status changed between the {m.repeats} repeats):"]
         for f in m.flaky:
-            out += _wrap(f"  {f.variant}: {f.key}: {' / '.join(s.value for s in f.statuses)}", WIDTH, "      ")
+            out += _wrap(f"  {f.variant}: {'/'.join(s.value for s in f.statuses)}: {f.key}", WIDTH, "      ")
     for t in extra_tables(m.run):
         out += [""] + extra_text(t)
     return out
@@ -428,12 +449,12 @@ def render_markdown(m: Matrix) -> str:
         other = ", ".join(f"{k} {n}" for k, n in c.items() if k not in ("PASS", "SKIP", "FAIL", "XFAIL"))
         out.append(f"| {heads[col.index]} | {col.status.value} | {c['PASS']} | {c['SKIP']} | {tot.env_skips} | "
                    f"{c['FAIL']} | {c['XFAIL']} | {_md(other)} |")
-    notes = column_notes(m) + [f"NOT\\_RUN: {t} (not at {m.run.base})" for t in m.not_run]
+    notes = column_notes(m) + [f"NOT_RUN: {t} (not at {m.run.base})" for t in m.not_run]
     if notes:
         out += [""] + [f"- {_md(n)}" for n in notes]
     if m.flaky:
         out += ["", f"Flaky (the status changed between the {m.repeats} repeats):", ""]
-        out += [f"- {_md(f.variant)}: {_md(f.key)}: {' / '.join(s.value for s in f.statuses)}" for f in m.flaky]
+        out += [f"- {_md(f.variant)}: {'/'.join(s.value for s in f.statuses)}: {_md(f.key)}" for f in m.flaky]
     for t in extra_tables(m.run):
         out += [""] + extra_markdown(t)
     return "\n".join(out) + "\n"
@@ -498,7 +519,7 @@ def _notes_text_terminal(m: Matrix) -> list[str]:
     out = column_notes(m) + [f"NOT_RUN: {t} (not at {m.run.base})" for t in m.not_run]
     if m.flaky:
         out.append(f"Flaky (the status changed between the {m.repeats} repeats):")
-        out += [f"  {f.variant}: {f.key}: {' / '.join(s.value for s in f.statuses)}" for f in m.flaky]
+        out += [f"  {f.variant}: {'/'.join(s.value for s in f.statuses)}: {f.key}" for f in m.flaky]
     return out
 
 
