@@ -338,15 +338,52 @@ def _wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
 
 # --- text -------------------------------------------------------------------------------------------------
 
+_TRAILING_SIZE = re.compile(r"^(?P<stem>.*) \((?P<n>\d+) (?P<unit>[kMG]B)\)$")
+
+
+def merge_sizes(rows: list[Row]) -> list[Row]:
+    """For a mail: consecutive rows that differ only in the size and read the same in every column
+    become one row that lists the sizes ("... THP (16, 32, 2048 kB)"); no size is dropped."""
+    out: list[Row] = []
+    run: list[tuple[Row, re.Match]] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            first, m0 = run[0]
+            sizes = ", ".join(m.group("n") for _, m in run)
+            name = f"{m0.group('stem')} ({sizes} {m0.group('unit')})"
+            out.append(replace(first, name=name, key=f"{first.test}: {name}"))
+        else:
+            out.extend(r for r, _ in run)
+        run.clear()
+
+    for row in rows:
+        m = _TRAILING_SIZE.match(row.name)
+        if m and run:
+            prev, pm = run[-1]
+            same = (prev.test, prev.group, pm.group("stem"), pm.group("unit")) == \
+                (row.test, row.group, m.group("stem"), m.group("unit"))
+            if same and [c.shown() for c in prev.cells] == [c.shown() for c in row.cells]:
+                run.append((row, m))
+                continue
+        flush()
+        if m:
+            run.append((row, m))
+        else:
+            out.append(row)
+    flush()
+    return out
+
+
 def render_text(m: Matrix) -> str:
     out = _wrap(header_line(m.run)) + legend(m) + [""]
-    rows = m.notable()
+    rows = merge_sizes(m.notable())
     widths = [max([len(c.id) + len(c.marks)] + [len(r.cells[i].shown()) for r in rows]) for i, c in
               enumerate(m.columns)]
     status_w = sum(w + 1 for w in widths)
     longest = max((len(r.key if " ... " not in r.name else "  ... " + r.name.split(" ... ", 1)[1]) for r in rows),
                   default=0)
-    name_w = min(WIDTH - status_w - 1, max(longest, 30))
+    name_w = min(WIDTH - status_w - 1, max(longest, 30), 66)
     if not rows:
         out.append("No case differs from base." if m.has_base else "Every case that reported passed.")
     elif name_w < 30:  # too many columns for one line: one block per case
@@ -370,7 +407,7 @@ def render_text(m: Matrix) -> str:
             out += parts[:-1]
             out.append(_line(parts[-1], [c.shown() for c in r.cells], widths, name_w))
     reasons: dict[tuple[str, str], int] = {}
-    for r in rows:
+    for r in m.notable():  # count cases, not the merged rows
         for tc in r.cells:
             if tc.differs and tc.reason and not tc.from_cell:
                 reasons[(tc.label, tc.reason)] = reasons.get((tc.label, tc.reason), 0) + 1
@@ -429,7 +466,7 @@ def render_markdown(m: Matrix) -> str:
             + (" =base (same code as base here: reuses the base's cell)" if c.same_as_base else "")
             for c in m.columns]
     out += ["", "Only the cases where a variant differs from base (**bold\\***), then the totals.", ""]
-    rows = m.notable()
+    rows = merge_sizes(m.notable())
     heads = [f"{c.id} {_md(c.variant)}{' ~' if c.approximate else ''}{' =base' if c.same_as_base else ''}"
              for c in m.columns]
     if rows:

@@ -235,8 +235,8 @@ def write_series(kt: KernelTree, wt, study: ws.Study, base: Base, tip: str, req:
     """format-patch with a cover letter into a scratch folder, To/Cc from get_maintainer.pl, the cover
     letter from the study's template, then checkpatch.pl --strict on every patch."""
     outdir = Path(tempfile.mkdtemp(prefix=".series-", dir=settings.patches_dir))
-    fmt = ["format-patch", "--cover-letter", f"--base={base.commit}", "-o", str(outdir), f"-v{req.version}",
-           "--no-signature"] + (["--rfc"] if req.rfc else []) + [f"{base.commit}..{tip}"]
+    fmt = ["format-patch", "--cover-letter", f"--base={base.commit}", "-o", str(outdir), "--no-signature"] \
+        + ([f"-v{req.version}"] if req.version > 1 else []) + (["--rfc"] if req.rfc else []) + [f"{base.commit}..{tip}"]
     kt.clone.run(*fmt, quiet=True)
     files = sorted(outdir.glob("*.patch"))
     to, cc = maintainers(wt.src, [f for f in files if "0000-cover-letter" not in f.name], runner)
