@@ -138,17 +138,9 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
     final_diff = git.out("diff", "--stat=72", vp.commit, tip)
 
     # every patch builds on its own; optionally the final tree boots
-    builds: list[tuple[str, float]] = []
     boot_note = ""
     with kt.worktree(base, "series") as wt:
-        kbuild.configure(wt, settings, runner)
-        for commit in commits:
-            wt.checkout(commit)
-            done = runner.run(kbuild.make_argv(wt, settings, "mm/"), check=False)
-            subject = git.out("show", "-s", "--format=%s", commit)
-            if not done.ok:
-                raise BuildFailed(f"patch {subject!r} on its own", kbuild.first_errors_in(done.output))
-            builds.append((subject, done.seconds))
+        builds = build_each(git, wt, commits, settings, runner)
         if req.boot:
             boot_note = boot_and_compare(kt, wt, study, settings, runner, base, tip, req.variant, run, say)
         wt.checkout(base.commit)
@@ -171,6 +163,20 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
     return SeriesOutcome(outdir=final, files=files, commits=commits, branch=branch, checkpatch=checks, builds=builds,
                          final_diff=final_diff, fixes=fixes, notes=notes, run_id=run.id if run else None,
                          boot=boot_note)
+
+
+def build_each(git: Git, wt, commits: list[str], settings: Settings, runner: Runner) -> list[tuple[str, float]]:
+    """Compile `mm/` at every patch of the series, so that each one builds on its own."""
+    kbuild.configure(wt, settings, runner)
+    builds = []
+    for commit in commits:
+        wt.checkout(commit)
+        done = runner.run(kbuild.make_argv(wt, settings, "mm/"), check=False)
+        subject = git.out("show", "-s", "--format=%s", commit)
+        if not done.ok:
+            raise BuildFailed(f"patch {subject!r} on its own", kbuild.first_errors_in(done.output))
+        builds.append((subject, done.seconds))
+    return builds
 
 
 def fixes_for(git: Git, study: ws.Study, variant: str, base: Base) -> tuple[list[str], str]:
@@ -205,7 +211,7 @@ def place_in_header(header: str, proto: UsedPrototype) -> str:
     if at < 0:
         at = header.rstrip().rfind("#endif")
         at = at if at >= 0 else len(header)
-        return header[:at] + proto.text + "\n" + header[at:]
+        return header[:at] + "\n" + proto.text + "\n" + header[at:]
     end = header.find("\n", at)
     end = len(header) if end < 0 else end + 1
     return header[:end] + "\n" + proto.text + header[end:]
