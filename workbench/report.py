@@ -17,8 +17,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 
 from .cell import CellResult
+from .errors import UserError
 from .results import Run
-from .status import PRECEDENCE, Status, combine
+from .settings import PROJECT_ROOT
+from .study import load as load_study
+from .status import PRECEDENCE, Case, Status, combine
 
 BASE = "base"
 WIDTH = 100  # text format: a mail or cover letter
@@ -164,8 +167,60 @@ class Matrix:
 
 
 def extra_tables(run: Run) -> list[ExtraTable]:
-    """The study's extra tables for this run (the probe's verdict table will come here). None yet."""
-    return []
+    """The study's extra tables: for each of its probes in this run, the verdict table (variant x
+    scenario, in words) with the probe's cost measurements below it."""
+    try:
+        probes = set(load_study(PROJECT_ROOT / "templates", run.study).probes)
+    except UserError:
+        return []
+    return [t for test in run.tests if test in probes for t in [verdict_table(run, test)] if t.rows]
+
+
+# what a probe case's status and reason mean, in the words a reviewer reads
+VERDICT_MARKS = {"correct": "good", "missed pageout": "warn", "missed deactivation": "warn",
+                 "wrong pageout": "bad", "wrong deactivation": "bad"}
+
+
+def verdict_word(case: Case | None) -> str:
+    if case is None:
+        return "-"
+    action = "deactivation" if "COLD" in case.name else "pageout"
+    if case.status is Status.PASS:
+        return "correct"
+    if case.status is Status.SKIP:
+        return "n/a (env)" if case.env_skip else "skipped"
+    reason = case.reason.lower()
+    if "exclusive as shared" in reason:
+        return f"missed {action}"
+    if "shared as exclusive" in reason:
+        return f"wrong {action}"
+    return case.status.value.lower()
+
+
+def verdict_table(run: Run, test: str) -> ExtraTable:
+    columns = [v for v in run.variants]
+    cells = {v: run.cell("base" if v in run.same_as_base else v) for v in columns}
+    order: list[str] = []
+    by_column: dict[str, dict[str, Case]] = {}
+    costs: dict[str, dict[str, float]] = {}
+    for v, cell in cells.items():
+        out = cell.tests.get(test) if cell else None
+        by_column[v] = {c.name: c for c in out.cases} if out else {}
+        costs[v] = dict(out.measurements) if out else {}
+        for c in (out.cases if out else []):
+            if c.name not in order:
+                order.append(c.name)
+    heads = ["scenario"] + [v + ("~" if v in run.approximate else "") + (" =base" if v in run.same_as_base else "")
+                            for v in columns]
+    rows = [[name] + [verdict_word(by_column[v].get(name)) for v in columns] for name in order]
+    labels = [k for v in columns for k in costs[v]]
+    for label in dict.fromkeys(labels):
+        rows.append([f"cost: {label}"] + [f"{costs[v][label]:.0f} ms" if label in costs[v] else "-" for v in columns])
+    note = ("correct: the kernel did what it should (an exclusive folio paged out or deactivated, a folio "
+            "another process maps left alone); missed: an exclusive folio treated as shared; wrong: a shared "
+            "folio treated as exclusive. Cost rows are measurements, not verdicts.")
+    return ExtraTable(title=f"{test}: what each variant does to exclusive and shared folios", headers=heads,
+                      rows=rows, note=note, marks=VERDICT_MARKS)
 
 
 def _cell_reason(cell: CellResult) -> str:

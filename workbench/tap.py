@@ -47,6 +47,8 @@ _BAIL = re.compile(r"^Bail out!\s*(.*)$")
 _DIRECTIVE = re.compile(r"^(SKIP|TODO|XFAIL|XPASS|TIMEOUT|ERROR)\b[:\s]*(.*)$", re.IGNORECASE)
 _RUN = re.compile(r"^\[RUN\]\s+(.*)$")
 _TOTALS = re.compile(r"^Totals:\s*(.*)$")
+# A measurement printed next to the verdicts (the study's probe): `# [COST] MADV_COLD 1024 MiB ...: 123.4 ms`
+_COST = re.compile(r"\[COST\]\s*(.+):\s*([\d.]+)\s*(ms|s)\b")
 _GROUP_SEP = " ... "
 
 
@@ -85,8 +87,9 @@ def _result_status(ok: bool, directive: str, comment: str) -> Status:
 
 @dataclass
 class TestOutput:
-    __test__ = False  # not a pytest test class
     """What one test binary produced."""
+
+    __test__ = False  # not a pytest test class
 
     test: str  # binary name, e.g. "cow"
     status: Status  # exit code + cases + runner lines (combine()); or ERROR (Bail out!), NO_TESTS, PARSE_ERROR,
@@ -97,17 +100,18 @@ class TestOutput:
     exit_code: int | None
     reason: str = ""  # of `1..0 # SKIP ...` or `Bail out!`; a runner's failing line; the case running when cut short
     totals: dict[str, int] | None = None
+    measurements: dict[str, float] = field(default_factory=dict)  # `# [COST] label: 12.3 ms` lines, in ms
 
     def to_json(self) -> dict:
         return {"test": self.test, "status": self.status.value, "cases": [c.to_json() for c in self.cases],
                 "plan": self.plan, "complete": self.complete, "exit_code": self.exit_code,
-                "reason": self.reason, "totals": self.totals}
+                "reason": self.reason, "totals": self.totals, "measurements": self.measurements}
 
     @classmethod
     def from_json(cls, d: dict) -> "TestOutput":
         return cls(test=d["test"], status=Status(d["status"]), cases=[Case.from_json(c) for c in d["cases"]],
                    plan=d.get("plan"), complete=d.get("complete", False), exit_code=d.get("exit_code"),
-                   reason=d.get("reason", ""), totals=d.get("totals"))
+                   reason=d.get("reason", ""), totals=d.get("totals"), measurements=d.get("measurements", {}))
 
 
 @dataclass
@@ -123,6 +127,7 @@ class _Level:
     running: str | None = None  # name from the last `[RUN]` line not yet followed by a result
     diags: list[str] = field(default_factory=list)  # `# ` lines since the last [RUN] or result
     names: dict[str, int] = field(default_factory=dict)  # how often each case name was used
+    measurements: dict[str, float] = field(default_factory=dict)  # `[COST] label: value ms`
 
 
 class TapParser:
@@ -187,6 +192,9 @@ class TapParser:
         elif m := _TOTALS.match(text):
             if level.totals is None:
                 level.totals = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", m.group(1))}
+        elif m := _COST.match(text):
+            value = float(m.group(2)) * (1000.0 if m.group(3) == "s" else 1.0)
+            level.measurements.setdefault(m.group(1).strip(), value)
         elif text:
             level.diags.append(text)
 
@@ -264,8 +272,9 @@ class TapParser:
         if not complete and inner.running:
             notes.append(f"cut short during: {inner.running}")
         reason = "; ".join(notes)
+        measurements = {k: v for lv in self._levels.values() for k, v in lv.measurements.items()}
         return TestOutput(test=self.test, status=status, cases=cases, plan=inner.plan, complete=complete,
-                          exit_code=exit_code, reason=reason, totals=inner.totals)
+                          exit_code=exit_code, reason=reason, totals=inner.totals, measurements=measurements)
 
 
 def parse(text: str, test: str, exit_code: int | None = None,
