@@ -210,3 +210,27 @@ def test_bisect_names_the_planted_commit(tmp_path, bisect_repo, branch, broken):
         assert "git bisect skip" in log
     steps = [line for line in done.stdout.splitlines() if re.match(r"\s+\d+\. [0-9a-f]{12} ", line)]
     assert 3 <= len(steps) <= 8
+
+
+# --- an RFC series at 6.12 --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant,flags", [("folio_estimated_sharers", ["--rfc"]),
+                                           ("folio_maybe_mapped_shared", ["--rfc", "--force"])])
+def test_series_applies_builds_boots_and_passes_checkpatch(tmp_path, variant, flags):
+    need_tree("v6.12")
+    invoke(tmp_path, "matrix", "--base", "v6.12", "--tests", "cow")  # the table for the cover letter
+    done = invoke(tmp_path, "series", "--base", "v6.12", "--variant", variant, "--boot", *flags)
+    assert "same results as" in done.stdout, done.stdout
+    assert re.findall(r"checkpatch --strict \S+: (\d+) errors", done.stdout) == ["0", "0"]
+    outdir = tmp_path / "patches" / "series" / f"v6.12-{variant}-v1"
+    cover = (outdir / "0000-cover-letter.patch").read_text()
+    assert "Results (workbench run" in cover and "SKIP*" in cover
+    work = tmp_path / "am"
+    repo = debian_repo(SETTINGS)
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", "--detach", str(work), "v6.12"], check=True)
+    try:
+        patches = sorted(p for p in outdir.glob("*.patch") if "0000-cover-letter" not in p.name)
+        env = {**os.environ, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+        subprocess.run(["git", "-C", str(work), "am", "-q", *map(str, patches)], check=True, env=env)
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(work)])

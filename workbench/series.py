@@ -139,7 +139,9 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
 
     # every patch builds on its own; optionally the final tree boots
     boot_note = ""
-    with kt.worktree(base, "series") as wt:
+    # a worktree and build directory of its own: the helper in a header rebuilds most of the kernel,
+    # which must not cost the base's build directory a full rebuild afterwards
+    with kt.worktree(Base(name="series", commit=base.commit), "series") as wt:
         builds = build_each(git, wt, commits, settings, runner)
         if req.boot:
             boot_note = boot_and_compare(kt, wt, study, settings, runner, base, tip, req.variant, run, say)
