@@ -93,25 +93,12 @@ def patches(c, base, variants=None, tree=None, study=None):
 @_edge
 def check_variants(c, base, variants=None, tree=None):
     """Compile the study's object for base and each variant with W=1 (and sparse): no new warnings."""
-    from workbench import check, results
-    from workbench import patches as wp
-    from workbench import study as ws
-    from workbench.tree import KernelTree
+    from workbench import check
 
-    settings = _settings(c)
-    st = ws.load(settings.templates_dir, settings.study)
-    kt = KernelTree.open(settings, Runner(), _path(tree))
-    b = kt.resolve(base)
-    run_dir = results.new_run_dir(settings, b, "check")
-    runner = Runner(log_dir=run_dir)
-    kt.runner = runner
-    ps = wp.commit_all(kt, st, wp.render_all(kt, st, b, _list(variants)), settings.patches_dir)
-    obj = st.file[:-2] + ".o"
-    with kt.worktree(b, "check-variants") as wt:
-        outcome = check.check_variants(wt, ps, obj, settings, runner, run_dir)
-    print(check.table(outcome, obj, "W=1" + (" C=1 (sparse)" if check.shutil.which("sparse") else "")))
-    _say(f"logs: {run_dir}")
-    if not all(r.ok and not r.new_warnings for r in outcome):
+    outcome = check.check_base(_settings(c), base, _list(variants), _path(tree))
+    print(outcome.text)
+    _say(f"logs: {outcome.log_dir}")
+    if not outcome.ok:
         raise Exit("some variants failed to compile or added warnings (see above)", code=1)
 
 
@@ -184,21 +171,15 @@ def test(c, kernel=False, k=None):
         raise Exit(code=code)
 
 
-@task
+@task(help={"base": "the base of the main job (default v6.12, imported from Debian when no tree is set)",
+            "tests": "comma-separated tests (default from invoke.yaml: cow)"})
 @_edge
-def main(c):
-    """The main job from nothing: setup if needed, a Debian 6.12 tree if none, then the matrix at v6.12."""
-    from workbench import debian as deb
+def main(c, base="v6.12", tests=None):
+    """The main job from nothing: install what is missing, import a Debian tree if none, run the matrix."""
     from workbench import host
-    from workbench.tree import debian_repo
 
-    settings = _settings(c)
-    if any(r.state == "missing" for r in host.doctor(settings, Runner(echo=False), kvm=False)):
-        host.setup(Runner(), _say)
-    base = c.config.workbench.get("main_base") or "v6.12"
-    if settings.tree is None and not (debian_repo(settings) / "HEAD").exists():
-        deb.import_debian(base.lstrip("v"), settings, Runner(), _say)
-    matrix(c, base=base)
+    host.make_ready(_settings(c), base, _say)
+    matrix(c, base=base, tests=tests)
 
 
 @task(help={"base": "tag, branch or commit to build on (e.g. v6.5)",
@@ -241,16 +222,7 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
     req = wbisect.BisectRequest(good=good, bad=bad, tests=tuple(_list(test) or ["cow"]), cases=tuple(case),
                                 bad_on=bad_on, crash_skip=crash_skip, repeat=int(repeat), tree=tree,
                                 command="invoke bisect " + " ".join(flags))
-    out = wbisect.bisect(req, _settings(c), _say)
-    fb = out.first_bad
-    print(f"first bad commit: {fb['commit']}\n  subject: {fb['subject']}\n  author:  {fb['author']}\n"
-          f"  date:    {fb['date']}")
-    print(f"{len(out.steps)} steps, {out.run.timings.get('total', 0):.0f}s in all:")
-    for i, s in enumerate(out.steps, 1):
-        t = ", ".join(f"{k} {v:.0f}s" for k, v in (s["timings"][0] if s["timings"] else {}).items())
-        print(f"  {i:>2}. {s['commit'][:12]} {s['verdict']:<5} {s['seconds']:>6.1f}s  ({t})  {s['subject'][:50]}")
-        print(f"      {s['reason']}")
-    print(f"bisect log: {out.log}\nreplay: {out.replay}")
+    print(wbisect.summary(wbisect.bisect(req, _settings(c), _say)))
 
 
 @task(help={"base": "tag, branch or commit the series applies to", "variant": "the variant to send",
@@ -266,24 +238,7 @@ def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, 
 
     req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=int(v), force=force, b4=b4,
                                 boot=boot, tree=tree)
-    out = wseries.series(req, _settings(c), _say)
-    print(f"series in {out.outdir} (branch {out.branch} of the workbench's clone):")
-    for f in out.files:
-        print(f"  {f.name}")
-    for subject, seconds in out.builds:
-        print(f"  builds on its own (make mm/, {seconds:.0f}s): {subject}")
-    for ch in out.checkpatch:
-        print(f"  checkpatch --strict {ch.patch}: {ch.errors} errors, {ch.warnings} warnings, {ch.checks} checks")
-        for finding in ch.findings:
-            print(f"      {finding}")
-    print("  final tree vs the tested variant (only the helper's place differs):")
-    for line in out.final_diff.splitlines():
-        print(f"      {line}")
-    for line in out.fixes:
-        print(f"  {line}")
-    for note in out.notes + ([out.boot] if out.boot else []):
-        print(f"  note: {note}")
-    print(f"  cover letter table: {'run ' + out.run_id if out.run_id else 'no matrix run yet'}")
+    print(wseries.summary(wseries.series(req, _settings(c), _say)))
 
 
 @task

@@ -298,3 +298,16 @@ def finish_step(state: dict, commit: str, subject: str, cells: list[CellResult],
 
 if __name__ == "__main__":
     sys.exit(step_main(sys.argv[1:]))
+
+
+def summary(out: Outcome) -> str:
+    """What `invoke bisect` prints: the first bad commit, every step with its verdict and timings."""
+    fb = out.first_bad
+    lines = [f"first bad commit: {fb['commit']}", f"  subject: {fb['subject']}", f"  author:  {fb['author']}",
+             f"  date:    {fb['date']}", f"{len(out.steps)} steps, {out.run.timings.get('total', 0):.0f}s in all:"]
+    for i, s in enumerate(out.steps, 1):
+        t = ", ".join(f"{k} {v:.0f}s" for k, v in (s["timings"][0] if s["timings"] else {}).items())
+        lines.append(f"  {i:>2}. {s['commit'][:12]} {s['verdict']:<5} {s['seconds']:>6.1f}s  ({t})  {s['subject'][:50]}")
+        lines.append(f"      {s['reason']}")
+    lines += [f"bisect log: {out.log}", f"replay: {out.replay}"]
+    return "\n".join(lines)

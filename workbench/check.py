@@ -13,11 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kbuild
+from . import kbuild, results
+from . import patches as wp
+from . import study as ws
 from .patches import PatchSet
 from .proc import Runner
 from .settings import Settings
-from .tree import Worktree
+from .tree import KernelTree, Worktree
 
 _DIAG = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? (?P<kind>warning|error): (?P<text>.*)$")
 
@@ -89,3 +91,30 @@ def table(results: list[VariantCheck], obj: str, extra: str) -> str:
         for w in r.new_warnings + r.errors:
             lines.append(f"      {w}")
     return "\n".join(lines)
+
+
+@dataclass
+class CheckReport:
+    results: list[VariantCheck]
+    text: str
+    log_dir: Path
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok and not r.new_warnings for r in self.results)
+
+
+def check_base(settings: Settings, base: str, variants: list[str] | None, tree: Path | None) -> CheckReport:
+    """`invoke check-variants`: render and commit the variants, then compile each in the base's worktree."""
+    study = ws.load(settings.templates_dir, settings.study)
+    kt = KernelTree.open(settings, Runner(), tree)
+    b = kt.resolve(base)
+    log_dir = results.new_run_dir(settings, b, "check")
+    runner = Runner(log_dir=log_dir)
+    kt.runner = runner
+    ps = wp.commit_all(kt, study, wp.render_all(kt, study, b, variants), settings.patches_dir)
+    obj = study.file[:-2] + ".o"
+    with kt.worktree(b, "check-variants") as wt:
+        outcome = check_variants(wt, ps, obj, settings, runner, log_dir)
+    extra = "W=1" + (" C=1 (sparse)" if shutil.which("sparse") else "")
+    return CheckReport(outcome, table(outcome, obj, extra), log_dir)

@@ -150,3 +150,17 @@ def setup(runner: Runner, say: Callable[[str], None], browser: bool = True) -> N
 def table(rows: list[Row]) -> str:
     width = max(len(r.name) for r in rows)
     return "\n".join(f"{r.name:<{width}}  {r.state:<17}  {r.detail}" for r in rows)
+
+
+def make_ready(settings: Settings, base: str, say: Callable[[str], None]) -> None:
+    """For `invoke main`: install what is missing, and import Debian's tree for `base` when no tree
+    is configured and the cache has none."""
+    from . import debian
+    from .git import Git
+    from .tree import debian_repo
+
+    if any(r.state == "missing" for r in doctor(settings, Runner(echo=False), kvm=False)):
+        setup(Runner(), say)
+    repo = debian_repo(settings)
+    if settings.tree is None and not ((repo / "HEAD").exists() and Git(repo, Runner(echo=False)).rev(base)):
+        debian.import_debian(base.lstrip("v"), settings, Runner(), say)

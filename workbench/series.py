@@ -338,3 +338,19 @@ def b4_prep(kt: KernelTree, base: Base, branch: str, runner: Runner) -> str:
     if done.ok:
         return f"--b4: prep branch b4/{branch.split('/')[-1]} in {kt.clone.path}"
     return f"--b4: b4 prep failed: {done.output.strip().splitlines()[-1] if done.output.strip() else done.returncode}"
+
+
+def summary(out: SeriesOutcome) -> str:
+    """What `invoke series` prints: the files, the per-patch builds, checkpatch, the final diff, notes."""
+    lines = [f"series in {out.outdir} (branch {out.branch} of the workbench's clone):"]
+    lines += [f"  {f.name}" for f in out.files]
+    lines += [f"  builds on its own (make mm/, {seconds:.0f}s): {subject}" for subject, seconds in out.builds]
+    for ch in out.checkpatch:
+        lines.append(f"  checkpatch --strict {ch.patch}: {ch.errors} errors, {ch.warnings} warnings, {ch.checks} checks")
+        lines += [f"      {finding}" for finding in ch.findings]
+    lines.append("  final tree vs the tested variant (only the helper's place differs):")
+    lines += [f"      {line}" for line in out.final_diff.splitlines()]
+    lines += [f"  {line}" for line in out.fixes]
+    lines += [f"  note: {note}" for note in out.notes + ([out.boot] if out.boot else [])]
+    lines.append(f"  cover letter table: {'run ' + out.run_id if out.run_id else 'no matrix run yet'}")
+    return "\n".join(lines)
