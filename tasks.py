@@ -190,7 +190,8 @@ def main(c, base="v6.12", tests=None):
             "format": "terminal (default), text, markdown, html, json or junit",
             "study": "study name under templates/, or a study directory",
             "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)",
-            "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, off"})
+            "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, "
+                       "off, force"})
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None,
            overlap=None):

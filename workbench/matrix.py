@@ -162,15 +162,19 @@ def _drive(bench: Bench, specs: list[CellSpec], run: Run, run_dir, prog: Progres
 
 
 def overlap_allowed(settings: Settings, accel: str, say: Say) -> bool:
-    """Boot while building only when asked, and never under TCG on 2 cores or fewer, where a
-    guest starved by make shows RCU stalls and soft lockups that would read as crashes."""
+    """Boot while building: `on` when the machine has room for it, never by default under TCG on
+    2 cores or fewer, where a guest starved by make shows RCU stalls and soft lockups that would
+    read as crashes; `force` overlaps anyway (to measure it), `off` never."""
     mode = str(settings.overlap).lower()
     if mode in ("false", "off", "no", "0"):
         return False
+    if mode == "force":
+        return True
     cores = os.cpu_count() or 1
     if accel == "tcg" and cores <= 2:
         if mode in ("true", "on", "yes", "1"):
-            say(f"overlap refused: TCG on {cores} cores would starve the guest; building and booting in turn")
+            say(f"overlap refused: TCG on {cores} cores would starve the guest; building and booting in turn "
+                "(--overlap force overlaps anyway)")
         return False
     return mode in ("true", "on", "yes", "1", "auto")
 
