@@ -138,6 +138,8 @@ class ExtraTable:
     rows: list[list[str]]
     note: str = ""
     marks: dict[str, str] = field(default_factory=dict)  # cell text -> "good" | "bad" | "warn" (colours)
+    short_headers: list[str] = field(default_factory=list)  # for the fixed-width text of a mail
+    short: dict[str, str] = field(default_factory=dict)  # cell text -> a shorter word for the text format
 
     def to_json(self) -> dict:
         return {"title": self.title, "headers": self.headers, "rows": self.rows, "note": self.note,
@@ -212,15 +214,27 @@ def verdict_table(run: Run, test: str) -> ExtraTable:
                 order.append(c.name)
     heads = ["scenario"] + [v + ("~" if v in run.approximate else "") + (" =base" if v in run.same_as_base else "")
                             for v in columns]
-    rows = [[name] + [verdict_word(by_column[v].get(name)) for v in columns] for name in order]
+    # one row per scenario and outcome: sizes that read the same in every column share a row
+    grouped: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for name in order:
+        words = tuple(verdict_word(by_column[v].get(name)) for v in columns)
+        m = _TRAILING_SIZE.match(name)
+        stem, unit, size = (m.group("stem"), m.group("unit"), m.group("n")) if m else (name, "", "")
+        grouped.setdefault((stem, unit, words), []).append(size)
+    rows = [[f"{stem} ({', '.join(sorted(sizes, key=int))} {unit})" if unit else stem] + list(words)
+            for (stem, unit, words), sizes in grouped.items()]
     labels = [k for v in columns for k in costs[v]]
     for label in dict.fromkeys(labels):
         rows.append([f"cost: {label}"] + [f"{costs[v][label]:.0f} ms" if label in costs[v] else "-" for v in columns])
     note = ("correct: the kernel did what it should (an exclusive folio paged out or deactivated, a folio "
             "another process maps left alone); missed: an exclusive folio treated as shared; wrong: a shared "
             "folio treated as exclusive. Cost rows are measurements, not verdicts.")
-    return ExtraTable(title=f"{test}: what each variant does to exclusive and shared folios", headers=heads,
-                      rows=rows, note=note, marks=VERDICT_MARKS)
+    short_heads = ["scenario"] + [f"[{i}]" + ("~" if v in run.approximate else "") for i, v in enumerate(columns)]
+    short = {w: w.split()[0] for w in VERDICT_MARKS if " " in w}
+    return ExtraTable(title=f"{test}: what each variant does to exclusive and shared folios "
+                            f"(columns as above: " + ", ".join(f"[{i}] {v}" for i, v in enumerate(columns)) + ")",
+                      headers=heads, rows=rows, note=note, marks=VERDICT_MARKS, short_headers=short_heads,
+                      short=short)
 
 
 def _cell_reason(cell: CellResult) -> str:
@@ -382,11 +396,12 @@ def column_notes(m: Matrix) -> list[str]:
 
 
 _SIZE = re.compile(r"\((\d+) ([kKMG]i?B)\)")
+_UNIT = re.compile(r"(\d+) ([kKMG]i?B\b)")
 
 
 def _wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
     """textwrap.wrap, but a size such as "(2048 kB)" is never split over two lines."""
-    lines = textwrap.wrap(_SIZE.sub("(\\1\xa0\\2)", text), width, subsequent_indent=indent,
+    lines = textwrap.wrap(_UNIT.sub("\\1\xa0\\2", _SIZE.sub("(\\1\xa0\\2)", text)), width, subsequent_indent=indent,
                           break_on_hyphens=False) or [""]
     return [line.replace("\xa0", " ") for line in lines]
 
@@ -498,13 +513,19 @@ def _line(name: str, cells: list[str], widths: list[int], name_w: int) -> str:
 
 
 def extra_text(t: ExtraTable) -> list[str]:
-    cols = [t.headers] + [[str(x) for x in r] for r in t.rows]
-    widths = [max(len(r[i]) if i < len(r) else 0 for r in cols) for i in range(len(t.headers))]
-    lines = [t.title]
-    for j, r in enumerate(cols):
-        lines.append("  " + "  ".join(f"{x:<{w}}" for x, w in zip(r, widths)).rstrip())
-        if j == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
+    """Fixed width, at most WIDTH columns: short headers and words when the table has them, and the
+    first column wrapped."""
+    heads = t.short_headers or t.headers
+    rows = [[str(r[0])] + [t.short.get(str(x), str(x)) for x in r[1:]] for r in t.rows]
+    widths = [max([len(heads[i])] + [len(r[i]) for r in rows if i < len(r)]) for i in range(1, len(heads))]
+    first = max(20, min(max(len(r[0]) for r in rows) if rows else 20, WIDTH - 2 - sum(w + 2 for w in widths)))
+    lines = _wrap(t.title, WIDTH, "  ") + ["  " + f"{heads[0]:<{first}}  " + "  ".join(f"{h:<{w}}" for h, w in zip(heads[1:], widths)),
+             "  " + "-" * first + "  " + "  ".join("-" * w for w in widths)]
+    for r in rows:
+        names = _wrap(r[0], first, "  ")
+        lines += ["  " + n for n in names[:-1]]
+        lines.append(("  " + f"{names[-1]:<{first}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(r[1:], widths)))
+                     .rstrip())
     return lines + (_wrap(t.note, WIDTH, "") if t.note else [])
 
 

@@ -1,0 +1,81 @@
+"""The study's probe: its real TAP (captured at 6.12 and 6.1) through the parser, and the verdict
+table every report format renders from it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench import report, tap
+from workbench.cell import CellResult
+from workbench.results import Run
+from workbench.status import Status
+
+REAL = Path(__file__).parent / "data" / "real"
+VARIANTS = ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers", "folio_maybe_mapped_shared"]
+
+
+def probe_run(tmp_path: Path) -> Run:
+    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.117",
+              study="mapcount", tests=["cow", "probe"], variants=list(VARIANTS), command="invoke matrix",
+              approximate=["folio_maybe_mapped_shared"])
+    for v in VARIANTS:
+        out = tap.parse((REAL / f"v6.12.117-{v}-probe.tap").read_text(), "probe", exit_code=1)
+        run.cells.append(CellResult(identity=v, base="v6.12", variant=v, commit="c", status=out.status,
+                                    tests={"probe": out}))
+    return run
+
+
+def test_probe_tap_parses_with_scenarios_verdicts_and_costs():
+    out = tap.parse((REAL / "v6.12.117-base-probe.tap").read_text(), "probe", exit_code=1)
+    assert out.complete and len(out.cases) == 123 and out.status is Status.FAIL
+    failed = [c for c in out.cases if c.status is Status.FAIL]
+    assert len(failed) == 16 and all("disjoint halves" in c.name for c in failed)
+    assert all("treated shared as exclusive" in c.reason for c in failed)
+    assert set(out.measurements) == {"MADV_COLD 1024 MiB PTE-mapped THP (2048 kB)",
+                                     "MADV_PAGEOUT 1024 MiB PTE-mapped THP (2048 kB)"}
+
+
+def test_probe_at_6_1_has_only_the_pmd_size():
+    out = tap.parse((REAL / "v6.1.192-base-probe.tap").read_text(), "probe", exit_code=1)
+    assert len(out.cases) == 25 and all("(16 kB)" not in c.name for c in out.cases)
+    assert any("(2048 kB)" in c.name for c in out.cases)
+
+
+def words(table: report.ExtraTable, scenario: str) -> list[str]:
+    row = next(r for r in table.rows if r[0].startswith(scenario))
+    return row[1:]
+
+
+def test_verdict_table_tells_apart_what_cow_cannot(tmp_path):
+    [table] = report.extra_tables(probe_run(tmp_path))
+    assert table.headers[1:] == ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers",
+                                 "folio_maybe_mapped_shared~"]
+    assert words(table, "MADV_PAGEOUT exclusive PTE-mapped THP") == \
+        ["correct", "missed pageout", "correct", "correct", "correct"]
+    assert words(table, "MADV_PAGEOUT PTE-mapped THP, first half unmapped") == \
+        ["correct", "missed pageout", "correct", "missed pageout", "correct"]
+    assert words(table, "MADV_PAGEOUT PTE-mapped THP partly shared, child keeps second half") == \
+        ["correct", "correct", "wrong pageout", "wrong pageout", "correct"]
+    assert words(table, "MADV_COLD THP mapped in disjoint halves") == \
+        ["wrong deactivation", "correct", "wrong deactivation", "wrong deactivation", "wrong deactivation"]
+    # the sizes that read the same share a row, every size is named
+    row = next(r for r in table.rows if r[0].startswith("MADV_PAGEOUT exclusive PTE-mapped THP"))
+    assert row[0].endswith("(16, 32, 64, 128, 256, 512, 1024, 2048 kB)")
+    cost = next(r for r in table.rows if r[0].startswith("cost: MADV_PAGEOUT"))
+    assert all(c.endswith(" ms") for c in cost[1:])
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "terminal"])
+def test_verdict_table_is_in_every_report(tmp_path, fmt):
+    out = report.render(probe_run(tmp_path), fmt)
+    assert "what each variant does to exclusive and shared folios" in out
+    assert "wrong" in out and "missed" in out
+    if fmt == "text":
+        assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_verdict_table_in_json(tmp_path):
+    data = json.loads(report.render(probe_run(tmp_path), "json"))
+    assert any("exclusive and shared folios" in t["title"] for t in data["extra_tables"])
