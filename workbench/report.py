@@ -518,7 +518,8 @@ def extra_text(t: ExtraTable) -> list[str]:
     heads = t.short_headers or t.headers
     rows = [[str(r[0])] + [t.short.get(str(x), str(x)) for x in r[1:]] for r in t.rows]
     widths = [max([len(heads[i])] + [len(r[i]) for r in rows if i < len(r)]) for i in range(1, len(heads))]
-    first = max(20, min(max(len(r[0]) for r in rows) if rows else 20, WIDTH - 2 - sum(w + 2 for w in widths)))
+    longest = max([len(heads[0])] + [len(r[0]) for r in rows])
+    first = max(len(heads[0]), min(longest, WIDTH - 2 - sum(w + 2 for w in widths)))
     lines = _wrap(t.title, WIDTH, "  ") + ["  " + f"{heads[0]:<{first}}  " + "  ".join(f"{h:<{w}}" for h, w in zip(heads[1:], widths)),
              "  " + "-" * first + "  " + "  ".join("-" * w for w in widths)]
     for r in rows:
