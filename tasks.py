@@ -120,7 +120,7 @@ def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=Non
 
 
 @task(help={"base": "tag, branch or commit to build on", "variant": "the variant (or base)",
-            "tests": "comma-separated tests (default from invoke.yaml: cow)",
+            "tests": "comma-separated tests (default from invoke.yaml: cow,probe)",
             "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
             "repeat": "run the cell N times", "study": "study name under templates/, or a study directory",
             "timeout": "seconds for the cell's boot and tests (default from invoke.yaml)"})
@@ -172,7 +172,7 @@ def test(c, kernel=False, k=None):
 
 
 @task(help={"base": "the base of the main job (default v6.12, imported from Debian when no tree is set)",
-            "tests": "comma-separated tests (default from invoke.yaml: cow)"})
+            "tests": "comma-separated tests (default from invoke.yaml: cow,probe)"})
 @_edge
 def main(c, base="v6.12", tests=None):
     """The main job from nothing: install what is missing, import a Debian tree if none, run the matrix."""
@@ -184,7 +184,7 @@ def main(c, base="v6.12", tests=None):
 
 @task(help={"base": "tag, branch or commit to build on (e.g. v6.5)",
             "variants": "comma-separated variants (default: all of the study's)",
-            "tests": "comma-separated tests (default from invoke.yaml: cow; the study adds `probe`)",
+            "tests": "comma-separated tests (default from invoke.yaml: cow,probe)",
             "repeat": "run each cell N times and report cases that flip as flaky",
             "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
             "format": "terminal (default), text, markdown, html, json or junit",

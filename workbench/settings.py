@@ -18,7 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "tree": None,  # your kernel git tree; None: the Debian import repository in the cache
     "cache": "~/.cache/kernel-workbench",
     "study": "mapcount",
-    "tests": "cow",
+    "tests": "cow,probe",
     "jobs": 0,  # 0: all cores
     "fragments": "minimal",  # kbuild/<name>.config, comma-separated; add "debug" for DEBUG_VM
     "vm": {
@@ -60,7 +60,7 @@ class Settings:
     cache: Path
     tree: Path | None = None
     study: str = "mapcount"
-    tests: tuple[str, ...] = ("cow",)
+    tests: tuple[str, ...] = ("cow", "probe")
     jobs: int = 0
     fragments: tuple[str, ...] = ("minimal",)
     vm: VmSettings = field(default_factory=VmSettings)
