@@ -8,11 +8,12 @@
   and an incremental build, and a boot + test of each cell;
 - naive: for every cell a fresh `O=` directory: config, full build, boot + test.
 
-Fair on both sides: the same config fragments and `-j`, ccache off
-(`CCACHE_DISABLE=1`), the same selftest binaries (built once, outside the
-timings), the same guest and VM settings; the load average is recorded. It
-prints the time of each stage, the ratios (matrix / naive, rebuild / full
-build) and which objects each variant's rebuild recompiled.
+Fair on both sides: both start from the same state, the sources checked out
+and the selftests (with the headers they are built against) built once,
+outside the timings; then the same config fragments and `-j`, ccache off
+(`CCACHE_DISABLE=1`), the same guest and VM settings. The load average is
+recorded. It prints the time of each stage, the ratios (matrix / naive,
+rebuild / full build) and which objects each variant's rebuild recompiled.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,8 +68,22 @@ def main() -> int:
                      "fragments": list(settings.fragments), "load_before": load()}
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
 
-    # --- the matrix, cold ---------------------------------------------------------------------
-    say(f"== matrix (cold cache {scratch})")
+    # --- the common starting point (untimed): sources checked out, selftests built --------------
+    say("== preparing what both sides start from: the worktree, the headers and the selftests")
+    runner = Runner(log_dir=scratch / "prepare-logs", registry=scratch / "running")
+    study = ws.load(settings.templates_dir, settings.study)
+    kt = KernelTree.open(settings, runner, tree)
+    base = kt.resolve(args.base)
+    with kt.worktree(base, "benchmark") as wt:
+        Bench(kt, wt, study, settings, runner, tests, say).prepare(scratch / "prepare-logs")
+        for item in wt.build.iterdir():  # a cold build directory, but keep the installed headers (usr/)
+            if item.name != "usr":
+                shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+    subprocess.run(["sync"], check=False)
+    time.sleep(10)  # let the checkout's writeback settle before timing
+
+    # --- the matrix, cold build directory ---------------------------------------------------------
+    say(f"== matrix (cold build directory, cache {scratch})")
     t0 = time.monotonic()
     run = matrix.execute(matrix.MatrixRequest(base=args.base, variants=variants, tests=tests, tree=str(tree),
                                               command="benchmark"), settings, say)
@@ -81,9 +97,7 @@ def main() -> int:
     # --- the naive way: a fresh O= directory for every cell --------------------------------------
     say("== naive (a fresh build directory for every cell)")
     runner = Runner(log_dir=scratch / "naive-logs", registry=scratch / "running")
-    study = ws.load(settings.templates_dir, settings.study)
-    kt = KernelTree.open(settings, runner, tree)
-    base = kt.resolve(args.base)
+    kt.runner = runner
     plan = matrix.plan(kt, study, matrix.MatrixRequest(base=args.base, variants=variants, tests=tests), settings)
     naive = []
     t0 = time.monotonic()
