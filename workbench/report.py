@@ -412,36 +412,30 @@ _TRAILING_SIZE = re.compile(r"^(?P<stem>.*) \((?P<n>\d+) (?P<unit>[kMG]B)\)$")
 
 
 def merge_sizes(rows: list[Row]) -> list[Row]:
-    """For a mail: consecutive rows that differ only in the size and read the same in every column
-    become one row that lists the sizes ("... THP (16, 32, 2048 kB)"); no size is dropped."""
-    out: list[Row] = []
-    run: list[tuple[Row, re.Match]] = []
-
-    def flush() -> None:
-        if len(run) > 1:
-            first, m0 = run[0]
-            sizes = ", ".join(m.group("n") for _, m in run)
-            name = f"{m0.group('stem')} ({sizes} {m0.group('unit')})"
-            out.append(replace(first, name=name, key=f"{first.test}: {name}"))
-        else:
-            out.extend(r for r, _ in run)
-        run.clear()
-
+    """Rows that differ only in the size and read the same in every column become one row, at the
+    place of the first, that lists the sizes ("... THP (16, 32, 2048 kB)"); no size is dropped."""
+    slots: list[Row | list[tuple[Row, re.Match]]] = []
+    groups: dict[tuple, list[tuple[Row, re.Match]]] = {}
     for row in rows:
         m = _TRAILING_SIZE.match(row.name)
-        if m and run:
-            prev, pm = run[-1]
-            same = (prev.test, prev.group, pm.group("stem"), pm.group("unit")) == \
-                (row.test, row.group, m.group("stem"), m.group("unit"))
-            if same and [c.shown() for c in prev.cells] == [c.shown() for c in row.cells]:
-                run.append((row, m))
-                continue
-        flush()
-        if m:
-            run.append((row, m))
+        if not m:
+            slots.append(row)
+            continue
+        key = (row.test, row.group, m.group("stem"), m.group("unit"), tuple(c.shown() for c in row.cells))
+        if key not in groups:
+            groups[key] = []
+            slots.append(groups[key])
+        groups[key].append((row, m))
+    out: list[Row] = []
+    for slot in slots:
+        if isinstance(slot, Row):
+            out.append(slot)
+        elif len(slot) == 1:
+            out.append(slot[0][0])
         else:
-            out.append(row)
-    flush()
+            first, m0 = slot[0]
+            name = f"{m0.group('stem')} ({', '.join(m.group('n') for _, m in slot)} {m0.group('unit')})"
+            out.append(replace(first, name=name, key=f"{first.test}: {name}"))
     return out
 
 
@@ -607,7 +601,7 @@ def render_terminal(m: Matrix, width: int | None = None) -> str:
     for col, tot in zip(m.columns, m.totals):
         table.add_column(Text(f"{col.id} {col.title}", style="italic" if col.approximate else ""),
                          footer="=base" if col.same_as_base else tot.text("\n"), no_wrap=True)
-    for r in m.rows:
+    for r in merge_sizes(m.rows):
         cells = [Text("=base", style="dim " + STYLE[c.status]) if c.same_as_base
                  else Text(c.label + ("*" if c.differs else ""), style=("bold " if c.differs else "")
                            + ("dark_orange" if c.flaky else "dim yellow" if c.env_skip else STYLE[c.status]))
