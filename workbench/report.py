@@ -421,7 +421,8 @@ def merge_sizes(rows: list[Row]) -> list[Row]:
         if not m:
             slots.append(row)
             continue
-        key = (row.test, row.group, m.group("stem"), m.group("unit"), tuple(c.shown() for c in row.cells))
+        group = row.group if " ... " in row.name else ""  # only "group ... case" names show their group
+        key = (row.test, group, m.group("stem"), m.group("unit"), tuple(c.shown() for c in row.cells))
         if key not in groups:
             groups[key] = []
             slots.append(groups[key])
@@ -434,7 +435,8 @@ def merge_sizes(rows: list[Row]) -> list[Row]:
             out.append(slot[0][0])
         else:
             first, m0 = slot[0]
-            name = f"{m0.group('stem')} ({', '.join(m.group('n') for _, m in slot)} {m0.group('unit')})"
+            sizes = sorted((m.group("n") for _, m in slot), key=int)
+            name = f"{m0.group('stem')} ({', '.join(sizes)} {m0.group('unit')})"
             out.append(replace(first, name=name, key=f"{first.test}: {name}"))
     return out
 
