@@ -111,12 +111,13 @@ def test_matrix_resumes_after_sigint_and_sigkill(tmp_path):
     env["INVOKE_WORKBENCH_VM_HUGETLB_2M"] = str(20 + int(time.time()) % 50)
     argv = [sys.executable, "-m", "invoke", "matrix", "--base", "v6.12", "--tests", "cow"]
     finished: set[str] = set()
+    transcript: list[str] = []
     done_line = re.compile(r"^(\S+): (PASS|SKIP|FAIL|CRASH|TIMEOUT)\b")
-    for sig, stage in ((signal.SIGINT, "build"), (signal.SIGKILL, "boot"), (signal.SIGKILL, "build"),
-                       (signal.SIGINT, "boot")):
+    for i, (sig, stage) in enumerate(((signal.SIGINT, "build"), (signal.SIGKILL, "boot"), (signal.SIGKILL, "build"),
+                                      (signal.SIGINT, "boot"))):
         proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
-        armed = not finished  # the first time, let one cell finish before interrupting
+        armed = i == 0  # the first run is stopped in its first build; later ones after a new cell finished
         for line in proc.stdout:
             m = done_line.match(line)
             if m:
@@ -128,12 +129,17 @@ def test_matrix_resumes_after_sigint_and_sigkill(tmp_path):
                 time.sleep(4)
                 proc.send_signal(sig)
                 break
+            transcript.append(line)
         proc.wait(timeout=120)
-        time.sleep(3)
-        left = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True).stdout
-        assert not left.strip(), f"QEMU left running after {sig!r} during the {stage}: {left}"
+        transcript.append(f"--- sent {sig.name} during the {stage}; exit {proc.returncode}\n")
+        deadline = time.monotonic() + 10  # the guard gives QEMU 5 s to stop on SIGTERM, then kills it
+        while (left := subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True,
+                                      text=True).stdout.strip()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"QEMU left running after {sig!r} during the {stage}: {left}"
     assert finished
     done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    (tmp_path / "transcript.txt").write_text("".join(transcript) + "--- resumed\n" + done.stderr + done.stdout)
     assert done.returncode == 0, done.stderr[-2000:]  # the lock was recovered
     run = latest_run(tmp_path)
     reused = {c["variant"] for c in run["cells"] if c["cached"]}

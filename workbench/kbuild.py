@@ -128,7 +128,7 @@ def build(wt: Worktree, settings: Settings, runner: Runner, log: Path,
 
     log.parent.mkdir(parents=True, exist_ok=True)
     done = runner.run(make_argv(wt, settings, "bzImage"), tee=log, on_line=on_line, check=False,
-                      keep_output=False, env=env)
+                      keep_output=False, env=env, guard=True)
     image = wt.build / IMAGE
     if done.ok and image.exists():
         if len(recompiled) > 200:

@@ -15,6 +15,7 @@ import ctypes
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,14 @@ from typing import Callable, Mapping, Sequence
 from .errors import CommandFailed, Interrupted, InfraError
 
 _PR_SET_PDEATHSIG = 1
+_GUARD = Path(__file__).with_name("guard.py")
+
+
+def _not_installed(args: list[str]) -> InfraError:
+    return InfraError(
+        f"{args[0]} is not installed (needed for: {shown(args)})",
+        "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.",
+    )
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -78,8 +87,11 @@ class Runner:
         on_line: Callable[[str], None] | None = None,
         keep_output: bool = True,
         hint: str = "",
+        guard: bool = False,
     ) -> Completed:
-        """Run `argv`; merge stderr into stdout; raise CommandFailed on a non-zero exit if `check`."""
+        """Run `argv`; merge stderr into stdout; raise CommandFailed on a non-zero exit if `check`.
+        `guard`: start it under workbench.guard, so that its grandchildren (QEMU under virtme-ng)
+        die with the workbench too, even when the workbench is killed outright."""
         args = [os.fspath(a) for a in argv]
         if self.echo and not quiet:
             where = f"  (in {cwd})" if cwd else ""
@@ -89,9 +101,11 @@ class Runner:
             full_env = dict(os.environ)
             full_env.update(env)
         start = time.monotonic()
+        if guard and shutil.which(args[0], path=(full_env or os.environ).get("PATH")) is None:
+            raise _not_installed(args)
         try:
             proc = subprocess.Popen(
-                args,
+                [sys.executable, str(_GUARD), *args] if guard else args,
                 cwd=cwd,
                 env=full_env,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
@@ -100,10 +114,7 @@ class Runner:
                 preexec_fn=_die_with_parent,
             )
         except FileNotFoundError as exc:
-            raise InfraError(
-                f"{args[0]} is not installed (needed for: {shown(args)})",
-                "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.",
-            ) from exc
+            raise _not_installed(args) from exc
         tag = self._register(proc.pid)
         chunks: list[bytes] = []
         timed_out = False

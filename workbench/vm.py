@@ -101,7 +101,7 @@ def boot(image: Path, command: str, rwdir: Path, console: Path, vm: VmSettings, 
     console.parent.mkdir(parents=True, exist_ok=True)
     console.unlink(missing_ok=True)
     done = runner.run(vng_argv(image, vm, accel, rwdir, command), tee=console, timeout=timeout, check=False,
-                      keep_output=False, on_line=on_line, env=vng_env())
+                      keep_output=False, on_line=on_line, env=vng_env(), guard=True)
     text = console.read_text(errors="replace") if console.exists() else ""
     return Boot(seconds=done.seconds, returncode=done.returncode, timed_out=done.timed_out, console=console,
                 reached_guest=START_MARK in text or (rwdir / "env.txt").exists(),
@@ -192,7 +192,7 @@ def probe_kvm(image: Path, settings: Settings, runner: Runner, timeout: float = 
     tmp.mkdir(parents=True, exist_ok=True)
     vm = VmSettings(memory="512M", cpus=1, append=settings.vm.append)
     done = runner.run(vng_argv(image, vm, "kvm", tmp, f"echo {marker}"), timeout=timeout, check=False,
-                      env=vng_env())
+                      env=vng_env(), guard=True)
     if marker in done.output and done.returncode == 0:
         return Accel("kvm", "booted to a marker with KVM", probed=True)
     if done.timed_out:
