@@ -119,6 +119,15 @@ def test_git_bisect_run_names_the_planted_commit(tmp_path):
     assert git(repo, "for-each-ref") + git(repo, "worktree", "list") == before  # user's repo untouched
 
 
+def test_a_finished_bisection_is_reset_and_the_same_one_runs_again_in_full(tmp_path):
+    repo, commits, table = history(tmp_path, 20, planted=13)
+    first = run_fake(tmp_path, repo, commits, table)
+    gitdirs = list((tmp_path / "cache").glob("clones/*/.git/worktrees/*"))
+    assert gitdirs and not any((d / "BISECT_START").exists() for d in gitdirs)
+    again = run_fake(tmp_path, repo, commits, table)
+    assert again.first_bad["commit"] == commits[13] and len(again.steps) == len(first.steps)
+
+
 def test_build_failures_are_skipped_and_logged(tmp_path):
     repo, commits, table = history(tmp_path, 20, planted=13, broken=(8, 12))
     out = run_fake(tmp_path, repo, commits, table)

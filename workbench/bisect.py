@@ -218,11 +218,12 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
     resumed = False
     if (gitdir / "BISECT_START").exists():
         log_so_far = git.run("bisect", "log", check=False, quiet=True).output
-        if f"# bad: [{bad.commit}]" in log_so_far and f"# good: [{good.commit}]" in log_so_far:
+        same = f"# bad: [{bad.commit}]" in log_so_far and f"# good: [{good.commit}]" in log_so_far
+        if same and "# first bad commit" not in log_so_far:
             resumed = True
             say(f"resuming the bisection an interrupted run left ({log_so_far.count('# ') - 2} steps done)")
         else:
-            git.run("bisect", "reset", "--quiet", check=False)
+            git.run("bisect", "reset", check=False, quiet=True)
     if not resumed:
         git.run("checkout", "--quiet", "--force", "--detach", bad.commit)
         git.run("bisect", "start", bad.commit, good.commit)
@@ -233,7 +234,7 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
     m = re.search(r"^([0-9a-f]{40}) is the first bad commit", done.output, re.M)
     if not m:
         tail = "\n".join(done.output.splitlines()[-12:])
-        git.run("bisect", "reset", "--quiet", check=False)
+        git.run("bisect", "reset", check=False, quiet=True)
         if "could be any of" in done.output:
             raise UserError("git bisect could not tell one commit apart (skipped commits around it):\n" + tail,
                             f"The bisect log is {log}.")
@@ -241,7 +242,7 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
                          f"Nothing was decided wrongly; the bisect log is {log}. Fix the cause and run again.")
     commit = m.group(1)
     info = git.out("show", "-s", "--format=%H%n%s%n%an <%ae>%n%aI", commit).splitlines()
-    git.run("bisect", "reset", "--quiet", check=False)
+    git.run("bisect", "reset", check=False, quiet=True)
     return {"commit": info[0], "subject": info[1], "author": info[2], "date": info[3]}, log
 
 
