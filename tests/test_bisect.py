@@ -150,3 +150,10 @@ def test_named_case_that_never_passed_at_good_is_an_error(tmp_path):
     table[commits[0]]["cases"][CASE] = ["SKIP", "MADV_PAGEOUT did not work"]
     with pytest.raises(UserError, match="nothing to bisect on"):
         run_fake(tmp_path, repo, commits, table)
+
+
+def test_a_step_process_sees_the_same_settings_as_the_command():
+    """The bisect step runs in its own process: every setting must reach it (VM, fragments, jobs)."""
+    s = Settings.from_mapping({"cache": "/tmp/c", "outputs": "/tmp/o", "fragments": "minimal,debug", "jobs": 3,
+                               "vm": {"hugetlb_2m": 19, "memory": "6G"}, "tree": "/tmp/t"})
+    assert Settings.from_mapping(json.loads(json.dumps(s.to_mapping()))) == s

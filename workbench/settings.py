@@ -6,7 +6,7 @@ so `invoke.yaml`, `INVOKE_WORKBENCH_*` variables and flags can override any of t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -122,6 +122,13 @@ class Settings:
             overlap=str(merged["overlap"]).lower(),
             outputs=Path(os.path.expanduser(str(merged["outputs"]))) if merged.get("outputs") else PROJECT_ROOT,
         )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The mapping `from_mapping` turns back into these settings (for a process of our own,
+        such as a bisect step, that must see exactly what the command line and invoke.yaml said)."""
+        return {"tree": str(self.tree) if self.tree else None, "cache": str(self.cache), "study": self.study,
+                "tests": ",".join(self.tests), "jobs": self.jobs, "fragments": ",".join(self.fragments),
+                "vm": asdict(self.vm), "overlap": self.overlap, "outputs": str(self.outputs)}
 
 
 def split_list(value: Any) -> tuple[str, ...]:
