@@ -141,3 +141,6 @@ def test_helper_goes_after_what_it_needs_in_the_header():
         out.index("other")
     nowhere = UsedPrototype("h", "exact", "", "", "static inline int h(void);\n", requires=("absent",))
     assert ws.place_in_header(header, nowhere).endswith("}\n\nstatic inline int h(void);\n\n#endif\n")
+    # never two blank lines in a row (checkpatch --strict: LINE_SPACING), whatever was there
+    spaced = header.replace("}\n#endif", "}\n\n\n#endif")
+    assert "\n\n\n" not in ws.place_in_header(spaced, nowhere) and "\n\n\n" not in out

@@ -213,10 +213,15 @@ def place_in_header(header: str, proto: UsedPrototype) -> str:
     if at < 0:
         at = header.rstrip().rfind("#endif")
         at = at if at >= 0 else len(header)
-        return header[:at] + "\n" + proto.text + "\n" + header[at:]
+        return _between(header[:at], proto.text, header[at:])
     end = header.find("\n", at)
     end = len(header) if end < 0 else end + 1
-    return header[:end] + "\n" + proto.text + header[end:]
+    return _between(header[:end], proto.text, header[end:])
+
+
+def _between(before: str, text: str, after: str) -> str:
+    """`text` between two parts of a file, with exactly one blank line on each side (checkpatch)."""
+    return before.rstrip("\n") + "\n\n" + text.strip("\n") + "\n\n" + after.lstrip("\n")
 
 
 def _message(subject: str, body: str, fixes: list[str], signoff: str) -> str:
