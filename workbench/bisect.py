@@ -184,7 +184,7 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
             f"does not ({describe(policy)})")
         state = run_dir / "bisect-state.json"
         state.write_text(json.dumps({
-            "settings": {**settings.to_mapping(), "tests": ",".join(req.tests)},
+            "settings": settings.to_mapping(),  # the step's tests are "tests" below
             "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run_dir), "watch": list(watch),
             "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
         }, indent=1))

@@ -1,6 +1,7 @@
-"""`python -m workbench.guard CMD [ARG...]`: run CMD so that nothing it starts outlives the workbench.
+"""`python workbench/guard.py CMD [ARG...]`: run CMD so that nothing it starts outlives the workbench.
 
-The Runner starts each long command (make, virtme-ng) through this guard, in a session of its
+The Runner starts the long commands (kernel builds, virtme-ng) through this guard, by path so
+that it needs no import of the package, in a session of its
 own and with PR_SET_PDEATHSIG=SIGTERM. A parent-death signal reaches only the direct child, and
 virtme-ng, when it gets SIGTERM, exits without taking QEMU down with it; so the guard is that
 direct child. When the workbench dies (even by SIGKILL), or when the Runner stops the group, the
@@ -21,7 +22,7 @@ GRACE = 5.0
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m workbench.guard CMD [ARG...]", file=sys.stderr)
+        print("usage: guard.py CMD [ARG...]", file=sys.stderr)
         return 2
     child = subprocess.Popen(argv)  # same stdio, same process group
 

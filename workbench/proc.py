@@ -6,8 +6,9 @@
   `<log_dir>/commands.log` when the runner has a log directory,
 - can tee the output to a file and hand each line to a callback (progress),
 - enforces a timeout and kills the whole process group when it runs out, when
-  the user presses Ctrl-C, or when the workbench itself dies (PR_SET_PDEATHSIG),
-  so no `make` or QEMU outlives the run that started it.
+  the user presses Ctrl-C, or when the workbench itself dies (PR_SET_PDEATHSIG);
+  with `guard=True` the command runs under guard.py, which passes that death on to
+  the whole group, so no QEMU under virtme-ng outlives the run that started it.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ class Runner:
         guard: bool = False,
     ) -> Completed:
         """Run `argv`; merge stderr into stdout; raise CommandFailed on a non-zero exit if `check`.
-        `guard`: start it under workbench.guard, so that its grandchildren (QEMU under virtme-ng)
+        `guard`: start it under guard.py, so that its grandchildren (QEMU under virtme-ng)
         die with the workbench too, even when the workbench is killed outright."""
         args = [os.fspath(a) for a in argv]
         if self.echo and not quiet:
