@@ -4,25 +4,31 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import shlex
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Context, Exit, task
 
 from workbench import errors
-from workbench.proc import Runner
+from workbench.records import RunKind
 from workbench.settings import DEFAULTS, Settings
 
+F = TypeVar("F", bound=Callable[..., Any])
+TREE = "kernel git tree (default from invoke.yaml, else the Debian import)"
+STUDY = "study name under templates/, or a study directory"
+VERBOSE = "echo every external command (they are always in the run's commands.log)"
 
-def _edge(fn):
+
+def _edge(fn: F) -> F:
     """Turn the workbench's errors into a one-paragraph message and a non-zero exit."""
 
     @functools.wraps(fn)
-    def wrapper(c, *args, **kwargs):
+    def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(c, *args, **kwargs)
         except errors.WorkbenchError as exc:
@@ -32,10 +38,10 @@ def _edge(fn):
             raise Exit("interrupted; finished results are on disk, run the same command to resume",
                        code=130) from None
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
-def _settings(c, **overrides) -> Settings:
+def _settings(c: Context, **overrides: Any) -> Settings:
     return Settings.from_mapping(dict(c.config.get("workbench", {})), **overrides)
 
 
@@ -47,128 +53,113 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-@task(help={"tree": "your kernel git tree (default: workbench.tree in invoke.yaml, else the Debian import)",
-            "debian": "import Debian's linux-source-X.Y package, e.g. 6.12 or 6.1, into the cache"})
-@_edge
-def tree(c, tree=None, debian=None):
-    """Check a kernel tree (or import one from Debian) and prepare the workbench's clone of it."""
-    from workbench import debian as deb
-    from workbench.tree import KernelTree
+def _list(value: str | None) -> tuple[str, ...] | None:
+    """'a, b' -> ('a', 'b'); None (flag not given) -> None; '' -> () (given, but empty)."""
+    if value is None:
+        return None
+    return tuple(v.strip() for v in str(value).split(",") if v.strip())
 
-    settings = _settings(c)
-    runner = Runner()
-    if debian:
-        imported = deb.import_debian(debian, settings, runner, _say)
-        _say(f"tree: {settings.cache / 'debian.git'}  base: --base v{imported.series} "
-             f"(Linux {imported.kernelversion})")
-        return
-    kt = KernelTree.open(settings, runner, _path(tree))
-    head = kt.clone.rev("origin/HEAD") or kt.clone.rev("HEAD") or "?"
-    _say(f"tree: {kt.source} (Linux {kt.kernelversion(head)} at HEAD); workbench clone: {kt.clone.path}")
+
+def _int(value: Any, flag: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise errors.UserError(f"{flag} wants a whole number, not {value!r}", f"e.g. {flag} 3.") from None
+
+
+def _float(value: Any, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise errors.UserError(f"{flag} wants a number of seconds, not {value!r}", f"e.g. {flag} 900.") from None
+
+
+@task(help={"tree": "your kernel git tree (default: workbench.tree in invoke.yaml, else the Debian import)",
+            "debian": "import Debian's linux-source-X.Y package, e.g. 6.12 or 6.1, into the cache",
+            "verbose": VERBOSE})
+@_edge
+def tree(c, tree=None, debian=None, verbose=False):
+    """Check a kernel tree (or import one from Debian) and prepare the workbench's clone of it."""
+    from workbench.kernel import trees
+
+    print(trees.describe(_settings(c, verbose=verbose or None), _path(tree), debian, _say))
 
 
 @task(help={"base": "tag, branch or commit of your tree to build on (e.g. v6.12)",
-            "variants": "comma-separated variants (default: all of the study's)",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
-            "study": "study under templates/ (default: mapcount)"})
+            "variants": "comma-separated variants (default: all of the study's)", "tree": TREE, "study": STUDY,
+            "verbose": VERBOSE})
 @_edge
-def patches(c, base, variants=None, tree=None, study=None):
+def patches(c, base, variants=None, tree=None, study=None, verbose=False):
     """Render each variant at BASE, commit it in the workbench's clone, write patches/<base>/<variant>.patch."""
-    from workbench import patches as wp
-    from workbench import study as ws
-    from workbench.tree import KernelTree
+    from workbench.study import commits
 
-    settings = _settings(c, study=study)
-    runner = Runner()
-    kt = KernelTree.open(settings, runner, _path(tree))
-    st = ws.load(settings.templates_dir, settings.study)
-    ps = wp.render_all(kt, st, kt.resolve(base), _list(variants))
-    wp.commit_all(kt, st, ps, settings.patches_dir)
-    print(wp.summary(ps))
+    print(commits.patches(_settings(c, study=study, verbose=verbose or None), base, _list(variants), _path(tree)))
 
 
 @task(name="check-variants",
       help={"base": "tag, branch or commit to check at", "variants": "comma-separated variants (default: all)",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+            "tree": TREE, "study": STUDY, "verbose": VERBOSE})
 @_edge
-def check_variants(c, base, variants=None, tree=None):
+def check_variants(c, base, variants=None, tree=None, study=None, verbose=False):
     """Compile the study's object for base and each variant with W=1 (and sparse): no new warnings."""
     from workbench import check
 
-    outcome = check.check_base(_settings(c), base, _list(variants), _path(tree))
+    names = _list(variants)
+    outcome = check.check_base(_settings(c, study=study, verbose=verbose or None), base,
+                               list(names) if names else None, _path(tree))
     print(outcome.text)
     _say(f"logs: {outcome.log_dir}")
     if not outcome.ok:
         raise Exit("some variants failed to compile or added warnings (see above)", code=1)
 
 
-def _cells(c, kind, base, variants, tests, repeat, tree, include_base, study=None, timeout=None, overlap=None):
+def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
+           tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
+           verbose: bool) -> Any:
     from workbench import matrix
 
-    settings = _settings(c, study=study, overlap=overlap)
-    if timeout:
-        settings = dataclasses.replace(settings, vm=dataclasses.replace(settings.vm, timeout=float(timeout)))
-    tests_t = tuple(_list(tests) or settings.tests)
-    flags = [f"--base {base}"] + ([f"--variants {variants}"] if variants and kind == "matrix" else []) \
-        + ([f"--variant {variants}"] if kind == "run" else []) + [f"--tests {','.join(tests_t)}"] \
-        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else []) \
-        + ([f"--study {study}"] if study else []) + ([f"--timeout {timeout}"] if timeout else [])
-    req = matrix.MatrixRequest(base=base, variants=tuple(_list(variants)) if variants else None, tests=tests_t,
-                               repeat=int(repeat), include_base=include_base, kind=kind, tree=tree,
-                               command=f"invoke {kind} " + " ".join(flags))
-    return matrix.execute(req, settings, _say)
+    settings = _settings(c, study=study, overlap=overlap, timeout=_float(timeout, "--timeout"),
+                         configs=configs, verbose=verbose or None)
+    names = _list(variants)
+    req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests) if tests is not None else settings.tests,
+                               repeat=_int(repeat, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
+                               study=study, timeout=_float(timeout, "--timeout"), overlap=overlap)
+    run = matrix.execute(req, settings, _say)
+    _exit_unless_verdicts(run)
+    return run, settings
 
 
-@task(help={"base": "tag, branch or commit to build on", "variant": "the variant (or base)",
-            "tests": "comma-separated tests (default from invoke.yaml: cow,probe)",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
-            "repeat": "run the cell N times", "study": "study name under templates/, or a study directory",
-            "timeout": "seconds for the cell's boot and tests (default from invoke.yaml)"})
+def _exit_unless_verdicts(run: Any) -> None:
+    if run.cells and not any(cell.status.is_verdict for cell in run.cells):
+        from workbench import report
+
+        print(report.cases_text(run))
+        raise Exit(f"no cell reached a verdict (infrastructure errors; see {run.dir}/commands.log)", code=3)
+
+
+CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
+             "tests": "comma-separated tests (default from invoke.yaml: cow,probe)", "tree": TREE, "study": STUDY,
+             "repeat": "run each cell N times and report cases that flip as flaky",
+             "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)",
+             "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, off, "
+                        "force",
+             "configs": "configs to build, comma-separated; each joins kbuild/ fragments with '+' "
+                        "(e.g. minimal,minimal+debug: one column group per config)",
+             "verbose": VERBOSE}
+
+
+@task(help={**CELL_HELP, "variant": "the variant (or base)"})
 @_edge
-def run(c, base, variant="base", tests=None, tree=None, repeat=1, study=None, timeout=None):
+def run(c, base, variant="base", tests=None, tree=None, repeat=1, study=None, timeout=None, overlap=None,
+        configs=None, verbose=False):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
-    result = _cells(c, "run", base, variant, tests, repeat, tree, include_base=False, study=study,
-                    timeout=timeout)
+    result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
-
-
-@task(help={"browser": "also install chromium (for the HTML report's browser test)"})
-@_edge
-def setup(c, browser=True):
-    """Install what the workbench needs: QEMU, kernel build dependencies, udev, virtme-ng."""
-    from workbench import host
-
-    host.setup(Runner(), _say, browser=browser)
-
-
-@task
-@_edge
-def doctor(c):
-    """One row per requirement (found, missing, version), and whether KVM really works here."""
-    from workbench import host
-
-    rows = host.doctor(_settings(c), Runner(echo=False))
-    print(host.table(rows))
-    if any(r.state == "missing" for r in rows):
-        raise Exit("some requirements are missing: `invoke setup` installs them", code=1)
-
-
-@task(help={"kernel": "also run the tests that need a real kernel tree, make and QEMU (slow)",
-            "k": "only tests matching this pytest -k expression"})
-def test(c, kernel=False, k=None):
-    """Run the test suite (fast by default; --kernel adds the real-kernel tests)."""
-    argv = [sys.executable, "-m", "pytest", "-q"]
-    if kernel:
-        argv += ["-m", "kernel or not kernel"]
-    if k:
-        argv += ["-k", k]
-    _say("$ " + " ".join(argv))
-    code = subprocess.call(argv)
-    if code:
-        raise Exit(code=code)
 
 
 @task(help={"base": "the base of the main job (default v6.12, imported from Debian when no tree is set)",
@@ -182,26 +173,25 @@ def main(c, base="v6.12", tests=None):
     matrix(c, base=base, tests=tests)
 
 
-@task(help={"base": "tag, branch or commit to build on (e.g. v6.5)",
-            "variants": "comma-separated variants (default: all of the study's)",
-            "tests": "comma-separated tests (default from invoke.yaml: cow,probe)",
-            "repeat": "run each cell N times and report cases that flip as flaky",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)",
+@task(help={**CELL_HELP, "variants": "comma-separated variants (default: all of the study's)",
             "format": "terminal (default), text, markdown, html, json or junit",
-            "study": "study name under templates/, or a study directory",
-            "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)",
-            "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, "
-                       "off, force"})
+            "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never"})
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None):
+           overlap=None, configs=None, verbose=False, color="auto"):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
-    run_ = _cells(c, "matrix", base, variants, tests, repeat, tree, include_base=True, study=study,
-                  timeout=timeout, overlap=overlap)
-    print(report.render(run_, format))
+    run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
+                            verbose)
+    print(report.render(run_, format, settings.templates_dir, color=_color(color)))
     _say(f"results: {run_.dir}")
+
+
+def _color(mode: str) -> bool:
+    if mode not in ("auto", "always", "never"):
+        raise errors.UserError(f"--color {mode!r}: use auto, always or never", "e.g. --color never.")
+    return mode == "always" or (mode == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
 
 
 @task(iterable=["case"],
@@ -210,20 +200,16 @@ def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="term
             "case": "text of the case(s) to watch (repeatable); matches every case whose name contains it",
             "bad-on": "what makes a watched case bad: skip,fail (default), fail, skip, or 'skip:<reason text>'",
             "crash-skip": "count a kernel crash as a skip instead of bad",
-            "repeat": "run each step N times (a case bad in any run makes the step bad)",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+            "repeat": "run each step N times (a case bad in any run makes the step bad)", "tree": TREE,
+            "verbose": VERBOSE})
 @_edge
-def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=1, tree=None):
+def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=1, tree=None, verbose=False):
     """Find the commit that broke a test case: git bisect run with the workbench's build, boot and test."""
     from workbench import bisect as wbisect
 
-    flags = [f"--good {good}", f"--bad {bad}", f"--test {test}"] + [f"--case {shlex.quote(k)}" for k in case] \
-        + ([f"--bad-on {shlex.quote(bad_on)}"] if bad_on else []) + (["--crash-skip"] if crash_skip else []) \
-        + ([f"--repeat {repeat}"] if int(repeat) > 1 else []) + ([f"--tree {tree}"] if tree else [])
-    req = wbisect.BisectRequest(good=good, bad=bad, tests=tuple(_list(test) or ["cow"]), cases=tuple(case),
-                                bad_on=bad_on, crash_skip=crash_skip, repeat=int(repeat), tree=tree,
-                                command="invoke bisect " + " ".join(flags))
-    print(wbisect.summary(wbisect.bisect(req, _settings(c), _say)))
+    req = wbisect.BisectRequest(good=good, bad=bad, tests=_list(test) or ("cow",), cases=tuple(case), bad_on=bad_on,
+                                crash_skip=crash_skip, repeat=_int(repeat, "--repeat"), tree=tree)
+    print(wbisect.summary(wbisect.bisect(req, _settings(c, verbose=verbose or None), _say)))
 
 
 @task(help={"base": "tag, branch or commit the series applies to", "variant": "the variant to send",
@@ -231,67 +217,114 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
             "force": "write it despite checkpatch errors or an approximate prototype",
             "b4": "also leave it as a b4 prep branch (needs b4)",
             "boot": "also build and boot the final tree and compare it with the variant's matrix cell",
-            "tree": "kernel git tree (default from invoke.yaml, else the Debian import)"})
+            "run": "the run whose table goes into the cover letter (default: the newest finished matrix at BASE)",
+            "tree": TREE, "verbose": VERBOSE})
 @_edge
-def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, tree=None):
+def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, run=None, tree=None, verbose=False):
     """Turn a variant into a patch series with a cover letter, checkpatch and get_maintainer."""
     from workbench import series as wseries
 
-    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=int(v), force=force, b4=b4,
-                                boot=boot, tree=tree)
-    print(wseries.summary(wseries.series(req, _settings(c), _say)))
+    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(v, "-v"), force=force, b4=b4,
+                                boot=boot, tree=tree, run=run)
+    print(wseries.summary(wseries.series(req, _settings(c, verbose=verbose or None), _say)))
 
 
 @task
 @_edge
 def results(c):
-    """List the runs under results/ (newest last): id, kind, base, columns, status counts."""
-    from workbench import results as wr
+    """List the runs under results/ (oldest first): id, kind, state, base, executor, cells."""
+    from workbench import runs
 
-    for r in wr.list_runs(_settings(c)):
-        statuses = ", ".join(f"{cell.variant}={cell.status.value}" for cell in r.cells)
-        print(f"{r.id:<34} {r.kind:<7} {r.base:<10} {r.accel or '-':<4} {statuses or '(no cells)'}")
+    print(runs.listing(_settings(c)))
 
 
-@task(help={"run": "run id (or a unique prefix, or a folder); default: the newest matrix run",
+@task(positional=["run"],
+      help={"run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
             "format": "terminal (default), text, markdown, html, json or junit",
             "against": "another run: show what changed between the two",
-            "output": "write to this file instead of the terminal"})
+            "output": "write to this file instead of the terminal",
+            "color": "terminal colours: auto (default), always, never"})
 @_edge
-def report(c, run=None, format="terminal", against=None, output=None):
+def report(c, run=None, format="terminal", against=None, output=None, color="auto"):
     """Render a stored run again, or compare two runs."""
     from workbench import report as wreport
-    from workbench import results as wr
+    from workbench import runs
 
     settings = _settings(c)
-    this = wr.find_run(settings, run, kind=None if run else "matrix")
-    text = wreport.compare(wr.find_run(settings, against), this) if against else wreport.render(this, format)
+    this = runs.find_run(settings, run)
+    if not run:
+        _say(f"run {this.id} (the newest finished one)")
+    if against:
+        text = wreport.compare(runs.find_run(settings, against), this)
+    else:
+        text = wreport.render(this, format, settings.templates_dir, color=_color(color) and not output)
     if output:
-        Path(output).write_text(text)
+        runs.write_output(Path(output), text)
         _say(f"wrote {output}")
     else:
         print(text)
 
 
 @task(iterable=["base"],
-      help={"base": "remove this base's worktree and build directory (repeatable)",
+      help={"base": "remove this base's worktree and build directories (repeatable)",
             "keep_runs": "remove all but the newest N runs", "cells": "empty the cell cache",
             "all": "remove every worktree, build directory, cached cell and run"})
 @_edge
 def clean(c, base=None, keep_runs=None, cells=False, all=False):
     """Show the disk each base, the cache and the runs use; remove what you name."""
     from workbench import clean as wclean
+    from workbench.proc import Runner
 
     settings = _settings(c)
-    runner = Runner(echo=False)
-    for line in wclean.clean(settings, Runner(), list(base or []), int(keep_runs) if keep_runs else None, all,
-                             cells):
+    keep = _int(keep_runs, "--keep-runs") if keep_runs is not None else None
+    for line in wclean.clean(settings, Runner(log=settings.task_log("clean")), list(base or []), keep, all, cells):
         _say(line)
-    print(wclean.table(wclean.usage(settings, runner)))
+    print(wclean.table(wclean.usage(settings, Runner())))
 
 
-def _list(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+@task(help={"browser": "also install chromium (for the HTML report's browser test)"})
+@_edge
+def setup(c, browser=True):
+    """Install what the workbench needs: QEMU, kernel build dependencies, udev, virtme-ng."""
+    from workbench import host
+    from workbench.proc import Runner
+
+    settings = _settings(c)
+    host.setup(Runner(log=settings.task_log("setup"), echo=True), _say, browser=browser)
+
+
+@task
+@_edge
+def doctor(c):
+    """One row per requirement (found, missing, version), and whether KVM really works here."""
+    from workbench import host
+    from workbench.proc import Runner
+
+    settings = _settings(c)
+    rows = host.doctor(settings, Runner(log=settings.task_log("doctor")))
+    print(host.table(rows))
+    if any(r.state == "missing" for r in rows):
+        raise Exit("some requirements are missing: `invoke setup` installs them", code=1)
+
+
+@task(help={"kernel": "also run the tests that need a real kernel tree, make and QEMU (slow)",
+            "k": "only tests matching this pytest -k expression",
+            "checks": "also run ruff, mypy --strict and the shape check first (default; --no-checks skips them)"})
+def test(c, kernel=False, k=None, checks=True):
+    """Run the checks (ruff, mypy --strict, the shape of the package) and the tests (fast by default)."""
+    root = Path(__file__).resolve().parent
+    shared = root.parent / "shared" / "tools" / "shape.py"
+    steps = [[sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."],
+             [sys.executable, "-m", "mypy"],
+             [sys.executable, str(shared if shared.exists() else root / "tools" / "shape.py"), "workbench"]] \
+        if checks and not k else []
+    argv = [sys.executable, "-m", "pytest", "-q"] + (["-m", "kernel or not kernel"] if kernel else []) \
+        + (["-k", k] if k else [])
+    for step in [*steps, argv]:
+        _say("$ " + " ".join(step))
+        code = subprocess.call(step, cwd=root)
+        if code:
+            raise Exit(code=code)
 
 
 ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,

@@ -14,10 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench import bisect  # noqa: E402
-from workbench.cell import CellResult  # noqa: E402
-from workbench.status import Case, Status  # noqa: E402
-from workbench.tap import TestOutput  # noqa: E402
+from workbench import bisect
+from workbench.records import Case, CellResult, TestOutput
+from workbench.status import Status
 
 
 def cells_for(table: dict, commit: str) -> list[CellResult]:

@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from fake_step import cells_for
 from kernelfake import git, make_tree
+
 from workbench import bisect
-from workbench.cell import CellResult
 from workbench.errors import InfraError, UserError
+from workbench.records import Case, CellResult, TestOutput
 from workbench.settings import Settings
-from workbench.status import Case, Status
-from workbench.tap import TestOutput
+from workbench.status import Status
 
 CASE = "Basic COW after fork() ... with swapped-out, PTE-mapped THP (2048 kB)"
 OTHER = "Basic COW after fork() ... with base page"
@@ -71,7 +69,7 @@ def test_repeat_any_bad_run_makes_the_step_bad():
 def test_bad_on_parsing():
     assert bisect.Policy.parse("fail") == bisect.Policy(fail=True, skip=False)
     assert bisect.Policy.parse("skip:MADV_PAGEOUT").skip_reason == "MADV_PAGEOUT"
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="'sometimes' is not fail, skip or skip:<reason>"):
         bisect.Policy.parse("sometimes")
 
 
@@ -101,7 +99,7 @@ def run_fake(tmp_path: Path, repo: Path, commits: list[str], table: dict, **kw) 
     tfile.write_text(json.dumps(table))
     settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})
     req = bisect.BisectRequest(good=commits[0], bad=commits[-1], tests=("cow",), cases=("swapped-out, PTE-mapped THP",),
-                               tree=str(repo), command="invoke bisect ...", **kw)
+                               tree=str(repo), **kw)
     step = [sys.executable, str(Path(__file__).parent / "fake_step.py"), str(tfile)]
     return bisect.bisect(req, settings, lambda m: None, step=step,
                          reference=lambda base: cells_for(table, base.commit))

@@ -7,13 +7,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from kernelfake import git
-from workbench import debian
+
 from workbench.errors import UserError
+from workbench.kernel import debian
+from workbench.kernel.tree import KernelTree
 from workbench.proc import Runner
 from workbench.settings import Settings
-from workbench.tree import KernelTree
 
 pytestmark = pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb (Debian)")
 

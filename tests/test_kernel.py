@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.kernel.tree import debian_repo
 from workbench.settings import PROJECT_ROOT, Settings
-from workbench.tree import debian_repo
 
 pytestmark = pytest.mark.kernel
 
@@ -27,14 +27,14 @@ SWAP_CASE = "swapped-out, PTE-mapped THP"
 def need_tree(tag: str) -> None:
     repo = debian_repo(SETTINGS)
     if not (repo / "HEAD").exists() or subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", tag],
-                                                      capture_output=True).returncode:
+                                                      capture_output=True, check=False).returncode:
         pytest.skip(f"no Debian tree {tag} in the cache: run `invoke tree --debian {tag[1:]}`")
 
 
 def invoke(tmp_path: Path, *args: str, timeout: float = 3600, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     if check:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -66,7 +66,7 @@ def test_patches_apply_and_compile_without_new_warnings(tmp_path, tag, same):
         try:
             subprocess.run(["git", "-C", str(work), "apply", "--check", str(patch)], check=True)
         finally:
-            subprocess.run(["git", "-C", str(debian_repo(SETTINGS)), "worktree", "remove", "--force", str(work)])
+            subprocess.run(["git", "-C", str(debian_repo(SETTINGS)), "worktree", "remove", "--force", str(work)], check=False)
     checked = invoke(tmp_path, "check-variants", "--base", tag).stdout
     assert "FAILED" not in checked and "new warning(s)" not in checked.replace("no new warnings", "")
 
@@ -80,7 +80,7 @@ def test_base_and_the_regression_at_6_12(tmp_path):
     assert not [k for k, v in base.items() if v[0] == "SKIP" and ("gup_test" in v[1] or "swap" in v[1])]
     invoke(tmp_path, "run", "--base", "v6.12", "--variant", "folio_mapcount", "--tests", "cow")
     var = cases(latest_run(tmp_path), "folio_mapcount")
-    for k, (status, reason, _) in swapped.items():
+    for k in swapped:
         assert var[k][0] == "SKIP" and "MADV_PAGEOUT did not work" in var[k][1]
     others = [k for k, v in base.items() if v[0] == "PASS" and SWAP_CASE not in k]
     assert all(var[k][0] == "PASS" for k in others)
@@ -109,7 +109,7 @@ def test_matrix_resumes_after_sigint_and_sigkill(tmp_path):
     env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path)}
     # a new cell identity, so that nothing comes from the cache: a guest setting that changes no result
     env["INVOKE_WORKBENCH_VM_HUGETLB_2M"] = str(20 + int(time.time()) % 50)
-    argv = [sys.executable, "-m", "invoke", "matrix", "--base", "v6.12", "--tests", "cow"]
+    argv = [sys.executable, "-m", "invoke", "matrix", "--base", "v6.12", "--tests", "cow", "--verbose"]
     finished: set[str] = set()
     transcript: list[str] = []
     done_line = re.compile(r"^(\S+): (PASS|SKIP|FAIL|CRASH|TIMEOUT)\b")
@@ -134,11 +134,11 @@ def test_matrix_resumes_after_sigint_and_sigkill(tmp_path):
         transcript.append(f"--- sent {sig.name} during the {stage}; exit {proc.returncode}\n")
         deadline = time.monotonic() + 10  # the guard gives QEMU 5 s to stop on SIGTERM, then kills it
         while (left := subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True,
-                                      text=True).stdout.strip()) and time.monotonic() < deadline:
+                                      text=True, check=False).stdout.strip()) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, f"QEMU left running after {sig!r} during the {stage}: {left}"
     assert finished
-    done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
     (tmp_path / "transcript.txt").write_text("".join(transcript) + "--- resumed\n" + done.stderr + done.stdout)
     assert done.returncode == 0, done.stderr[-2000:]  # the lock was recovered
     run = latest_run(tmp_path)
@@ -168,7 +168,8 @@ def _history(repo: Path, branch: str, broken: tuple[int, int] | None) -> list[st
     """20 small harmless real edits on top of v6.12; commit PLANTED brings back the v6.3 shape of the
     final sharing check; with `broken`, commit broken[0] breaks the build and broken[1] fixes it."""
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-f", "-B", branch, "v6.12"], check=True)
-    commits = [subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()]
+    commits = [subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()]
     for i in range(1, 21):
         if i == PLANTED:
             path = repo / "mm" / "madvise.c"
@@ -239,4 +240,4 @@ def test_series_applies_builds_boots_and_passes_checkpatch(tmp_path, variant, fl
         env = {**os.environ, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
         subprocess.run(["git", "-C", str(work), "am", "-q", *map(str, patches)], check=True, env=env)
     finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(work)])
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(work)], check=False)

@@ -7,19 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from workbench import report, tap
-from workbench.cell import CellResult
-from workbench.results import Run
+from workbench import report
+from workbench.guest import tap
+from workbench.records import CellResult, Run
 from workbench.status import Status
+from workbench.study import words as words_mod
 
 REAL = Path(__file__).parent / "data" / "real"
+ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers", "folio_maybe_mapped_shared"]
 
 
-def probe_run(tmp_path: Path) -> Run:
+WORDS = words_mod.load(ROOT / "templates" / "mapcount" / "probe" / "words.toml")
+
+
+def probe_run(tmp_path: Path, words: bool = True) -> Run:
+    """A run of the probe at 6.12 (real TAP), with the study's words recorded as the matrix records them."""
     run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.117",
               study="mapcount", tests=["cow", "probe"], variants=list(VARIANTS), command="invoke matrix",
-              approximate=["folio_maybe_mapped_shared"])
+              approximate=["folio_maybe_mapped_shared"], state="finished",
+              words={"probe": WORDS.to_json()} if words else {})
     for v in VARIANTS:
         out = tap.parse((REAL / f"v6.12.117-{v}-probe.tap").read_text(), "probe", exit_code=1)
         run.cells.append(CellResult(identity=v, base="v6.12", variant=v, commit="c", status=out.status,
@@ -49,7 +56,7 @@ def words(table: report.ExtraTable, scenario: str) -> list[str]:
 
 
 def test_verdict_table_tells_apart_what_cow_cannot(tmp_path):
-    [table] = report.extra_tables(probe_run(tmp_path))
+    [table] = report.extra_tables(report.matrix_rows(probe_run(tmp_path)))
     assert table.headers[1:] == ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers",
                                  "folio_maybe_mapped_shared~"]
     assert words(table, "MADV_PAGEOUT exclusive PTE-mapped THP") == \
@@ -79,3 +86,42 @@ def test_verdict_table_is_in_every_report(tmp_path, fmt):
 def test_verdict_table_in_json(tmp_path):
     data = json.loads(report.render(probe_run(tmp_path), "json"))
     assert any("exclusive and shared folios" in t["title"] for t in data["extra_tables"])
+
+
+def test_the_words_come_from_the_run_record_not_from_the_code(tmp_path):
+    """Another study's probe is described in its own words: the report reads them from run.json."""
+    run = probe_run(tmp_path)
+    run.words["probe"]["rules"] = [{"word": "kept", "status": "PASS", "mark": "good"},
+                                   {"word": "LOST DATA", "reason": "shared as exclusive", "mark": "bad", "short": "LOST"}]
+    run.words["probe"]["title"] = "what MADV_FREE leaves of another process's data"
+    run.save()
+    again = Run.load(tmp_path)
+    [table] = report.extra_tables(report.matrix_rows(again))
+    assert table.title.startswith("probe: what MADV_FREE leaves of another process's data")
+    assert words(table, "MADV_PAGEOUT THP mapped in disjoint halves")[0] == "LOST DATA"
+    assert words(table, "MADV_PAGEOUT exclusive PTE-mapped THP")[0] == "kept"
+    assert table.marks == {"kept": "good", "LOST DATA": "bad"} and table.short == {"LOST DATA": "LOST"}
+    assert "correct" not in {w for r in table.rows for w in r[1:]}
+    assert "LOST" in report.render_extra(again, "text")  # the short word, in a mail's table
+
+
+def test_a_run_without_words_gets_them_from_the_settings_templates_or_no_table(tmp_path):
+    run = probe_run(tmp_path, words=False)
+    assert report.extra_tables(report.matrix_rows(run)) == []
+    [table] = report.extra_tables(report.matrix_rows(run), ROOT / "templates")
+    assert words(table, "MADV_PAGEOUT exclusive PTE-mapped THP")[1] == "missed pageout"
+
+
+def test_the_study_file_names_the_words_and_a_missing_file_is_refused(tmp_path):
+    import shutil
+
+    from workbench.errors import UserError
+    from workbench.study import model
+
+    study = model.load(ROOT / "templates", "mapcount")
+    assert study.probes["probe"].words == WORDS and study.probes["probe"].source.name == "probe.c"
+    copy = tmp_path / "mine"
+    shutil.copytree(ROOT / "templates" / "mapcount", copy)
+    (copy / "probe" / "words.toml").unlink()
+    with pytest.raises(UserError, match="probe/words.toml does not exist"):
+        model.load(tmp_path, "mine")

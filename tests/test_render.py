@@ -5,11 +5,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from kernelfake import HEADERS, SHAPES
-from workbench import render, sites, study
+
 from workbench.errors import UserError
 from workbench.settings import PROJECT_ROOT
+from workbench.study import model as study
+from workbench.study import render, sites
 
 STUDY = study.load(PROJECT_ROOT / "templates", "mapcount")
 
@@ -120,7 +121,7 @@ def test_commit_message_has_subject_body_and_sites():
 
 def test_no_prototype_fits_is_a_clear_error():
     st = STUDY
-    r = lambda: render_shape("v6.10", "folio_maybe_mapped_shared", headers="v6.12", st=st)  # noqa: E731
+    r = lambda: render_shape("v6.10", "folio_maybe_mapped_shared", headers="v6.12", st=st)
     hollow = dict(HEADERS)
     HEADERS["bare"] = ["page_folio", "folio_page"]
     try:

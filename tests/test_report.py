@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench import report, tap, vm
-from workbench.cell import CellResult
+from workbench import report
 from workbench.errors import UserError
-from workbench.results import Run
-from workbench.status import Case, Status, combine
+from workbench.guest import console, tap
+from workbench.records import Case, CellResult, Run
+from workbench.status import Status, combine
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "real"
@@ -55,7 +55,7 @@ def make_run(tmp_path: Path, cells: list[CellResult], variants: list[str] | None
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(dir=run_dir, kind="matrix", base="v6.12", commit="a5fd56901eff", kernelversion="6.12.117",
               study="mapcount", tests=kw.pop("tests", ["cow"]), variants=variants,
-              command="invoke matrix --base v6.12", accel="tcg", **kw)
+              command="invoke matrix --base v6.12", accel="tcg", executor="vng (tcg)", state="finished", **kw)
     run.cells = cells
     return run
 
@@ -81,7 +81,7 @@ def real_run(tmp_path: Path) -> Run:
     base = parse_real("v6.12.117-base-cow.tap")
     fm = parse_real("v6.12.117-folio_mapcount-cow.tap")
     bug = tap.parse((REAL / "v6.12.117-bug_on-cow.tap").read_text(), "cow", exit_code=None)
-    splat = vm.find_splat((REAL / "v6.12.117-bug_on-console.log").read_text(errors="replace"))
+    splat = console.find_splat((REAL / "v6.12.117-bug_on-console.log").read_text(errors="replace"))
     env = dict(line.split("=", 1) for line in (REAL / "v6.12.117-base-env.txt").read_text().splitlines()
                if "=" in line)
     cells = [cell("base", outputs=[base], env=env), cell("folio_mapcount", outputs=[fm], env=env),
@@ -107,7 +107,7 @@ def row(m: report.Matrix, key_part: str) -> report.Row:
 def test_rows_are_case_keys_and_the_differing_cells_are_marked(tmp_path):
     m = report.matrix_rows(small_run(tmp_path))
     assert [c.variant for c in m.columns] == ["base", "folio_mapcount", "page_mapcount"]
-    assert [r.key for r in m.rows][0] == "cow: Basic COW after fork() ... with base page"
+    assert m.rows[0].key == "cow: Basic COW after fork() ... with base page"
     r = row(m, "(2048 kB)")
     assert r.key == f"cow: Basic COW after fork() ... with {SWAPPED_THP} (2048 kB)"
     assert r.differs and [c.differs for c in r.cells] == [False, True, False]
@@ -134,8 +134,8 @@ def test_same_as_base_column_reuses_the_base_cell(tmp_path):
         assert r.cells[3].shown() == "=base"
     assert m.totals[3] == m.totals[0]
     text = report.render(run, "text")
-    assert "[3] same (=base)" in text and re.search(r"^\[3\] same=\s+=base$", text, re.M)
-    assert re.search(r"\(2048 kB\)\s+PASS\s+SKIP\*\s+PASS\s+=base$", text, re.M)
+    assert "[3] same (=base)" in text and re.search(r"^\[3\] same=\s+=base$", text, re.MULTILINE)
+    assert re.search(r"\(2048 kB\)\s+PASS\s+SKIP\*\s+PASS\s+=base$", text, re.MULTILINE)
     assert "=base" in report.render(run, "markdown") and "=base" in report.render(run, "html")
     assert json.loads(report.render(run, "json"))["columns"][3]["same_as_base"] is True
 
@@ -145,7 +145,7 @@ def test_approximate_column_is_marked_in_every_format(tmp_path):
     assert report.matrix_rows(run).columns[2].approximate
     text = report.render(run, "text")
     assert "[2] page_mapcount~" in text and "~ approximate helper prototype" in text
-    assert re.search(r"^case\s+\[0\]\s+\[1\]\s+\[2\]~$", text, re.M)
+    assert re.search(r"^case\s+\[0\]\s+\[1\]\s+\[2\]~$", text, re.MULTILINE)
     assert "page\\_mapcount ~" in report.render(run, "markdown")
     assert "page_mapcount~" in report.render(run, "terminal")
     assert "approximate helper prototype" in report.render(run, "html")
@@ -279,7 +279,7 @@ def test_text_lists_only_differing_rows_within_100_columns(tmp_path):
     text = report.render(run, "text")
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100
-    assert lines[0] == ("mapcount at v6.12 (Linux 6.12.117); tests: cow; accel: tcg; "
+    assert lines[0] == ("mapcount at v6.12 (Linux 6.12.117); tests: cow; executor: vng (tcg); "
                         "run 20261128-120000-v6.12")
     assert lines[1] == "[0] base  [1] folio_mapcount  [2] page_mapcount~  [3] folio_maybe_mapped_shared (=base)"
     rows = [line for line in lines if re.search(r"\s(PASS|SKIP\*)\s+SKIP\*\s", line)]
@@ -288,8 +288,8 @@ def test_text_lists_only_differing_rows_within_100_columns(tmp_path):
     assert "with base page" not in text and "hugetlb" not in text  # rows equal to base are left out
     assert "cow: Basic COW after fork() with mprotect() optimization" in lines
     assert "SKIP (112x): MADV_PAGEOUT did not work, is swap enabled?" in text
-    assert re.search(r"^\[1\] folio_mapcount\s+PASS 644  SKIP 112 \(\+1 env\)  FAIL 0  XFAIL 4$", text, re.M)
-    assert re.search(r"^\[3\] folio_maybe_mapped_shared=\s+=base$", text, re.M)
+    assert re.search(r"^\[1\] folio_mapcount\s+PASS 644  SKIP 112 \(\+1 env\)  FAIL 0  XFAIL 4$", text, re.MULTILINE)
+    assert re.search(r"^\[3\] folio_maybe_mapped_shared=\s+=base$", text, re.MULTILINE)
 
 
 def test_text_wraps_long_names_and_keeps_the_size(tmp_path):
@@ -299,8 +299,8 @@ def test_text_wraps_long_names_and_keeps_the_size(tmp_path):
              cell("v", [case(long, "FAIL", "Leak from parent into child"), case("plain case without group", "SKIP")])]
     text = report.render(make_run(tmp_path, cells), "text")
     assert max(map(len, text.splitlines())) <= 100
-    assert "(2048 kB)" in text and re.search(r"\(2048 kB\)\s+PASS\s+FAIL\*$", text, re.M)
-    assert re.search(r"^cow: plain case without group\s+PASS\s+SKIP\*$", text, re.M)
+    assert "(2048 kB)" in text and re.search(r"\(2048 kB\)\s+PASS\s+FAIL\*$", text, re.MULTILINE)
+    assert re.search(r"^cow: plain case without group\s+PASS\s+SKIP\*$", text, re.MULTILINE)
     many = make_run(tmp_path, [cell(v, three("SKIP" if v != "base" else "PASS", PAGEOUT))
                                for v in ["base"] + [f"variant_{i}" for i in range(15)]], name="many")
     text = report.render(many, "text")
@@ -347,8 +347,13 @@ def test_json_round_trips(tmp_path):
     assert data["totals"]["folio_mapcount"] == {"PASS": 644, "SKIP": 112, "FAIL": 0, "XFAIL": 4, "env_skips": 1}
     assert data["columns"][4]["cells"][0]["splat"][0] == "kernel BUG at mm/madvise.c:519!"
     assert data["extra_tables"] == [] and data["flaky"] == []
-    assert json.loads(json.dumps(data)) == data
-    assert report.render(run, "json") == report.render(run, "json")  # stable
+    # every row and total is the model's, column by column
+    m = report.matrix_rows(run)
+    by_key = {r["key"]: r for r in data["rows"]}
+    for r in m.rows:
+        assert [by_key[r.key]["cells"][c.name]["label"] for c in m.columns] == [x.label for x in r.cells]
+    assert [data["totals"][c.name]["PASS"] for c in m.columns] == [t.counts["PASS"] for t in m.totals]
+    assert data["run"]["executor"] == "vng (tcg)" and data["version"] == 2
 
 
 def test_junit_parses_with_the_right_counts(tmp_path):
@@ -379,12 +384,13 @@ def test_junit_escapes_and_strips_what_xml_cannot_hold(tmp_path):
 
 def test_terminal_is_coloured_and_marks_differences(tmp_path):
     run = small_run(tmp_path)
-    out = report.render_terminal(report.matrix_rows(run), width=200)
+    out = report.render_terminal(report.matrix_rows(run), [], width=200)
     assert "\x1b[" in out
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert "SKIP*" in plain and "[1] folio_mapcount" in plain and "1 of 3 rows differ from base" in plain
     assert "PASS 1" in plain and "(+1 env)" in plain
-    assert report.render(run, "terminal")
+    bare = report.render(run, "terminal", color=False)  # a file or a pipe: the same table, no colour codes
+    assert "\x1b[" not in bare and "SKIP*" in bare and "1 of 3 rows differ from base" in bare
 
 
 def test_html_report(tmp_path):
@@ -395,7 +401,7 @@ def test_html_report(tmp_path):
     assert html.count('<tr class="differs') == 760 and html.count('<tr class="same') == 1
     assert "MADV_PAGEOUT did not work, is swap enabled?" in html and "<details>" in html
     assert "Oops: invalid opcode" in html  # the splat, in the bug_on cell's section
-    assert 'style="color: ' in html or ".patch .gd" in html  # Pygments' styles
+    assert ".patch .gd {" in html and '<span class="gd">' in html  # Pygments' styles and the highlighted patch
     assert "mm/madvise: decide sharing by folio_mapcount()" in html  # the patch
     assert "thp_enabled" in html and "boot+test 2.5 s" in html  # guest environment, timings
     assert "=base" in html and "approximate helper prototype" in html
@@ -407,8 +413,8 @@ def test_extra_tables_are_rendered_by_every_format(tmp_path, monkeypatch):
                            ["cost", "1.0x", "1.1x"]], note="exclusive: one process maps it",
                           marks={"correct": "good", "missed pageout": "bad"})
     run = small_run(tmp_path)
-    assert report.extra_tables(run) == [] and report.render_extra(run, "text") == ""
-    monkeypatch.setattr(report, "extra_tables", lambda r: [t])
+    assert report.extra_tables(report.matrix_rows(run)) == [] and report.render_extra(run, "text") == ""
+    monkeypatch.setattr(report, "extra_tables", lambda m, templates=None: [t])
     for fmt in ("text", "markdown", "terminal", "html"):
         assert "missed pageout" in report.render(run, fmt) and "Sharing probe" in report.render(run, fmt), fmt
     assert json.loads(report.render(run, "json"))["extra_tables"][0]["rows"][1][1] == "missed pageout"
@@ -419,7 +425,7 @@ def test_extra_tables_are_rendered_by_every_format(tmp_path, monkeypatch):
 
 
 def test_unknown_format(tmp_path):
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="unknown report format 'pdf'"):
         report.render(small_run(tmp_path), "pdf")
 
 

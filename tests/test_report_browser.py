@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_report import real_run, report
 
 pytestmark = pytest.mark.browser

@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from kernelfake import git, make_tree
+
 from workbench import series as ws
-from workbench import study
 from workbench.errors import UserError
-from workbench.render import UsedPrototype
 from workbench.settings import PROJECT_ROOT, Settings
+from workbench.study import model as study
+from workbench.study.render import UsedPrototype
 
 CHECKPATCH_OK = """#!/usr/bin/perl
 print "total: 0 errors, 1 warnings, 0 checks, 10 lines checked\\n";
@@ -29,7 +29,7 @@ print "total: 1 errors, 0 warnings, 0 checks, 10 lines checked\\n";
 
 @pytest.fixture
 def tree(tmp_path, monkeypatch):
-    monkeypatch.setattr(ws, "build_each", lambda git_, wt, commits, settings, runner:
+    monkeypatch.setattr(ws, "build_each", lambda git_, make, config, commits:
                         [(git_.out("show", "-s", "--format=%s", c), 0.0) for c in commits])
     repo = make_tree(tmp_path, "v6.10", headers="v6.12", tag="v6.12")
     (repo / "scripts").mkdir()
@@ -63,7 +63,7 @@ def test_series_moves_the_helper_home_then_changes_the_call_sites(tmp_path, tree
     assert "2 files changed" in out.final_diff
     cover = out.files[0].read_text()
     assert "No matrix run exists yet for v6.12" in cover and "*** BLURB HERE ***" not in cover
-    assert "no matrix run at v6.12 yet" in " ".join(out.notes)
+    assert "no finished matrix run at v6.12 yet" in " ".join(out.notes)
     assert out.checkpatch[0].warnings == 1 and out.checkpatch[0].errors == 0
     assert out.outdir == s.patches_dir / "series" / "v6.12-folio_estimated_sharers-v1"
 
@@ -114,9 +114,9 @@ def test_fixes_only_where_the_base_has_the_bug_and_not_its_fix(tmp_path):
     fixed = git(repo, "rev-parse", "HEAD").strip()
     st = study.load(PROJECT_ROOT / "templates", "mapcount")
     st = dataclasses.replace(st, fixes=(study.Fix(broken[:12], "", (fixed[:12],), ("folio_estimated_sharers",)),))
-    from workbench.git import Git
+    from workbench.kernel.git import Git
+    from workbench.kernel.tree import Base
     from workbench.proc import Runner
-    from workbench.tree import Base
     g = Git(repo, Runner(echo=False))
     lines, note = ws.fixes_for(g, st, "folio_estimated_sharers", Base("b", broken))
     assert lines == [f'Fixes: {broken[:12]} ("madvise: the bug")'] and note == ""

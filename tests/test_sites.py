@@ -1,14 +1,13 @@
 """Call-site detection for every row of KERNEL-FACTS' table, on small C files of that shape."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
 from kernelfake import SHAPES
-from workbench import csrc, sites, study
+
 from workbench.errors import UserError
 from workbench.settings import PROJECT_ROOT
+from workbench.study import csrc, sites
+from workbench.study import model as study
 
 STUDY = study.load(PROJECT_ROOT / "templates", "mapcount")
 

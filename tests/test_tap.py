@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench import tap  # TestOutput not imported by name: pytest would try to collect it
-from workbench.status import Case, Status, combine
-from workbench.tap import DEFAULT_ENV_SKIPS, TapParser, load_env_skips, parse, split_sections
+from workbench.guest import tap  # TestOutput not imported by name: pytest would try to collect it
+from workbench.guest.script import sections as split_sections
+from workbench.guest.tap import DEFAULT_ENV_SKIPS, TapParser, load_env_skips, parse
+from workbench.records import Case
+from workbench.status import Status, combine
 
 DATA = Path(__file__).parent / "data" / "tap"
 PAGEOUT = "MADV_PAGEOUT did not work, is swap enabled?"

@@ -19,21 +19,30 @@ from __future__ import annotations
 import enum
 import json
 import re
+import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from . import study as ws
-from .cell import Bench, CellResult, CellSpec
+from . import runs
+from .cells.cache import CellCache
+from .cells.driver import Driver
+from .cells.plan import CellSpec
+from .cells.prepare import load_configs, prepare
 from .errors import InfraError, UserError
-from .git import SAFE_ENV, Git
+from .guest.select import executor_for
+from .kernel import kbuild, selftests
+from .kernel.git import SAFE_ENV, Git
+from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, reap_orphans
-from .results import Run, new_run_dir
+from .progress import LineView
+from .records import CellResult, Run, RunKind
 from .settings import Settings
 from .status import Status
-from .tree import Base, KernelTree, Worktree
+from .study.model import load as load_study
 
 Say = Callable[[str], None]
 
@@ -55,7 +64,7 @@ class Policy:
     crash_skip: bool = False  # a kernel crash is a skip instead of bad
 
     @classmethod
-    def parse(cls, bad_on: str | None, crash_skip: bool = False) -> "Policy":
+    def parse(cls, bad_on: str | None, crash_skip: bool = False) -> Policy:
         """`--bad-on`: 'skip,fail' (default), 'fail', 'skip', or 'skip:<reason text>'."""
         if not bad_on:
             return cls(crash_skip=crash_skip)
@@ -132,14 +141,21 @@ class BisectRequest:
     crash_skip: bool = False
     repeat: int = 1
     tree: str | None = None
-    command: str = ""
+
+    def command(self) -> str:
+        """The command that reproduces the bisection, quoted for a shell."""
+        argv = ["invoke", "bisect", "--good", self.good, "--bad", self.bad, "--test", ",".join(self.tests)]
+        argv += [x for case in self.cases for x in ("--case", case)]
+        argv += (["--bad-on", self.bad_on] if self.bad_on else []) + (["--crash-skip"] if self.crash_skip else [])
+        argv += (["--repeat", str(self.repeat)] if self.repeat > 1 else []) + (["--tree", self.tree] if self.tree else [])
+        return shlex.join(argv)
 
 
 @dataclass
 class Outcome:
     run: Run
-    first_bad: dict
-    steps: list[dict]
+    first_bad: dict[str, str]
+    steps: list[dict[str, Any]]
     log: Path
     replay: str
 
@@ -148,31 +164,23 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
            reference: Callable[[Base], list[CellResult]] | None = None) -> Outcome:
     """Bisect for real; `step` (the command git runs per step) and `reference` (the cells at --good)
     can be replaced, which the unit tests do to drive git bisect without a kernel."""
-    if not req.cases:
-        raise UserError("name the case(s) to watch with --case", 'e.g. --case "swapped-out, PTE-mapped THP".')
-    policy = Policy.parse(req.bad_on, req.crash_skip)
-    kt = KernelTree.open(settings, Runner(), Path(req.tree).expanduser() if req.tree else None)
-    good, bad = kt.resolve(req.good), kt.resolve(req.bad)
-    if not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
-        raise UserError(f"--good {req.good} is not an ancestor of --bad {req.bad}",
-                        "git bisect needs the good commit in the bad commit's history.")
-    run_dir = new_run_dir(settings, bad, "bisect")
-    runner = Runner(log_dir=run_dir, registry=settings.cache / "running")
-    kt.runner = runner
-    run = Run(dir=run_dir, kind="bisect", base=good.name, commit=good.commit, kernelversion=kt.kernelversion(good.commit),
-              study=settings.study, tests=list(req.tests), variants=["base"], command=req.command, tree=str(kt.source))
+    runner = Runner(echo=settings.verbose, out=say, registry=settings.cache / "running")
+    kt, good, bad, policy = check(req, settings, runner, real=step is None)
+    run = Run(dir=Path(), kind=RunKind.BISECT, base=good.name, commit=good.commit,
+              kernelversion=kt.kernelversion(good.commit), study=settings.study, tests=list(req.tests),
+              variants=["base"], command=req.command(), tree=str(kt.source), configs=[settings.configs[0]],
+              vm=settings.vm.to_mapping(), settings=settings.to_mapping())
     run.extra = {"good": asdict(good), "bad": asdict(bad), "cases": list(req.cases), "policy": asdict(policy)}
-    run.save()
     slot = Base(name="bisect", commit=good.commit)  # one bisect worktree per tree: builds carry over
     start = time.monotonic()
-    with kt.worktree(slot, "bisect") as wt:
+    with runs.prologue(kt, bad, settings, runner, run, slot=slot) as (wt, run):
         for pgid in reap_orphans(settings.cache / "running"):
             say(f"killed process group {pgid} left running by an earlier run that was killed")
         # the reference: the good end
         ref_cells = (reference(good) if reference else
-                     run_cells(kt, wt, good, req.tests, req.repeat, settings, runner, run_dir, say))
+                     run_cells(kt, wt.root, good, req.tests, req.repeat, settings, runner, run, say))
         for cell in ref_cells:
-            run.add(cell)
+            runs.record(run, cell)
         watch = {}
         for cell in ref_cells:
             watch.update(watched(cell, list(req.cases)))
@@ -182,22 +190,42 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
                             f"{req.good} --tests {','.join(req.tests)}` prints them).")
         say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
             f"does not ({describe(policy)})")
-        state = run_dir / "bisect-state.json"
+        state = run.dir / "bisect-state.json"
         state.write_text(json.dumps({
             "settings": settings.to_mapping(),  # the step's tests are "tests" below
-            "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run_dir), "watch": list(watch),
+            "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run.dir), "watch": list(watch),
             "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
         }, indent=1))
         step = (step or [sys.executable, "-m", "workbench.bisect"]) + [str(state)]
-        first_bad, log = drive(wt.git, good, bad, step, runner, run_dir, say)
-    steps = [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
-        if (run_dir / "steps.jsonl").exists() else []
-    run.extra.update({"first_bad": first_bad, "steps": steps})
-    run.timings["total"] = round(time.monotonic() - start, 1)
-    run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
-    run.save()
-    replay = f"git -C {kt.clone.path} bisect replay {log}   # or: {req.command}"
+        first_bad, log = drive(wt.git, good, bad, step, runner, run.dir, say)
+        steps = [json.loads(line) for line in (run.dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
+            if (run.dir / "steps.jsonl").exists() else []
+        run.extra.update({"first_bad": first_bad, "steps": steps})
+        run.timings["total"] = round(time.monotonic() - start, 1)
+    replay = f"git -C {kt.clone.path} bisect replay {log}   # or: {req.command()}"
     return Outcome(run=run, first_bad=first_bad, steps=steps, log=log, replay=replay)
+
+
+def check(req: BisectRequest, settings: Settings, runner: Runner, real: bool = True
+          ) -> tuple[KernelTree, Base, Base, Policy]:
+    """Everything that can refuse the bisection, before anything is written or built."""
+    if not req.cases:
+        raise UserError("name the case(s) to watch with --case", 'e.g. --case "swapped-out, PTE-mapped THP".')
+    if req.repeat < 1:
+        raise UserError(f"--repeat must be 1 or more, not {req.repeat}", "e.g. --repeat 2.")
+    policy = Policy.parse(req.bad_on, req.crash_skip)
+    kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
+    good, bad = kt.resolve(req.good), kt.resolve(req.bad)
+    if good.commit == bad.commit:
+        raise UserError(f"--good {req.good} and --bad {req.bad} are the same commit ({good.commit[:12]})",
+                        "Name a good commit older than the bad one.")
+    if not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
+        raise UserError(f"--good {req.good} is not an ancestor of --bad {req.bad}",
+                        "git bisect needs the good commit in the bad commit's history.")
+    if real:
+        kbuild.check_tools()
+        executor_for(settings, runner).check()
+    return kt, good, bad, policy
 
 
 def describe(policy: Policy) -> str:
@@ -210,7 +238,7 @@ def describe(policy: Policy) -> str:
 
 
 def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_dir: Path,
-          say: Say) -> tuple[dict, Path]:
+          say: Say) -> tuple[dict[str, str], Path]:
     """Start (or resume) `git bisect`, run it, save its log, reset."""
     gitdir = Path(git.out("rev-parse", "--git-dir"))
     gitdir = gitdir if gitdir.is_absolute() else git.path / gitdir
@@ -230,7 +258,7 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
                       on_line=lambda line: say(line) if line.startswith(("bisect step", "Bisecting", "running")) else None)
     log = run_dir / "bisect.log"
     log.write_text(git.run("bisect", "log", check=False, quiet=True).output)
-    m = re.search(r"^([0-9a-f]{40}) is the first bad commit", done.output, re.M)
+    m = re.search(r"^([0-9a-f]{40}) is the first bad commit", done.output, re.MULTILINE)
     if not m:
         tail = "\n".join(done.output.splitlines()[-12:])
         git.run("bisect", "reset", check=False, quiet=True)
@@ -247,43 +275,48 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
 
 # --- one step, run by `git bisect run` in its own process -----------------------------------------------
 
-def run_cells(kt: KernelTree, wt: Worktree, base: Base, tests: tuple[str, ...], repeat: int, settings: Settings,
-              runner: Runner, run_dir: Path, say: Say) -> list[CellResult]:
-    """Build, boot and test `base` (repeat times) in the bisect worktree."""
-    step_wt = Worktree(root=wt.root, git=wt.git, base=base)
-    study = ws.load(settings.templates_dir, settings.study)
-    bench = Bench(kt, step_wt, study, settings, runner, tests, say)
-    bench.prepare(run_dir)
-    return [bench.run(CellSpec(base=base, variant="base", commit=base.commit, change="base", repeat=r), run_dir)
-            for r in range(repeat)]
+def run_cells(kt: KernelTree, root: Path, base: Base, tests: tuple[str, ...], repeat: int, settings: Settings,
+              runner: Runner, run: Run, say: Say) -> list[CellResult]:
+    """Build, boot and test `base` (repeat times) in the bisect worktree at `root`, with the one driver."""
+    wt = Worktree(root=root, git=Git(root / "src", runner), base=base)
+    study = load_study(settings.templates_dir, settings.study)
+    configs = load_configs(settings, [settings.configs[0]], study.root, study.fragments)
+    sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
+    prepared = prepare(kt, wt, configs, sources, settings, runner, run.dir, say)
+    specs = [CellSpec(base=base, variant="base", commit=base.commit, change="base", config=configs[0].name, repeat=r)
+             for r in range(repeat)]
+    return Driver(prepared, executor_for(settings, runner), CellCache(settings.cache / "cells"), settings, runner,
+                  LineView(say), record=lambda c: None).run(specs)
 
 
 def step_main(argv: list[str]) -> int:
     """What `git bisect run` executes: build, boot and test HEAD of the bisect worktree."""
     state, commit, subject, runner = load_step(argv)
     t0 = time.monotonic()
-    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     settings = Settings.from_mapping(state["settings"])
     kt = KernelTree.open(settings, runner, Path(state["tree"]))
     base = Base(name=commit[:12], commit=commit)
-    wt = Worktree(root=Path(state["worktree"]), git=Git(Path(state["worktree"]) / "src", runner), base=base)
+    run = runs.load(Path(state["run_dir"]))
     tests, repeat = tuple(state["tests"]), int(state["repeat"])
-    cells = run_cells(kt, wt, base, tests, repeat, settings, runner, Path(state["run_dir"]), say)
+    cells = run_cells(kt, Path(state["worktree"]), base, tests, repeat, settings, runner, run, say)
     if any(c.status is Status.INFRA_ERROR for c in cells):
         say(f"bisect step {commit[:12]}: infrastructure error, trying once more")
-        cells = run_cells(kt, wt, base, tests, repeat, settings, runner, Path(state["run_dir"]), say)
+        cells = run_cells(kt, Path(state["worktree"]), base, tests, repeat, settings, runner, run, say)
     return finish_step(state, commit, subject, cells, t0)
 
 
-def load_step(argv: list[str]) -> tuple[dict, str, str, Runner]:
+def load_step(argv: list[str]) -> tuple[dict[str, Any], str, str, Runner]:
     state = json.loads(Path(argv[0]).read_text())
-    runner = Runner(log_dir=Path(state["run_dir"]), registry=Path(state["settings"]["cache"]) / "running")
+    runner = Runner(log=Path(state["run_dir"]) / "commands.log", registry=Path(state["settings"]["cache"]) / "running")
     git = Git(Path(state["worktree"]) / "src", runner)
     commit = git.out("rev-parse", "HEAD")
     return state, commit, git.out("show", "-s", "--format=%s", commit), runner
 
 
-def finish_step(state: dict, commit: str, subject: str, cells: list[CellResult], t0: float) -> int:
+def finish_step(state: dict[str, Any], commit: str, subject: str, cells: list[CellResult], t0: float) -> int:
     """Judge the step, append it to steps.jsonl, and return git bisect run's exit code."""
     v, reason = verdict(cells, {k: Status.PASS for k in state["watch"]}, Policy(**state["policy"]))
     record = {"commit": commit, "subject": subject, "verdict": v.name.lower(), "exit": int(v), "reason": reason,
@@ -296,8 +329,6 @@ def finish_step(state: dict, commit: str, subject: str, cells: list[CellResult],
     return int(v)
 
 
-if __name__ == "__main__":
-    sys.exit(step_main(sys.argv[1:]))
 
 
 def summary(out: Outcome) -> str:
@@ -311,3 +342,7 @@ def summary(out: Outcome) -> str:
         lines.append(f"      {s['reason']}")
     lines += [f"bisect log: {out.log}", f"replay: {out.replay}"]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(step_main(sys.argv[1:]))

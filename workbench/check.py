@@ -13,13 +13,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kbuild, results
-from . import patches as wp
-from . import study as ws
-from .patches import PatchSet
+from . import runs
+from .cells.prepare import load_configs
+from .kernel import kbuild
+from .kernel.kbuild import Config, Make
+from .kernel.tree import KernelTree
 from .proc import Runner
+from .records import Run, RunKind
 from .settings import Settings
-from .tree import KernelTree, Worktree
+from .study import commits
+from .study.commits import PatchSet
+from .study.model import load as load_study
 
 _DIAG = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? (?P<kind>warning|error): (?P<text>.*)$")
 
@@ -55,10 +59,10 @@ def diagnostics(output: str, src: Path) -> list[str]:
     return out
 
 
-def check_variants(wt: Worktree, ps: PatchSet, obj: str, settings: Settings, runner: Runner,
-                   log_dir: Path) -> list[VariantCheck]:
+def check_variants(make: Make, config: Config, ps: PatchSet, obj: str, log_dir: Path) -> list[VariantCheck]:
     extra = ["W=1"] + (["C=1"] if shutil.which("sparse") else [])
-    kbuild.configure(wt, settings, runner, log_dir / "config.log")
+    wt = make.wt
+    kbuild.configure(make, config, log_dir / "config.log")
     results = []
     base_warnings: Counter[str] = Counter()
     for name in ["base"] + [v.variant for v in ps.variants]:
@@ -67,7 +71,7 @@ def check_variants(wt: Worktree, ps: PatchSet, obj: str, settings: Settings, run
             results.append(VariantCheck(name, True, 0.0, same_as_base=True))
             continue
         wt.checkout(ps.commit_of(name))
-        done = kbuild.compile_object(wt, settings, runner, obj, extra, log=log_dir / f"check-{name}.log")
+        done = kbuild.compile_object(make, obj, extra, log=log_dir / f"check-{name}.log")
         diags = diagnostics(done.output, wt.src)
         warnings = [d for d in diags if ": warning: " in d]
         errors = [d for d in diags if ": error: " in d] or ([] if done.ok else kbuild.first_errors(
@@ -106,15 +110,23 @@ class CheckReport:
 
 def check_base(settings: Settings, base: str, variants: list[str] | None, tree: Path | None) -> CheckReport:
     """`invoke check-variants`: render and commit the variants, then compile each in the base's worktree."""
-    study = ws.load(settings.templates_dir, settings.study)
-    kt = KernelTree.open(settings, Runner(), tree)
+    runner = Runner(echo=settings.verbose)
+    study = load_study(settings.templates_dir, settings.study)
+    config = load_configs(settings, [settings.configs[0]], study.root, study.fragments)[0]
+    kt = KernelTree.open(settings, runner, tree)
     b = kt.resolve(base)
-    log_dir = results.new_run_dir(settings, b, "check")
-    runner = Runner(log_dir=log_dir)
-    kt.runner = runner
-    ps = wp.commit_all(kt, study, wp.render_all(kt, study, b, variants), settings.patches_dir)
+    rendered = commits.render_all(kt, study, b, variants)
+    kbuild.check_tools()
+    record = Run(dir=Path(), kind=RunKind.CHECK, base=b.name, commit=b.commit, kernelversion=kt.kernelversion(b.commit),
+                 study=study.name, tests=[], variants=["base"] + [v.variant for v in rendered.variants],
+                 command=f"invoke check-variants --base {base}", tree=str(kt.source), configs=[config.name],
+                 settings=settings.to_mapping())
     obj = study.file[:-2] + ".o"
-    with kt.worktree(b, "check-variants") as wt:
-        outcome = check_variants(wt, ps, obj, settings, runner, log_dir)
+    with runs.prologue(kt, b, settings, runner, record) as (wt, run):
+        ps = commits.commit_all(kt, study, rendered, settings.patches_dir)
+        make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
+        outcome = check_variants(make, config, ps, obj, run.dir)
+        run.extra = {"checks": [{"variant": r.variant, "verdict": r.verdict, "new_warnings": r.new_warnings,
+                                 "errors": r.errors} for r in outcome]}
     extra = "W=1" + (" C=1 (sparse)" if shutil.which("sparse") else "")
-    return CheckReport(outcome, table(outcome, obj, extra), log_dir)
+    return CheckReport(outcome, table(outcome, obj, extra), run.dir)

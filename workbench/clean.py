@@ -10,9 +10,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .git import Git
+from .kernel.git import Git
 from .proc import Runner
-from .results import list_runs
+from .runs import list_runs
 from .settings import Settings
 
 
@@ -38,8 +38,11 @@ def usage(settings: Settings, runner: Runner) -> list[Usage]:
     for base_dir in sorted(settings.cache.glob("work/*/*")):
         if base_dir.is_dir():
             rows.append(Usage(f"base {base_dir.name} ({base_dir.parent.name})", base_dir, du(base_dir, runner)))
+            for build in sorted((base_dir / "builds").glob("*")):
+                rows.append(Usage(f"  of it: build directory {build.name}", build, du(build, runner)))
     for name, what in (("cells", "cell cache"), ("clones", "clones (objects shared with your trees)"),
-                       ("debian.git", "Debian imports"), ("debs", "downloaded .debs")):
+                       ("debian.git", "Debian imports"), ("debs", "downloaded .debs"), ("ccache", "ccache"),
+                       ("logs", "logs of tasks without a run folder")):
         if (settings.cache / name).exists():
             rows.append(Usage(what, settings.cache / name, du(settings.cache / name, runner)))
     runs = list_runs(settings)
@@ -79,6 +82,6 @@ def clean(settings: Settings, runner: Runner, bases: list[str], keep_runs: int |
 
 def table(rows: list[Usage]) -> str:
     width = max((len(r.what) for r in rows), default=10)
-    total = sum(r.bytes for r in rows)
+    total = sum(r.bytes for r in rows if not r.what.startswith("  "))
     lines = [f"{r.what:<{width}}  {r.bytes / 2**30:7.2f} GiB  {r.path}" for r in rows]
     return "\n".join(lines + [f"{'total':<{width}}  {total / 2**30:7.2f} GiB"])

@@ -6,15 +6,16 @@ file that proves it is there, and the Debian package that brings it.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from . import vm
+from .errors import InfraError
+from .guest import accel
+from .kernel.git import Git
+from .kernel.tree import debian_repo
 from .proc import Runner
 from .settings import Settings
 
@@ -73,14 +74,11 @@ def _where(probe: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(probe)
 
 
-def _version(path: str, args: tuple[str, ...]) -> str:
+def _version(path: str, args: tuple[str, ...], runner: Runner) -> str:
     if path.startswith("/usr/include"):
         return path
-    try:
-        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return path
-    first = (out.stdout or out.stderr).strip().splitlines()
+    done = runner.run([path, *args], check=False, quiet=True, timeout=20)
+    first = done.output.strip().splitlines()
     return first[0][:80] if first else path
 
 
@@ -89,7 +87,7 @@ def doctor(settings: Settings, runner: Runner, kvm: bool = True) -> list[Row]:
     for req in REQUIREMENTS:
         found = _where(req.probe)
         if found:
-            rows.append(Row(req.name, "ok", _version(found, req.version_args)))
+            rows.append(Row(req.name, "ok", _version(found, req.version_args, runner)))
         else:
             fix = f"apt-get install {req.package}" if req.package else "invoke setup"
             rows.append(Row(req.name, "optional, missing" if req.optional else "missing",
@@ -105,32 +103,26 @@ def kvm_row(settings: Settings, runner: Runner) -> Row:
     if not os.path.exists("/dev/kvm"):
         return Row("KVM", "missing", "no /dev/kvm: guests run under TCG (slower)")
     image = _any_image(settings)
-    if image and shutil.which("qemu-system-x86_64"):
-        accel = vm.probe_kvm(image, settings, runner)
-        how = f"booted {image.name} to a marker"
+    qemu = accel.qemu_binary()
+    if not qemu:
+        return Row("KVM", "missing", "QEMU is not installed, so nothing is known about KVM; invoke setup")
+    if image:
+        try:
+            answer = accel.probe(image, runner, qemu, settings.cache / "tmp" / "kvm-probe")
+        except InfraError as exc:
+            return Row("KVM", "missing", f"cannot tell: {exc.message}")
+        how = f"timed {image.name}'s first kernel line with KVM against TCG"
     else:
-        accel = quick_kvm_check(runner)
+        answer = accel.quick_check(runner)
         how = "started QEMU with -accel kvm (no kernel built yet for a full boot)"
-    if accel.name == "kvm":
-        return Row("KVM", "ok", f"works ({how})")
-    return Row("KVM", "optional, missing", f"/dev/kvm exists but does not work: {accel.reason} ({how}); "
+    if answer.name == "kvm":
+        return Row("KVM", "ok", f"works: {answer.reason} ({how})")
+    return Row("KVM", "optional, missing", f"/dev/kvm exists but does not work: {answer.reason} ({how}); "
                                             "the workbench falls back to TCG by itself")
 
 
-def quick_kvm_check(runner: Runner) -> vm.Accel:
-    if not shutil.which("qemu-system-x86_64"):
-        return vm.Accel("tcg", "QEMU is not installed", probed=True)
-    done = runner.run(["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults",
-                       "-display", "none", "-monitor", "stdio", "-S"], input="quit\n", timeout=30, check=False,
-                      quiet=True)
-    if done.ok:
-        return vm.Accel("kvm", "QEMU started with KVM", probed=True)
-    errors = [line for line in done.output.splitlines() if re.search(r"error|fail|Assert", line, re.I)]
-    return vm.Accel("tcg", (errors[0].strip()[:160] if errors else f"QEMU exited {done.returncode}"), probed=True)
-
-
 def _any_image(settings: Settings) -> Path | None:
-    for image in sorted(settings.cache.glob("work/*/*/build/arch/x86/boot/bzImage")):
+    for image in sorted(settings.cache.glob("work/*/*/builds/*/arch/x86/boot/bzImage")):
         return image
     return None
 
@@ -140,6 +132,7 @@ def setup(runner: Runner, say: Callable[[str], None], browser: bool = True) -> N
     packages = sorted({r.package for r in REQUIREMENTS if r.package and (browser or r.name != "chromium")}
                       | set(EXTRA_PACKAGES))
     sudo = [] if os.geteuid() == 0 else ["sudo"]
+    say(f"setup: installing {len(packages)} Debian packages and virtme-ng (apt-get, pip; about a minute)")
     runner.run([*sudo, "apt-get", "update", "-q"])
     runner.run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
                env={"DEBIAN_FRONTEND": "noninteractive"})
@@ -155,12 +148,14 @@ def table(rows: list[Row]) -> str:
 def make_ready(settings: Settings, base: str, say: Callable[[str], None]) -> None:
     """For `invoke main`: install what is missing, and import Debian's tree for `base` when no tree
     is configured and the cache has none."""
-    from . import debian
-    from .git import Git
-    from .tree import debian_repo
+    from .kernel import debian
 
-    if any(r.state == "missing" for r in doctor(settings, Runner(echo=False), kvm=False)):
-        setup(Runner(), say)
+    runner = Runner(log=settings.task_log("main"), echo=settings.verbose)
+    missing = [r.name for r in doctor(settings, runner, kvm=False) if r.state == "missing"]
+    if missing:
+        say(f"setup: missing {', '.join(missing)}")
+        setup(runner, say)
     repo = debian_repo(settings)
-    if settings.tree is None and not ((repo / "HEAD").exists() and Git(repo, Runner(echo=False)).rev(base)):
-        debian.import_debian(base.lstrip("v"), settings, Runner(), say)
+    if settings.tree is None and not ((repo / "HEAD").exists() and Git(repo, runner).rev(base)):
+        say(f"tree: no kernel tree configured; importing Debian's linux-source-{base.lstrip('v')}")
+        debian.import_debian(base.lstrip("v"), settings, runner, say)

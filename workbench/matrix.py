@@ -1,28 +1,40 @@
-"""Planning and driving cells: `invoke matrix` (base + variants) and `invoke run` (one cell).
+"""`invoke matrix` (base and every variant) and `invoke run` (one cell): plan, prologue, drive.
 
-Each base gets one worktree and one build directory; the variants are built
-one after another in it, so each rebuild compiles what the variant changed.
-Finished cells come from the cache; a variant that is the same as base at
-this base costs nothing and shows `=base`. Tests the base lacks are said to be
-NOT_RUN before anything is built.
+Everything that can refuse the run is checked first (the request, the study and its templates,
+the configs, the tree, the base, the test names, the programs the build and the executor need);
+then the run prologue locks the base's worktree and opens the run folder; the variants are
+committed, the base prepared once (configs, test binaries) and the cells driven one after
+another. Finished cells come from the cache; a variant that is the same as base at this base
+costs nothing and shows `=base`.
 """
 from __future__ import annotations
 
-import os
+import shlex
 import shutil
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from . import patches as wp
-from . import study as ws
-from .cell import Bench, CellResult, CellSpec
-from .progress import Progress
+from . import runs
+from .cells.cache import CellCache
+from .cells.driver import Driver
+from .cells.plan import Plan, plan
+from .cells.prepare import Prepared, load_configs, prepare
+from .errors import UserError
+from .guest.select import executor_for
+from .guest.vng import overlap_note
+from .kernel import kbuild, selftests
+from .kernel.kbuild import Config
+from .kernel.selftests import TestSource
+from .kernel.tree import Base, KernelTree
 from .proc import Runner, reap_orphans
-from .results import Run, new_run_dir
+from .progress import Progress
+from .records import Run, RunKind
 from .settings import Settings
-from .tree import KernelTree
+from .study import commits
+from .study.model import Study
+from .study.model import load as load_study
 
 Say = Callable[[str], None]
 
@@ -33,167 +45,128 @@ class MatrixRequest:
     variants: tuple[str, ...] | None = None  # None: all of the study's
     tests: tuple[str, ...] = ("cow",)
     repeat: int = 1
-    include_base: bool = True
-    kind: str = "matrix"
+    kind: RunKind = RunKind.MATRIX  # RUN: one cell, no base column unless asked for
     tree: str | None = None
-    command: str = ""
+    configs: tuple[str, ...] | None = None  # None: the settings'
+    study: str | None = None
+    timeout: float | None = None
+    overlap: str | None = None
+
+    @property
+    def include_base(self) -> bool:
+        return self.kind is RunKind.MATRIX
+
+    def check(self) -> None:
+        if self.repeat < 1:
+            raise UserError(f"--repeat must be 1 or more, not {self.repeat}", "e.g. --repeat 3.")
+        if not self.tests:
+            raise UserError("no tests named", "e.g. --tests cow,probe (the default comes from invoke.yaml).")
+        if self.variants is not None and not self.variants:
+            raise UserError("no variants named", "Leave --variants out for all of the study's, or name some.")
+
+    def command(self) -> str:
+        """The command that reproduces the run, quoted for a shell."""
+        argv = ["invoke", self.kind.value, "--base", self.base]
+        if self.variants is not None:
+            argv += ["--variant" if self.kind is RunKind.RUN else "--variants", ",".join(self.variants)]
+        argv += ["--tests", ",".join(self.tests)]
+        for flag, value in (("--repeat", self.repeat if self.repeat > 1 else None), ("--tree", self.tree),
+                            ("--configs", ",".join(self.configs) if self.configs else None),
+                            ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return shlex.join(argv)
 
 
-@dataclass
-class Plan:
-    specs: list[CellSpec]
-    same_as_base: list[str]
-    columns: list[str]
-    patchset: wp.PatchSet
-    not_run: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class _Checked:
+    study: Study
+    configs: list[Config]
+    kt: KernelTree
+    base: Base
+    sources: list[TestSource]
+    patchset: commits.PatchSet
+    names: list[str]  # the columns asked for ("base" among them when named)
 
 
-def plan(kt: KernelTree, study: ws.Study, req: MatrixRequest, settings: Settings) -> Plan:
+def check(req: MatrixRequest, settings: Settings, runner: Runner) -> _Checked:
+    """Everything that can refuse the run, before anything is written or built."""
+    req.check()
+    study = load_study(settings.templates_dir, settings.study)
+    configs = load_configs(settings, list(req.configs or settings.configs), study.root, study.fragments)
+    names = list(req.variants or study.variant_names)
+    study.select(names)  # an unknown variant is refused here
+    kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
-    names = [v for v in (req.variants or study.variant_names) if v != "base"]
-    ps = wp.commit_all(kt, study, wp.render_all(kt, study, base, names), settings.patches_dir)
-    columns = (["base"] if req.include_base or "base" in (req.variants or ()) else []) + names
-    same = [v.variant for v in ps.variants if v.same_as_base]
-    specs = []
-    for repeat in range(req.repeat):
-        for name in columns:
-            if name in same:
-                continue
-            commit = ps.commit_of(name)
-            change = "base" if name == "base" else kt.clone.out("rev-parse", f"{commit}^{{tree}}")
-            specs.append(CellSpec(base=base, variant=name, commit=commit, change=change, repeat=repeat))
-    if same and "base" not in columns:
-        # a same-as-base variant reuses the base's cell, so the base must run
-        base_specs = [CellSpec(base, "base", base.commit, "base", r) for r in range(req.repeat)]
-        specs = base_specs + specs
-    return Plan(specs=specs, same_as_base=same, columns=columns, patchset=ps)
+    sources = selftests.plan(kt.clone, base.commit, req.tests, study.probe_sources)
+    unknown = selftests.unknown(kt.clone, base.commit, sources)
+    if unknown:
+        raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest at "
+                        f"{req.base} or any other base of {kt.source}",
+                        f"Tests at {req.base}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
+                        f"probes: {', '.join(study.probes) or 'none'}.")
+    kbuild.check_tools()
+    executor_for(settings, runner).check()
+    patchset = commits.render_all(kt, study, base, names)  # template errors refuse the run here
+    return _Checked(study, configs, kt, base, sources, patchset, names)
 
 
 def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     """Plan the cells, run the missing ones, record everything in a run folder."""
-    study = ws.load(settings.templates_dir, settings.study)
-    kt = KernelTree.open(settings, Runner(), _tree(req))
-    base = kt.resolve(req.base)
-    run_dir = new_run_dir(settings, base, "" if req.kind == "matrix" else req.kind)
-    prog = Progress(title=f"{req.kind} {base.name}", times_file=settings.cache / "timings.json")
-    runner = Runner(log_dir=run_dir, out=prog.say, registry=settings.cache / "running")
-    kt.runner = runner
-    p = plan(kt, study, req, settings)
-    run = Run(dir=run_dir, kind=req.kind, base=base.name, commit=base.commit,
-              kernelversion=kt.kernelversion(base.commit), study=study.name, tests=list(req.tests),
-              variants=p.columns, command=req.command, tree=str(kt.source), fragments=list(settings.fragments),
-              same_as_base=p.same_as_base,
-              approximate=[v.variant for v in p.patchset.variants if v.approximate],
-              patches={v.variant: v.commit for v in p.patchset.variants if v.commit})
-    for v in p.patchset.variants:
-        if v.patch:
-            (run_dir / "patches").mkdir(exist_ok=True)
-            shutil.copy(v.patch, run_dir / "patches" / f"{v.variant}.patch")
-    run.save()
-    say(f"run {run.id}: {study.name} at {base.name} (Linux {run.kernelversion}); columns "
-        f"{', '.join(p.columns)}" + (f"; same as base: {', '.join(p.same_as_base)}" if p.same_as_base else ""))
+    prog = Progress(title=f"{req.kind.value} {req.base}", times_file=settings.cache / "timings.json")
+    runner = Runner(echo=settings.verbose, out=prog.say, registry=settings.cache / "running")
+    c = check(req, settings, runner)
+    run = Run(dir=Path(), kind=req.kind, base=c.base.name, commit=c.base.commit,
+              kernelversion=c.kt.kernelversion(c.base.commit), study=c.study.name, tests=list(req.tests), variants=[],
+              command=req.command(), tree=str(c.kt.source), configs=[x.name for x in c.configs],
+              vm=settings.vm.to_mapping(), settings=settings.to_mapping(),
+              words={n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in req.tests})
     start = time.monotonic()
-    with kt.worktree(base, req.kind) as wt, prog:
-        for pgid in reap_orphans(settings.cache / "running"):
-            prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
-        prog.cold = not (wt.build / "vmlinux").exists()
-        bench = Bench(kt, wt, study, settings, runner, req.tests, prog.say, prog.stage)
-        if bench.missing:
-            run.not_run = bench.missing
-            prog.say(f"NOT_RUN at {base.name}: {', '.join(bench.missing)} (the base has no such test); "
-                     "nothing is built for them")
-        for spec in p.specs:
-            prog.add(spec.label)
-        for v in p.same_as_base:
-            prog.done(v, "=base (same code as base: no build, reuses the base's cell)")
-        bench.prepare(run_dir)
-        run.config_hash, run.toolchain = bench.config.config_hash, bench.toolchain
-        _drive(bench, p.specs, run, run_dir, prog, settings)
-        wt.checkout(base.commit)
-    run.timings["total"] = round(time.monotonic() - start, 1)
-    run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
-    run.save()
+    with runs.prologue(c.kt, c.base, settings, runner, run) as (wt, run):
+        ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
+        p = plan(c.kt.clone, ps, c.names, req.include_base, run.configs, req.repeat)
+        _describe(run, p)
+        say(f"run {run.id}: {c.study.name} at {c.base.name} (Linux {run.kernelversion}); columns "
+            f"{', '.join(p.columns)}" + (f"; same as base: {', '.join(p.same_as_base)}" if p.same_as_base else "")
+            + (f"; configs {', '.join(run.configs)}" if len(run.configs) > 1 else ""))
+        with prog:
+            for pgid in reap_orphans(settings.cache / "running"):
+                prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
+            prepared = prepare(c.kt, wt, c.configs, c.sources, settings, runner, run.dir, prog.say)
+            _start(run, prepared, p, prog)
+            executor = executor_for(settings, runner)
+            if note := overlap_note(settings, executor.accel or "tcg"):
+                prog.say(note)
+            Driver(prepared, executor, CellCache(settings.cache / "cells"), settings, runner, prog,
+                   record=lambda cell: runs.record(run, cell)).run(p.specs)
+            run.executor, run.accel = executor.describe(), next((x.accel for x in run.cells if x.accel), "")
+        wt.checkout(c.base.commit)
+        run.timings["total"] = round(time.monotonic() - start, 1)
     return run
 
 
-def _drive(bench: Bench, specs: list[CellSpec], run: Run, run_dir, prog: Progress, settings: Settings) -> None:
-    """Build the cells one after another; boot each one, overlapping the next build when allowed."""
-    def record(cell: CellResult) -> None:
-        run.accel = run.accel or cell.accel
-        run.add(cell)
-        prog.done(cell_label(cell), cell_line(cell))
-        if not cell.cached and "boot+test" in cell.timings:
-            prog.note_time("boot", cell.timings["boot+test"])
-
-    pool = None
-    pending: Future | None = None
-    try:
-        for spec in specs:
-            hit = bench.lookup(spec)
-            if hit:
-                record(hit)
-                continue
-            prog.stage(spec.label, "building")
-            cold = prog.cold
-            image, build = bench.build(spec, run_dir)
-            prog.cold = False
-            if build.ok:
-                prog.note_time("full_build" if cold else "rebuild", build.seconds)
-            accel = bench.ensure_accel(image) if image else getattr(bench, "accel", "none")
-            hit = bench.lookup(spec)
-            if hit:
-                record(hit)
-                continue
-            if pool is None and overlap_allowed(settings, accel, prog.say):
-                pool = ThreadPoolExecutor(max_workers=1)
-            if pending is not None:
-                record(pending.result())
-                pending = None
-            if pool is not None:
-                prog.stage(spec.label, "queued for boot")
-                pending = pool.submit(bench.test, spec, image, build, accel)
-            else:
-                record(bench.test(spec, image, build, accel))
-        if pending is not None:
-            record(pending.result())
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+def _describe(run: Run, p: Plan) -> None:
+    """What the plan says about the columns, into the run record, and the patches into its folder."""
+    ps = p.patchset
+    assert ps is not None
+    run.variants, run.same_as_base, run.approximate = p.columns, p.same_as_base, p.approximate
+    run.patches = {v.variant: v.commit for v in ps.variants if v.commit}
+    for v in ps.variants:
+        if v.patch:
+            (run.dir / "patches").mkdir(exist_ok=True)
+            shutil.copy(v.patch, run.dir / "patches" / f"{v.variant}.patch")
+    run.save()
 
 
-def overlap_allowed(settings: Settings, accel: str, say: Say) -> bool:
-    """Boot while building: `on` when the machine has room for it, never by default under TCG on
-    2 cores or fewer, where a guest starved by make shows RCU stalls and soft lockups that would
-    read as crashes; `force` overlaps anyway (to measure it), `off` never."""
-    mode = str(settings.overlap).lower()
-    if mode in ("false", "off", "no", "0"):
-        return False
-    if mode == "force":
-        return True
-    cores = os.cpu_count() or 1
-    if accel == "tcg" and cores <= 2:
-        if mode in ("true", "on", "yes", "1"):
-            say(f"overlap refused: TCG on {cores} cores would starve the guest; building and booting in turn "
-                "(--overlap force overlaps anyway)")
-        return False
-    return mode in ("true", "on", "yes", "1", "auto")
-
-
-def cell_label(cell: CellResult) -> str:
-    return cell.variant + (f" #{cell.repeat + 1}" if cell.repeat else "")
-
-
-def cell_line(cell: CellResult) -> str:
-    counts: dict[str, int] = {}
-    for c in cell.cases:
-        counts[c.status.value] = counts.get(c.status.value, 0) + 1
-    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    timing = ", ".join(f"{k} {v:.0f}s" for k, v in cell.timings.items())
-    origin = " (cached)" if cell.cached else ""
-    reason = f" — {cell.reason}" if cell.reason else ""
-    return f"{cell.status.value}{reason}; {shown or 'no cases'}; {timing}{origin}"
-
-
-def _tree(req: MatrixRequest):
-    from pathlib import Path
-    return Path(req.tree).expanduser() if req.tree else None
+def _start(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> None:
+    run.toolchain = prepared.toolchain
+    run.config_hashes = {name: conf.config_hash for name, conf in prepared.configs.items()}
+    if prepared.missing:
+        run.not_run = prepared.missing
+        prog.say(f"NOT_RUN at {run.base}: {', '.join(prepared.missing)} (the base has no such test)")
+    prog.cold = not (prepared.configs[p.configs[0]].build / "vmlinux").exists()
+    for spec in p.specs:
+        prog.add(spec.name)
+    for v in p.same_as_base:
+        prog.done(v, "=base (same code as base: no build, reuses the base's cell)")
+    run.save()

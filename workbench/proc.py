@@ -1,18 +1,20 @@
-"""Running external commands: argv lists only, each one echoed and logged.
+"""Running external commands: argv lists only, each one logged (and echoed when asked).
 
-`Runner.run()` is the single way the workbench starts a process. It
-- echoes the command (`$ make -C ... O=...`) unless told to be quiet,
-- appends the command, its directory, exit code and duration to
-  `<log_dir>/commands.log` when the runner has a log directory,
-- can tee the output to a file and hand each line to a callback (progress),
-- enforces a timeout and kills the whole process group when it runs out, when
-  the user presses Ctrl-C, or when the workbench itself dies (PR_SET_PDEATHSIG);
-  with `guard=True` the command runs under guard.py, which passes that death on to
-  the whole group, so no QEMU under virtme-ng outlives the run that started it.
+`Runner.run()` runs a command to its end; `Runner.spawn()` starts one in the
+background (a guest boot that overlaps the next build) and `Spawned.wait()`
+ends it. Both
+- append the command, its directory, exit code and duration to the runner's log
+  (`commands.log` of the run folder, or the task's log in the cache),
+- echo it (`$ make -C ... O=...`) when the runner is verbose,
+- start the command in a session of its own (no `preexec_fn`: that is unsafe with
+  threads), so a timeout, Ctrl-C or the end of the run kills its whole group;
+- with `guard=True` (long commands: make, compilers, virtme-ng) start it under
+  guard.py, which dies with the workbench (PR_SET_PDEATHSIG, set by the guard itself)
+  and takes the whole group down with it, so no QEMU outlives the run that started it.
 """
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import os
 import selectors
 import shlex
@@ -21,14 +23,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import IO
 
-from .errors import CommandFailed, Interrupted, InfraError
+from .errors import CommandFailed, InfraError, Interrupted
 
-_PR_SET_PDEATHSIG = 1
-_GUARD = Path(__file__).with_name("guard.py")
+GUARD = Path(__file__).with_name("guard.py")
+LineFn = Callable[[str], None]
 
 
 def _not_installed(args: list[str]) -> InfraError:
@@ -36,16 +39,6 @@ def _not_installed(args: list[str]) -> InfraError:
         f"{args[0]} is not installed (needed for: {shown(args)})",
         "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.",
     )
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    os.setsid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        # SIGTERM, not SIGKILL: make then deletes the half-written object it was building.
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -65,129 +58,108 @@ def shown(argv: Sequence[str]) -> str:
     return shlex.join(str(a) for a in argv)
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 @dataclass
 class Runner:
-    """Starts processes; `log_dir` collects commands.log, `echo` prints each command."""
+    """Starts processes; `log` is the commands.log they are recorded in, `echo` prints each command."""
 
-    log_dir: Path | None = None
-    echo: bool = True
-    out: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
-    registry: Path | None = None  # records running process groups, to kill them if we die (reap_orphans)
+    log: Path | None = None
+    echo: bool = False
+    out: LineFn = field(default=_stderr)
+    registry: Path | None = None  # running process groups, killed by reap_orphans if we die
+    _early: list[str] = field(default_factory=list)  # lines logged before `attach`
 
-    def run(
-        self,
-        argv: Sequence[str | os.PathLike[str]],
-        *,
-        cwd: Path | str | None = None,
-        env: Mapping[str, str] | None = None,
-        check: bool = True,
-        quiet: bool = False,
-        timeout: float | None = None,
-        input: str | None = None,
-        tee: Path | None = None,
-        on_line: Callable[[str], None] | None = None,
-        keep_output: bool = True,
-        hint: str = "",
-        guard: bool = False,
-    ) -> Completed:
-        """Run `argv`; merge stderr into stdout; raise CommandFailed on a non-zero exit if `check`.
-        `guard`: start it under guard.py, so that its grandchildren (QEMU under virtme-ng)
-        die with the workbench too, even when the workbench is killed outright."""
+    def __post_init__(self) -> None:
+        if self.log is not None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+
+    def attach(self, log: Path) -> None:
+        """Log into `log` from now on, starting with what was logged before (a run's commands.log
+        gets the commands that opened the tree; a refused run never attaches, and leaves nothing)."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            fh.writelines(self._early)
+        self._early.clear()
+        self.log = log
+
+    def run(self, argv: Sequence[str | os.PathLike[str]], *, cwd: Path | str | None = None,
+            env: Mapping[str, str] | None = None, check: bool = True, quiet: bool = False,
+            timeout: float | None = None, input: str | None = None, tee: Path | None = None,
+            on_line: LineFn | None = None, keep_output: bool = True, hint: str = "",
+            guard: bool = False) -> Completed:
+        """Run `argv`, stderr merged into stdout; raise CommandFailed on a non-zero exit if `check`."""
         args = [os.fspath(a) for a in argv]
-        if self.echo and not quiet:
-            where = f"  (in {cwd})" if cwd else ""
-            self.out(f"$ {shown(args)}{where}")
-        full_env = None
-        if env is not None:
-            full_env = dict(os.environ)
-            full_env.update(env)
+        full_env = self._env(env)
+        self._announce(args, cwd, quiet)
         start = time.monotonic()
-        if guard and shutil.which(args[0], path=(full_env or os.environ).get("PATH")) is None:
-            raise _not_installed(args)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, str(_GUARD), *args] if guard else args,
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        except FileNotFoundError as exc:
-            raise _not_installed(args) from exc
+        proc = self._popen(args, cwd, full_env, guard, stdin=subprocess.PIPE if input is not None else None,
+                           stdout=subprocess.PIPE)
         tag = self._register(proc.pid)
         chunks: list[bytes] = []
-        timed_out = False
-        teefile = open(tee, "ab") if tee else None
         try:
-            if input is not None:
-                assert proc.stdin is not None
-                proc.stdin.write(input.encode())
-                proc.stdin.close()
-            timed_out = self._pump(proc, start, timeout, chunks, teefile, on_line, keep_output)
+            with open(tee, "ab") if tee else contextlib.nullcontext() as teefile:
+                if input is not None:
+                    assert proc.stdin is not None
+                    proc.stdin.write(input.encode())
+                    proc.stdin.close()
+                timed_out = _pump(proc, start, timeout, chunks if keep_output else None, teefile, on_line)
         except KeyboardInterrupt:
-            _kill_group(proc)
-            raise Interrupted(
-                f"interrupted while running: {shown(args)}",
-                "Finished results are kept on disk; run the same command again to resume.",
-            )
+            kill_group(proc)
+            raise Interrupted(f"interrupted while running: {shown(args)}",
+                              "Finished results are kept on disk; run the same command again to resume.") from None
         finally:
-            if teefile:
-                teefile.close()
             if tag:
                 tag.unlink(missing_ok=True)
-        seconds = time.monotonic() - start
-        output = b"".join(chunks).decode(errors="replace")
-        rc = proc.returncode if proc.returncode is not None else -9
-        self._log(args, cwd, rc, seconds, timed_out)
-        done = Completed(args, rc, output, seconds, timed_out)
+        done = Completed(args, proc.returncode if proc.returncode is not None else -9,
+                         b"".join(chunks).decode(errors="replace"), time.monotonic() - start, timed_out)
+        self._record(args, cwd, done)
         if check and not done.ok:
-            tail = "\n".join(output.splitlines()[-20:])
-            if timed_out:
-                tail = f"(timed out after {timeout:.0f} s)\n" + tail
-            raise CommandFailed(args, rc, tail, hint)
+            tail = "\n".join(done.output.splitlines()[-20:])
+            raise CommandFailed(args, done.returncode,
+                                (f"(timed out after {timeout:.0f} s)\n" if timed_out else "") + tail, hint)
         return done
 
-    def _pump(self, proc, start, timeout, chunks, teefile, on_line, keep_output) -> bool:
-        assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        pending = b""
-        fd = proc.stdout.fileno()
-        while True:
-            remaining = None if timeout is None else timeout - (time.monotonic() - start)
-            if remaining is not None and remaining <= 0:
-                _kill_group(proc)
-                proc.wait()
-                return True
-            events = sel.select(timeout=1.0 if remaining is None else min(1.0, remaining))
-            if not events:
-                if proc.poll() is not None:
-                    # The leader exited; drain what is left without blocking on grandchildren.
-                    data = _read_nonblocking(fd)
-                    if not data:
-                        break
-                else:
-                    continue
-            else:
-                data = os.read(fd, 65536)
-                if not data:
-                    break
-            if keep_output:
-                chunks.append(data)
-            if teefile:
-                teefile.write(data)
-                teefile.flush()
-            if on_line:
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    on_line(line.decode(errors="replace"))
-        if on_line and pending:
-            on_line(pending.decode(errors="replace"))
-        proc.wait()
-        return False
+    def spawn(self, argv: Sequence[str | os.PathLike[str]], *, output: Path, rc_file: Path,
+              env: Mapping[str, str] | None = None) -> Spawned:
+        """Start `argv` under the guard in the background, its output into `output`; the guard writes
+        the exit code and the seconds it ran into `rc_file` when the command ends."""
+        args = [os.fspath(a) for a in argv]
+        self._announce(args, None, False)
+        if shutil.which(args[0], path=self._env(env).get("PATH")) is None:
+            raise _not_installed(args)
+        rc_file.unlink(missing_ok=True)
+        self._record(args, None, None)
+        with open(output, "ab") as fh:
+            proc = subprocess.Popen([sys.executable, str(GUARD), "--rc-file", str(rc_file), *args],
+                                    env={**self._env(env), "WORKBENCH_GUARD_PARENT": str(os.getpid())},
+                                    stdin=subprocess.DEVNULL, stdout=fh,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        return Spawned(self, args, proc, time.monotonic(), rc_file, self._register(proc.pid))
+
+    # --- pieces -----------------------------------------------------------------------------------
+    @staticmethod
+    def _env(env: Mapping[str, str] | None) -> dict[str, str]:
+        return {**os.environ, **(env or {})}
+
+    def _announce(self, args: list[str], cwd: Path | str | None, quiet: bool) -> None:
+        if self.echo and not quiet:
+            self.out(f"$ {shown(args)}" + (f"  (in {cwd})" if cwd else ""))
+
+    def _popen(self, args: list[str], cwd: Path | str | None, env: dict[str, str], guard: bool,
+               stdin: int | None, stdout: int) -> subprocess.Popen[bytes]:
+        if guard and shutil.which(args[0], path=env.get("PATH")) is None:
+            raise _not_installed(args)
+        try:
+            if guard:
+                env = {**env, "WORKBENCH_GUARD_PARENT": str(os.getpid())}
+            return subprocess.Popen([sys.executable, str(GUARD), *args] if guard else args, cwd=cwd, env=env,
+                                    stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=stdout,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except FileNotFoundError as exc:
+            raise _not_installed(args) from exc
 
     def _register(self, pid: int) -> Path | None:
         if self.registry is None:
@@ -197,14 +169,105 @@ class Runner:
         tag.write_text(f"{os.getpid()}\n")
         return tag
 
-    def _log(self, args, cwd, rc, seconds, timed_out) -> None:
-        if self.log_dir is None:
+    def _record(self, args: list[str], cwd: Path | str | None, done: Completed | None) -> None:
+        state = "started" if done is None else "timeout" if done.timed_out else f"exit {done.returncode}"
+        seconds = f", {done.seconds:.1f}s" if done else ""
+        line = f"{time.strftime('%H:%M:%S')} [{state}{seconds}] {'cd ' + str(cwd) + ' && ' if cwd else ''}{shown(args)}\n"
+        if self.log is None:
+            self._early.append(line)
             return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        state = "timeout" if timed_out else f"exit {rc}"
-        with open(self.log_dir / "commands.log", "a") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} [{state}, {seconds:.1f}s] "
-                     f"{'cd ' + str(cwd) + ' && ' if cwd else ''}{shown(args)}\n")
+        with open(self.log, "a") as fh:
+            fh.write(line)
+
+
+@dataclass
+class Spawned:
+    """A command started by `Runner.spawn`, until `wait` ends it."""
+
+    runner: Runner
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    start: float
+    rc_file: Path
+    tag: Path | None
+
+    def wait(self, timeout: float) -> Completed:
+        """Wait until the command ends or `timeout` seconds after it started; then kill its group."""
+        try:
+            try:
+                self.proc.wait(timeout=max(0.0, timeout - (time.monotonic() - self.start)))
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                kill_group(self.proc)
+                timed_out = True
+        except KeyboardInterrupt:
+            kill_group(self.proc)
+            raise Interrupted(f"interrupted while running: {shown(self.argv)}",
+                              "Finished results are kept on disk; run the same command again to resume.") from None
+        finally:
+            if self.tag:
+                self.tag.unlink(missing_ok=True)
+        done = Completed(self.argv, self.proc.returncode if not timed_out else -9, "",
+                         time.monotonic() - self.start, timed_out)
+        self.runner._record(self.argv, None, done)
+        return done
+
+    def stop(self, force: bool = False) -> Completed:
+        """End the command now, if it still runs (then `timed_out`), and record how it ended; `force`
+        kills its group at once (SIGKILL), without the few seconds of SIGTERM first."""
+        running = self.proc.poll() is None
+        if running and force:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        elif running:
+            kill_group(self.proc)
+        if self.tag:
+            self.tag.unlink(missing_ok=True)
+        done = Completed(self.argv, -9 if running else self.proc.returncode, "", time.monotonic() - self.start,
+                         running)
+        self.runner._record(self.argv, None, done)
+        return done
+
+
+def _pump(proc: subprocess.Popen[bytes], start: float, timeout: float | None, chunks: list[bytes] | None,
+          teefile: IO[bytes] | None, on_line: LineFn | None) -> bool:
+    """Copy the output to `chunks`, `teefile` and `on_line` until the process ends; True if it timed out."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    pending = b""
+    fd = proc.stdout.fileno()
+    while True:
+        remaining = None if timeout is None else timeout - (time.monotonic() - start)
+        if remaining is not None and remaining <= 0:
+            kill_group(proc)
+            return True
+        events = sel.select(timeout=1.0 if remaining is None else min(1.0, remaining))
+        if events:
+            data = os.read(fd, 65536)
+        elif proc.poll() is not None:
+            data = _read_nonblocking(fd)  # the leader exited: drain without blocking on grandchildren
+        else:
+            continue
+        if not data:
+            break
+        if chunks is not None:
+            chunks.append(data)
+        if teefile:
+            teefile.write(data)
+            teefile.flush()
+        if on_line:
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line.decode(errors="replace"))
+    if on_line and pending:
+        on_line(pending.decode(errors="replace"))
+    proc.wait()
+    return False
 
 
 def _read_nonblocking(fd: int) -> bytes:
@@ -217,18 +280,22 @@ def _read_nonblocking(fd: int) -> bytes:
         os.set_blocking(fd, True)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the process and everything it started (it leads its own session)."""
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the process and everything it started (it leads its own session): SIGTERM, then SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
-            proc.wait(timeout=5)
-            return
+            proc.wait(timeout=8 if sig == signal.SIGTERM else 5)
+            break
         except subprocess.TimeoutExpired:
             continue
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def reap_orphans(registry: Path) -> list[int]:
@@ -241,7 +308,7 @@ def reap_orphans(registry: Path) -> list[int]:
         except (OSError, ValueError, IndexError):
             tag.unlink(missing_ok=True)
             continue
-        if _alive(owner):
+        if alive(owner):
             continue
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -252,7 +319,7 @@ def reap_orphans(registry: Path) -> list[int]:
     return killed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.live import Live
@@ -38,24 +41,28 @@ class Progress:
     live: Live | None = None
     cold: bool = False  # the base's build directory has no kernel yet
     start: float = field(default_factory=time.monotonic)
+    times: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
-            self.times = {**DEFAULT_TIMES, **json.loads(self.times_file.read_text())}
+            saved = json.loads(self.times_file.read_text())
         except (OSError, ValueError):
-            self.times = dict(DEFAULT_TIMES)
+            saved = {}
+        self.times = {**DEFAULT_TIMES, **{k: float(v) for k, v in saved.items() if k in DEFAULT_TIMES}} \
+            if isinstance(saved, dict) else dict(DEFAULT_TIMES)
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Self:
         if self.console.is_terminal:
             self.live = Live(self._table(), console=self.console, refresh_per_second=2, transient=False)
             self.live.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self.live:
             self.live.update(self._table())
-            self.live.__exit__(*exc)
+            self.live.__exit__(typ, exc, tb)
             self.live = None
 
     # --- what the stages report -----------------------------------------------------------------
@@ -136,3 +143,25 @@ class Progress:
 def _fmt(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass
+class LineView:
+    """The driver's view as plain lines (a bisect step, `series --boot`): one per stage change."""
+
+    out: Callable[[str], None]
+    stages: dict[str, str] = field(default_factory=dict)
+
+    def stage(self, label: str, stage: str, detail: str = "") -> None:
+        if self.stages.get(label) != stage:
+            self.stages[label] = stage
+            self.out(f"{label}: {stage}{(' ' + detail) if detail else ''}")
+
+    def done(self, label: str, result: str) -> None:
+        self.out(f"{label}: {result}")
+
+    def say(self, message: str) -> None:
+        self.out(message)
+
+    def note_time(self, kind: str, seconds: float) -> None:
+        return None

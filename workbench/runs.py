@@ -1,32 +1,35 @@
 """Run folders: `results/<timestamp>-<base>[-<kind>]/`, one per invocation that builds or boots.
 
-`run.json` holds the inputs, the tool and compiler versions, the commit ids,
-the config hash, the accelerator, the timings, the command that reproduces the
-run, and every cell's result. Each cell's artifacts (console, TAP, build log,
-patch) are copied to `cells/<variant>/`, so a run folder stands on its own even
-after the cache is cleaned. The file is rewritten after every cell, so an
-interrupted run keeps what it finished.
+The one run prologue (`prologue()`): everything that can refuse a run (bad input, an unknown
+base or test, a worktree another run holds) is checked before the run folder exists, so a
+refused run leaves none; then the folder is made, the commands logged so far are written to its
+`commands.log`, and `run.json` says RUNNING. It ends FINISHED, or INTERRUPTED when an error or
+Ctrl-C stops it (what it finished stays). A RUNNING record whose process is gone (killed) reads
+as INTERRUPTED. Each cell's artifacts (console, TAP, build log tail) are copied to
+`cells/<variant>/`, so a run folder stands on its own after the cache is cleaned.
 """
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .cell import CellResult
 from .errors import UserError
+from .kernel.tree import Base, KernelTree, Worktree
+from .proc import Runner, alive
+from .records import CellResult, Run, RunKind, RunState, write_atomic
 from .settings import Settings
-from .tree import Base
 
 
-def new_run_dir(settings: Settings, base: Base, kind: str = "") -> Path:
+def new_run_dir(settings: Settings, base: Base, kind: RunKind) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{base.slug}" + (f"-{kind}" if kind else "")
+    name = f"{stamp}-{base.slug}" + ("" if kind is RunKind.MATRIX else f"-{kind.value}")
     path = settings.results_dir / name
     n = 1
     while path.exists():
@@ -36,77 +39,45 @@ def new_run_dir(settings: Settings, base: Base, kind: str = "") -> Path:
     return path
 
 
-@dataclass
-class Run:
-    dir: Path
-    kind: str  # "run" | "matrix" | "bisect"
-    base: str
-    commit: str
-    kernelversion: str
-    study: str
-    tests: list[str]
-    variants: list[str]  # columns: "base" first
-    command: str  # reproduces the run
-    tree: str = ""
-    fragments: list[str] = field(default_factory=list)
-    config_hash: str = ""
-    accel: str = ""
-    toolchain: str = ""
-    same_as_base: list[str] = field(default_factory=list)
-    approximate: list[str] = field(default_factory=list)
-    patches: dict[str, str] = field(default_factory=dict)  # variant -> commit id
-    not_run: list[str] = field(default_factory=list)
-    cells: list[CellResult] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
-    finished: str = ""
-    extra: dict = field(default_factory=dict)  # stage-specific records (bisect steps, ...)
-
-    @property
-    def id(self) -> str:
-        return self.dir.name
-
-    def add(self, cell: CellResult) -> None:
-        """Record a cell (replacing an earlier one of the same variant and repeat) and save."""
-        self.cells = [c for c in self.cells if (c.variant, c.repeat) != (cell.variant, cell.repeat)]
-        self.cells.append(cell)
-        keep_artifacts(cell, self.dir / "cells" / cell_folder(cell))
-        self.save()
-
-    def cell(self, variant: str, repeat: int = 0) -> CellResult | None:
-        for c in self.cells:
-            if c.variant == variant and c.repeat == repeat:
-                return c
-        return None
-
-    def save(self) -> None:
-        data = {
-            "id": self.id, "kind": self.kind, "base": self.base, "commit": self.commit,
-            "kernelversion": self.kernelversion, "study": self.study, "tests": self.tests,
-            "variants": self.variants, "command": self.command, "tree": self.tree,
-            "fragments": self.fragments, "config_hash": self.config_hash, "accel": self.accel,
-            "toolchain": self.toolchain, "same_as_base": self.same_as_base, "approximate": self.approximate,
-            "patches": self.patches, "not_run": self.not_run, "timings": self.timings,
-            "started": self.started, "finished": self.finished, "extra": self.extra,
-            "versions": {"workbench": __version__, "python": sys.version.split()[0],
-                         "host": platform.platform()},
-            "cells": [c.to_json() for c in self.cells],
-        }
-        tmp = self.dir / "run.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.dir / "run.json")
-
-    @classmethod
-    def load(cls, path: Path) -> "Run":
-        data = json.loads((path / "run.json").read_text())
-        known = set(cls.__dataclass_fields__) - {"dir", "cells"}
-        run = cls(dir=path, **{k: v for k, v in data.items() if k in known})
-        run.cells = [CellResult.from_json(c) for c in data.get("cells", [])]
-        return run
+@contextmanager
+def opened(settings: Settings, runner: Runner, run: Run, base: Base) -> Iterator[Run]:
+    """Give `run` its folder and keep its state on disk until the block ends."""
+    run.dir = new_run_dir(settings, base, run.kind)
+    runner.attach(run.dir / "commands.log")
+    run.state = RunState.RUNNING
+    run.versions = {"workbench": __version__, "python": sys.version.split()[0], "host": platform.platform()}
+    run.save()
+    try:
+        yield run
+    except BaseException:
+        run.state = RunState.INTERRUPTED
+        raise
+    else:
+        run.state = RunState.FINISHED
+        run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
+    finally:
+        run.save()
 
 
-def cell_folder(cell: CellResult) -> str:
-    return cell.variant + (f"-r{cell.repeat + 1}" if cell.repeat else "")
+@contextmanager
+def prologue(kt: KernelTree, base: Base, settings: Settings, runner: Runner, run: Run,
+             slot: Base | None = None) -> Iterator[tuple[Worktree, Run]]:
+    """Lock the base's worktree (or `slot`'s), then open the run: a run refused by the lock
+    leaves no folder."""
+    with kt.worktree(slot or base, run.kind.value) as wt, opened(settings, runner, run, base) as opened_run:
+        yield wt, opened_run
+
+
+def record(run: Run, cell: CellResult) -> None:
+    """Add a finished cell to the run: its artifacts into the run folder, run.json rewritten."""
+    run.add(cell)
+    keep_artifacts(cell, run.dir / "cells" / cell_folder(cell, len(run.configs) > 1))
+    run.save()
+
+
+def cell_folder(cell: CellResult, with_config: bool = False) -> str:
+    return (f"{cell.config}-" if with_config and cell.config else "") + cell.variant + (
+        f"-r{cell.repeat + 1}" if cell.repeat else "")
 
 
 def keep_artifacts(cell: CellResult, dest: Path) -> None:
@@ -127,29 +98,88 @@ def keep_artifacts(cell: CellResult, dest: Path) -> None:
                 shutil.copy2(f, dest / f.name)
 
 
-def list_runs(settings: Settings) -> list[Run]:
-    runs = []
+@dataclass(frozen=True)
+class Damaged:
+    path: Path
+    why: str
+
+
+def state_of(run: Run) -> RunState:
+    """The run's state as it really is: a RUNNING run whose process is gone was interrupted."""
+    if run.state is RunState.RUNNING and not alive(run.pid):
+        return RunState.INTERRUPTED
+    return run.state
+
+
+def scan(settings: Settings) -> tuple[list[Run], list[Damaged]]:
+    """Every run folder, oldest first, and the run.json files that cannot be read."""
+    runs, damaged = [], []
     for path in sorted(settings.results_dir.glob("*/run.json")):
         try:
-            runs.append(Run.load(path.parent))
-        except (OSError, ValueError, KeyError, TypeError):
+            run = Run.load(path.parent)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            damaged.append(Damaged(path, f"{type(exc).__name__}: {exc}"))
             continue
-    return runs
+        run.state = state_of(run)
+        runs.append(run)
+    return runs, damaged
 
 
-def find_run(settings: Settings, ref: str | None, base: str | None = None, kind: str | None = None) -> Run:
-    """A run by id (or unique prefix), or the newest one (for `base`/`kind` when given)."""
-    runs = list_runs(settings)
+def list_runs(settings: Settings) -> list[Run]:
+    return scan(settings)[0]
+
+
+def load(path: Path) -> Run:
+    try:
+        run = Run.load(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path / 'run.json'} is damaged and cannot be read ({type(exc).__name__}: {exc})",
+                        "`invoke results` lists the runs that can be read.") from None
+    run.state = state_of(run)
+    return run
+
+
+def find_run(settings: Settings, ref: str | None, base: str | None = None,
+             kinds: tuple[RunKind, ...] = (RunKind.MATRIX, RunKind.RUN)) -> Run:
+    """A run named by id, unique prefix or folder (any state); without a name the newest FINISHED
+    run of `kinds` (at `base`) that has cells."""
     if ref:
-        path = Path(ref)
+        path = Path(ref).expanduser()
         if (path / "run.json").exists():
-            return Run.load(path)
-        hits = [r for r in runs if r.id == ref or r.id.startswith(ref)]
+            return load(path)
+        if (settings.results_dir / ref / "run.json").exists():
+            return load(settings.results_dir / ref)
+        runs, _ = scan(settings)
+        hits = [r for r in runs if r.id.startswith(ref)]
         if len(hits) == 1:
             return hits[0]
         raise UserError(f"no single run matches {ref!r} ({len(hits)} do)", "`invoke results` lists the runs.")
-    hits = [r for r in runs if (base is None or r.base == base) and (kind is None or r.kind == kind)]
+    runs, _ = scan(settings)
+    hits = [r for r in runs if r.state is RunState.FINISHED and r.cells and r.kind in kinds
+            and (base is None or r.base == base)]
     if not hits:
-        what = " ".join(filter(None, [kind, f"at {base}" if base else ""])) or "run"
-        raise UserError(f"no {what} in {settings.results_dir} yet", "Run `invoke matrix --base TAG` first.")
+        what = "/".join(k.value for k in kinds) + (f" at {base}" if base else "")
+        raise UserError(f"no finished {what} run with results in {settings.results_dir} yet",
+                        "Run `invoke matrix --base TAG` first (`invoke results` lists the runs there are).")
     return hits[-1]
+
+
+def listing(settings: Settings) -> str:
+    """What `invoke results` prints: one line per run (oldest first), then the damaged records."""
+    runs, damaged = scan(settings)
+    lines = []
+    for r in runs:
+        cells = ", ".join(f"{c.label}={c.status.value}" for c in r.cells) or "(no cells)"
+        lines.append(f"{r.id:<34} {r.kind.value:<7} {r.state.value:<11} {r.base:<10} {r.executor or r.accel or '-':<10} "
+                     f"{cells}")
+    lines += [f"damaged: {d.path} ({d.why}); the other runs are listed" for d in damaged]
+    return "\n".join(lines) or f"no runs in {settings.results_dir} yet"
+
+
+def write_output(path: Path, text: str) -> None:
+    """A report into a file the user named: a clear error for a folder or a missing parent."""
+    if path.is_dir():
+        raise UserError(f"--output {path} is a folder", "Name a file, e.g. --output report.html.")
+    if not path.parent.exists():
+        raise UserError(f"--output {path}: the folder {path.parent} does not exist", "Create it or name another file.")
+    write_atomic(path, text)

@@ -9,8 +9,7 @@ broken beats a failure, a failure beats a pass, a pass beats a skip.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class Status(str, enum.Enum):
@@ -56,29 +55,3 @@ def combine(statuses: Iterable[Status], empty: Status = Status.NO_TESTS) -> Stat
 
 # kselftest exit codes (tools/testing/selftests/kselftest.h)
 EXIT_CODES = {0: Status.PASS, 1: Status.FAIL, 2: Status.XFAIL, 3: Status.XPASS, 4: Status.SKIP}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One test case of one test binary."""
-
-    test: str  # the binary: "cow", "probe"
-    name: str  # the case, sizes included: "Basic COW after fork() ... with swapped-out, PTE-mapped THP (2048 kB)"
-    status: Status
-    reason: str = ""  # skip / fail reason as printed
-    env_skip: bool = False  # a SKIP because the guest lacked something, not a verdict on the kernel
-    group: str = ""  # "Basic COW after fork()"
-    number: int = 0  # the TAP number (changes between versions: never match on it)
-
-    @property
-    def key(self) -> str:
-        return f"{self.test}: {self.name}"
-
-    def to_json(self) -> dict:
-        return {"test": self.test, "name": self.name, "status": self.status.value, "reason": self.reason,
-                "env_skip": self.env_skip, "group": self.group, "number": self.number}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Case":
-        return cls(test=d["test"], name=d["name"], status=Status(d["status"]), reason=d.get("reason", ""),
-                   env_skip=d.get("env_skip", False), group=d.get("group", ""), number=d.get("number", 0))

@@ -33,9 +33,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.status import EXIT_CODES, Case, Status, combine
+from ..records import Case, TestOutput
+from ..status import EXIT_CODES, Status, combine
 
-DEFAULT_ENV_SKIPS = Path(__file__).resolve().parent.parent / "kbuild" / "environment-skips.txt"
+DEFAULT_ENV_SKIPS = Path(__file__).resolve().parent.parent.parent / "kbuild" / "environment-skips.txt"
 
 TIMEOUT_RC = 124  # timeout(1) and kselftest/runner.sh
 
@@ -52,7 +53,7 @@ _COST = re.compile(r"\[COST\]\s*(.+):\s*([\d.]+)\s*(ms|s)\b")
 _GROUP_SEP = " ... "
 
 
-def load_env_skips(path: Path | str = DEFAULT_ENV_SKIPS) -> list[re.Pattern]:
+def load_env_skips(path: Path | str = DEFAULT_ENV_SKIPS) -> list[re.Pattern[str]]:
     """The regexes of an environment-skips file: one per line, `#` comments and blank lines ignored.
 
     They are compiled case-insensitive and searched (not matched) in a SKIP reason.
@@ -65,8 +66,8 @@ def load_env_skips(path: Path | str = DEFAULT_ENV_SKIPS) -> list[re.Pattern]:
     return patterns
 
 
-@functools.lru_cache(maxsize=None)
-def _default_env_skips() -> tuple[re.Pattern, ...]:
+@functools.cache
+def _default_env_skips() -> tuple[re.Pattern[str], ...]:
     return tuple(load_env_skips(DEFAULT_ENV_SKIPS))
 
 
@@ -83,35 +84,6 @@ def _result_status(ok: bool, directive: str, comment: str) -> Status:
     if directive == "ERROR":
         return Status.ERROR
     return Status.PASS if ok else Status.FAIL
-
-
-@dataclass
-class TestOutput:
-    """What one test binary produced."""
-
-    __test__ = False  # not a pytest test class
-
-    test: str  # binary name, e.g. "cow"
-    status: Status  # exit code + cases + runner lines (combine()); or ERROR (Bail out!), NO_TESTS, PARSE_ERROR,
-    #                 SKIP (1..0), TIMEOUT (exit 124): see TapParser.finish
-    cases: list[Case]
-    plan: int | None
-    complete: bool  # plan reached (or no plan but a Totals line / exit code seen)
-    exit_code: int | None
-    reason: str = ""  # of `1..0 # SKIP ...` or `Bail out!`; a runner's failing line; the case running when cut short
-    totals: dict[str, int] | None = None
-    measurements: dict[str, float] = field(default_factory=dict)  # `# [COST] label: 12.3 ms` lines, in ms
-
-    def to_json(self) -> dict:
-        return {"test": self.test, "status": self.status.value, "cases": [c.to_json() for c in self.cases],
-                "plan": self.plan, "complete": self.complete, "exit_code": self.exit_code,
-                "reason": self.reason, "totals": self.totals, "measurements": self.measurements}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TestOutput":
-        return cls(test=d["test"], status=Status(d["status"]), cases=[Case.from_json(c) for c in d["cases"]],
-                   plan=d.get("plan"), complete=d.get("complete", False), exit_code=d.get("exit_code"),
-                   reason=d.get("reason", ""), totals=d.get("totals"), measurements=d.get("measurements", {}))
 
 
 @dataclass
@@ -137,7 +109,7 @@ class TapParser:
     None loads DEFAULT_ENV_SKIPS, [] marks none.
     """
 
-    def __init__(self, test: str, env_skips: list[re.Pattern] | None = None) -> None:
+    def __init__(self, test: str, env_skips: list[re.Pattern[str]] | None = None) -> None:
         self.test = test
         self.env_skips = list(_default_env_skips() if env_skips is None else env_skips)
         self._levels: dict[int, _Level] = {}
@@ -205,6 +177,7 @@ class TapParser:
         if number in level.cases:
             return  # printed again by a fork()ed child's stdio buffer
         m = _SPLIT.match(rest)
+        assert m is not None  # the pattern matches any text
         desc, comment = m.group(1).strip(), (m.group(2) or "").strip()
         d = _DIRECTIVE.match(comment)
         directive, text = (d.group(1).upper(), d.group(2).strip()) if d else ("", comment)
@@ -278,41 +251,9 @@ class TapParser:
 
 
 def parse(text: str, test: str, exit_code: int | None = None,
-          env_skips: list[re.Pattern] | None = None) -> TestOutput:
+          env_skips: list[re.Pattern[str]] | None = None) -> TestOutput:
     """Parse the whole output `text` of the binary `test` (see TapParser)."""
     parser = TapParser(test, env_skips)
     for line in text.splitlines():
         parser.feed(line)
     return parser.finish(exit_code)
-
-
-_BEGIN = re.compile(r"### WORKBENCH-TEST-BEGIN (\S+)")
-_END = re.compile(r"### WORKBENCH-TEST-END (\S+) rc=(-?\d+)")
-
-
-def split_sections(text: str) -> dict[str, tuple[str, int | None]]:
-    """{test: (its output, exit code or None if the END marker is missing: cut short)}
-
-    The guest script (kbuild/guest.sh) prints each test's output between
-    `### WORKBENCH-TEST-BEGIN <name>` and `### WORKBENCH-TEST-END <name> rc=<int>`; the console
-    may carry kernel messages around and inside them (kept in the output, the parser skips
-    them). A BEGIN before the previous test's END, or the end of the text, cuts that test short.
-    A test that appears twice keeps its last section.
-    """
-    sections: dict[str, tuple[str, int | None]] = {}
-    name: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        line = line.rstrip("\r")
-        if m := _BEGIN.search(line):
-            if name is not None:
-                sections[name] = ("\n".join(lines), None)
-            name, lines = m.group(1), []
-        elif (m := _END.search(line)) and name is not None and m.group(1) == name:
-            sections[name] = ("\n".join(lines), int(m.group(2)))
-            name = None
-        elif name is not None:
-            lines.append(line)
-    if name is not None:
-        sections[name] = ("\n".join(lines), None)
-    return sections

@@ -14,14 +14,14 @@ from __future__ import annotations
 import re
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from .errors import UserError
+from ..errors import UserError
+from ..proc import Runner
+from ..settings import Settings
 from .git import SCRATCH_IDENTITY, Git, commit_env
-from .proc import Runner
-from .settings import Settings
 from .tree import debian_repo, kernelversion_of
 
 Progress = Callable[[str], None]
@@ -78,7 +78,7 @@ def import_debian(series: str, settings: Settings, runner: Runner, progress: Pro
 
 def _candidate_version(package: str, runner: Runner) -> str:
     done = runner.run(["apt-cache", "show", "--no-all-versions", package], check=False, quiet=True)
-    m = re.search(r"^Version:\s*(\S+)", done.output, re.M)
+    m = re.search(r"^Version:\s*(\S+)", done.output, re.MULTILINE)
     if done.returncode != 0 or not m:
         raise UserError(f"Debian has no package {package} here (apt-cache knows nothing of it)",
                         "Run `apt-get update` first; Debian 12 offers linux-source-6.1 and, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .proc import Completed, Runner
+from ..proc import Completed, Runner
 
 SCRATCH_IDENTITY = ("Kernel Patch Workbench", "workbench@localhost")
 _SAFE = {"commit.gpgsign": "false", "tag.gpgsign": "false", "core.hooksPath": "/dev/null",

@@ -1,39 +1,89 @@
-"""Configuring and building the kernel in a base's one `O=` build directory.
+"""Configuring and building the kernel: one `O=` build directory per (base, config).
 
-The config is `allnoconfig` plus the project's fragments (`kbuild/*.config`),
-made once per base and remade only when the fragments change. Builds use all
-cores (and ccache when it is installed; always the same `CC`, so turning the
-cache off with CCACHE_DISABLE=1 changes nothing that make sees). Switching
-variants rewrites one `.c` file, so make recompiles that object, the version
-object and the link: `recompiled` lists what a build really compiled.
+A config is a list of fragments (`minimal+debug`: `kbuild/minimal.config` then
+`kbuild/debug.config`) merged on top of `allnoconfig`; a study may bring
+fragments of its own in its folder. Each config of a base has its own build
+directory (`builds/<name>-<hash of the fragments>/`), so switching configs
+never rebuilds another config's tree. Builds use all cores and ccache when it is
+installed, always with the same `CC`, and with ccache's `base_dir` over the
+workbench's work directory: a second worktree of an already-built source (the
+bisect slot, a series, another clone of the same tree) compiles from the cache.
+Switching variants rewrites one `.c` file, so make recompiles that object, the
+version object and the link: `recompiled` lists what a build really compiled.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from .errors import UserError
-from .proc import Runner
-from .settings import Settings
-from .tree import Worktree
+from ..errors import InfraError, UserError
+from ..proc import Completed, Runner
+from .tree import Worktree, slug
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GZIP|ZSTD|XZKERN|BUILD|LDS|VDSO\w*|GEN|UPD|CHK)\s+(\S+)")
 _ERROR = re.compile(r"(\berror:|undefined reference|\*\*\* \[|Error \d+|fatal error|No rule to make target)")
 _OPTION = re.compile(r"^(?:(CONFIG_\w+)=(.*)|# (CONFIG_\w+) is not set)$")
 IMAGE = "arch/x86/boot/bzImage"
+TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl")
 
 
-@dataclass
-class ConfigInfo:
-    fragments: tuple[str, ...]
-    fragment_hash: str
+def check_tools() -> None:
+    """Before anything is built: what every kernel build needs is installed."""
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing:
+        raise InfraError(f"{', '.join(missing)} not installed, so no kernel can be built",
+                         "Run `invoke setup`, then `invoke doctor`.")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A named config: its fragments, in order, and their merged text."""
+
+    name: str  # "minimal", "minimal+debug"
+    fragments: tuple[Path, ...]
+    text: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    @property
+    def slug(self) -> str:
+        return f"{slug(self.name)}-{self.hash[:8]}"
+
+
+def load_config(name: str, search: list[Path], extra: tuple[str, ...] = ()) -> Config:
+    """The config `name` ("a+b": fragment a, then b), each fragment looked up in `search` in order;
+    `extra` fragments (a study's own) come last."""
+    parts = [p.strip() for p in name.split("+") if p.strip()] + list(extra)
+    if not parts:
+        raise UserError(f"{name!r} names no config fragment", "e.g. --configs minimal,minimal+debug.")
+    paths = []
+    for part in parts:
+        path = next((d / f"{part}.config" for d in search if (d / f"{part}.config").exists()), None)
+        if path is None:
+            known = sorted({p.stem for d in search for p in d.glob("*.config")})
+            raise UserError(f"no config fragment {part!r} (in {', '.join(str(d) for d in search)})",
+                            f"Fragments: {', '.join(known)}; a config joins them with '+', e.g. minimal+debug.")
+        paths.append(path)
+    text = "\n".join(f"# --- {p.parent.name}/{p.name}\n{p.read_text()}" for p in paths)
+    return Config(name="+".join(p.strip() for p in name.split("+") if p.strip()), fragments=tuple(paths), text=text)
+
+
+@dataclass(frozen=True)
+class Configured:
+    """A base's build directory for one config, configured."""
+
+    config: Config
+    build: Path
     config_hash: str  # of the resulting .config (comments dropped): part of every cell's identity
-    unmet: list[str] = field(default_factory=list)  # fragment lines the base could not honour
+    unmet: tuple[str, ...] = ()  # fragment lines the base could not honour
 
 
 @dataclass
@@ -46,8 +96,18 @@ class BuildResult:
     recompiled: list[str] = field(default_factory=list)
 
 
-def make_argv(wt: Worktree, settings: Settings, *targets: str) -> list[str]:
-    argv = ["make", "-C", str(wt.src), f"O={wt.build}", f"-j{settings.make_jobs}", "LOCALVERSION=",
+def ccache_env(work_root: Path) -> dict[str, str]:
+    """What makes ccache hit across worktrees: paths below `work_root` hashed relative to the
+    compile's directory, the directory itself not hashed, and the cache in the workbench's cache
+    unless the user has chosen one."""
+    env = {"CCACHE_BASEDIR": str(work_root), "CCACHE_NOHASHDIR": "1"}
+    if "CCACHE_DIR" not in os.environ:
+        env["CCACHE_DIR"] = str(work_root.parent / "ccache")
+    return env
+
+
+def make_argv(src: Path, build: Path, jobs: int, *targets: str) -> list[str]:
+    argv = ["make", "-C", str(src), f"O={build}", f"-j{jobs}", "LOCALVERSION=",
             "KBUILD_BUILD_USER=workbench", "KBUILD_BUILD_HOST=workbench",
             "KBUILD_BUILD_TIMESTAMP=Thu Jan  1 00:00:00 UTC 2026"]
     if shutil.which("ccache"):
@@ -55,38 +115,41 @@ def make_argv(wt: Worktree, settings: Settings, *targets: str) -> list[str]:
     return argv + list(targets)
 
 
-def fragment_text(settings: Settings, names: tuple[str, ...] | None = None) -> str:
-    parts = []
-    for name in names or settings.fragments:
-        path = settings.kbuild_dir / f"{name}.config"
-        if not path.exists():
-            known = sorted(p.stem for p in settings.kbuild_dir.glob("*.config"))
-            raise UserError(f"no config fragment {name!r} ({path})", f"Fragments: {', '.join(known)}.")
-        parts.append(f"# --- kbuild/{name}.config\n{path.read_text()}")
-    return "\n".join(parts)
+@dataclass(frozen=True)
+class Make:
+    """`make` in one worktree's build directory, with the environment every build gets."""
+
+    wt: Worktree
+    build: Path
+    jobs: int
+    runner: Runner
+    work_root: Path  # ccache's base_dir
+
+    def run(self, *targets: str, log: Path | None = None, on_line: Callable[[str], None] | None = None,
+            keep_output: bool = True) -> Completed:
+        return self.runner.run(make_argv(self.wt.src, self.build, self.jobs, *targets), tee=log, check=False,
+                               on_line=on_line, keep_output=keep_output, env=ccache_env(self.work_root), guard=True)
 
 
-def configure(wt: Worktree, settings: Settings, runner: Runner, log: Path | None = None) -> ConfigInfo:
+def configure(make: Make, config: Config, log: Path | None = None) -> Configured:
     """Make `.config` from allnoconfig + the fragments, unless it already is exactly that."""
-    text = fragment_text(settings)
-    fhash = hashlib.sha256(text.encode()).hexdigest()[:16]
-    wt.build.mkdir(parents=True, exist_ok=True)
-    stamp = wt.build / ".workbench-fragment"
-    config = wt.build / ".config"
-    if not (config.exists() and stamp.exists() and stamp.read_text().strip() == fhash):
-        frag = wt.build / "workbench.fragment"
-        frag.write_text(text)
-        done = runner.run(make_argv(wt, settings, f"KCONFIG_ALLCONFIG={frag}", "allnoconfig"), tee=log, check=False)
+    make.build.mkdir(parents=True, exist_ok=True)
+    stamp = make.build / ".workbench-fragment"
+    dotconfig = make.build / ".config"
+    if not (dotconfig.exists() and stamp.exists() and stamp.read_text().strip() == config.hash):
+        frag = make.build / "workbench.fragment"
+        frag.write_text(config.text)
+        done = make.run(f"KCONFIG_ALLCONFIG={frag}", "allnoconfig", log=log)
         if not done.ok:
-            raise UserError(f"could not configure {wt.base.name}: `make allnoconfig` failed",
+            raise UserError(f"could not configure {make.wt.base.name} with {config.name}: `make allnoconfig` failed",
                             "Its output:\n" + "\n".join(done.output.splitlines()[-15:]))
-        stamp.write_text(fhash + "\n")
-    return ConfigInfo(settings.fragments, fhash, config_hash(config), unmet_options(text, config.read_text()))
+        stamp.write_text(config.hash + "\n")
+    text = dotconfig.read_text()
+    return Configured(config, make.build, config_hash(text), tuple(unmet_options(config.text, text)))
 
 
-def config_hash(config: Path) -> str:
-    lines = [line for line in config.read_text().splitlines() if line and not line.startswith("# ")
-             or _OPTION.match(line)]
+def config_hash(text: str) -> str:
+    lines = [line for line in text.splitlines() if line and not line.startswith("# ") or _OPTION.match(line)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
@@ -97,22 +160,20 @@ def unmet_options(fragment: str, config: str) -> list[str]:
         m = _OPTION.match(line)
         if m:
             have[m.group(1) or m.group(3)] = m.group(2) if m.group(1) else "n"
-    unmet = []
+    want: dict[str, tuple[str, str]] = {}  # the last line for an option wins, as in Kconfig
     for line in fragment.splitlines():
         m = _OPTION.match(line.strip())
-        if not m:
-            continue
-        name, want = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), "n")
-        if have.get(name, "n") != want:
-            unmet.append(f"{line.strip()} (got {have.get(name, 'not set')})")
-    return unmet
+        if m:
+            name = m.group(1) or m.group(3)
+            want[name] = (line.strip(), m.group(2) if m.group(1) else "n")
+    return [f"{line} (got {have.get(name, 'not set')})" for name, (line, value) in want.items()
+            if have.get(name, "n") != value]
 
 
-def build(wt: Worktree, settings: Settings, runner: Runner, log: Path,
-          progress: Callable[[str], None] | None = None, env: dict[str, str] | None = None) -> BuildResult:
-    """`make bzImage` in the base's build directory; never raises for a compile error."""
+def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) -> BuildResult:
+    """`make bzImage` in the config's build directory; never raises for a compile error."""
     recompiled: list[str] = []
-    expected = _expected_steps(wt)
+    expected = _expected_steps(make.build)
     start = time.monotonic()
     last = [0.0]
 
@@ -127,12 +188,11 @@ def build(wt: Worktree, settings: Settings, runner: Runner, log: Path,
                 progress(f"{len(recompiled)}{share} steps, {now - start:.0f}s: {m.group(2)}")
 
     log.parent.mkdir(parents=True, exist_ok=True)
-    done = runner.run(make_argv(wt, settings, "bzImage"), tee=log, on_line=on_line, check=False,
-                      keep_output=False, env=env, guard=True)
-    image = wt.build / IMAGE
+    done = make.run("bzImage", log=log, on_line=on_line, keep_output=False)
+    image = make.build / IMAGE
     if done.ok and image.exists():
         if len(recompiled) > 200:
-            (wt.build / ".workbench-steps").write_text(str(len(recompiled)))
+            (make.build / ".workbench-steps").write_text(str(len(recompiled)))
         return BuildResult(True, done.seconds, log, image=image, recompiled=recompiled)
     return BuildResult(False, done.seconds, log, first_errors=first_errors(log), recompiled=recompiled)
 
@@ -160,17 +220,16 @@ def first_errors_in(text: str, limit: int = 12) -> list[str]:
     return out[:limit]
 
 
-def compile_object(wt: Worktree, settings: Settings, runner: Runner, obj: str, extra: list[str],
-                   log: Path | None = None):
+def compile_object(make: Make, obj: str, extra: list[str], log: Path | None = None) -> Completed:
     """Compile one object (e.g. `mm/madvise.o` with W=1 C=1); the `.c` is touched so it really recompiles."""
-    source = wt.src / (obj[:-2] + ".c")
+    source = make.wt.src / (obj[:-2] + ".c")
     if source.exists():
         source.touch()
-    return runner.run(make_argv(wt, settings, *extra, obj), tee=log, check=False)
+    return make.run(*extra, obj, log=log)
 
 
-def _expected_steps(wt: Worktree) -> int:
+def _expected_steps(build: Path) -> int:
     try:
-        return int((wt.build / ".workbench-steps").read_text())
+        return int((build / ".workbench-steps").read_text())
     except (OSError, ValueError):
         return 0

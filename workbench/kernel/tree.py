@@ -11,15 +11,15 @@ import fcntl
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from .errors import UserError
+from ..errors import UserError
+from ..proc import Runner
+from ..settings import Settings
 from .git import Git
-from .proc import Runner
-from .settings import Settings
 
 # Paths every Linux tree has had for decades; a repository lacking them is not a kernel.
 KERNEL_MARKERS = ("Makefile", "Kconfig", "init/main.c", "include/linux/kernel.h", "mm/Makefile")
@@ -56,7 +56,7 @@ class KernelTree:
     runner: Runner
 
     @classmethod
-    def open(cls, settings: Settings, runner: Runner, tree: Path | None = None) -> "KernelTree":
+    def open(cls, settings: Settings, runner: Runner, tree: Path | None = None) -> KernelTree:
         """Check `tree` (or the configured default) and make or refresh the cache clone."""
         source = tree or settings.tree
         if source is None:
@@ -80,8 +80,16 @@ class KernelTree:
             self.runner.run(["git", "clone", "--quiet", "--shared", "--no-checkout",
                              str(self.source), str(path)])
         # Refresh what the user's repository has now (tags and branches); objects stay shared.
+        # A fetch costs a second on a big tree: skip it while the user's refs are what they were.
+        refs = Git(self.source, self.runner).out("for-each-ref", "--format=%(objectname) %(refname)",
+                                                 "refs/heads", "refs/tags")
+        stamp = path / "workbench-source-refs"
+        fingerprint = hashlib.sha256(refs.encode()).hexdigest()
+        if stamp.exists() and stamp.read_text().strip() == fingerprint:
+            return
         self.clone.run("fetch", "--quiet", "--force", "--tags", "--prune", "origin",
                        "+refs/heads/*:refs/remotes/origin/*", quiet=True)
+        stamp.write_text(fingerprint + "\n")
 
     def resolve(self, name: str) -> Base:
         """The commit `name` (tag, branch, or commit id) names in the user's tree."""
@@ -98,6 +106,7 @@ class KernelTree:
                if self.source == debian_repo(self.settings) else "."))
 
     def _tags_like(self, name: str) -> list[str]:
+        """Tags of the tree that look close to `name` (for an error message)."""
         tags = self.clone.out("tag", "--list").split()
         stem = re.sub(r"[.\d]+$", "", name) or name[:2]
         close = [t for t in tags if t.startswith(stem)] or tags
@@ -115,7 +124,7 @@ class KernelTree:
         return self.settings.cache / "work" / self.id / base.slug
 
     @contextmanager
-    def worktree(self, base: Base, purpose: str = "build") -> Iterator["Worktree"]:
+    def worktree(self, base: Base, purpose: str = "build") -> Iterator[Worktree]:
         """The per-base worktree and build directory, locked against other runs."""
         root = self.base_dir(base)
         root.mkdir(parents=True, exist_ok=True)
@@ -124,7 +133,7 @@ class KernelTree:
             self._ensure_worktree(wt)
             yield wt
 
-    def _ensure_worktree(self, wt: "Worktree") -> None:
+    def _ensure_worktree(self, wt: Worktree) -> None:
         src = wt.root / "src"
         if (src / ".git").exists() and wt.git.ok("rev-parse", "--git-dir"):
             return
@@ -137,6 +146,9 @@ class KernelTree:
 
 @dataclass
 class Worktree:
+    """A base's folder: the checked-out sources (`src/`), the test binaries built against them
+    (`tests/`) and one `O=` build directory per config (`builds/<config>-<hash>/`)."""
+
     root: Path
     git: Git
     base: Base
@@ -146,8 +158,11 @@ class Worktree:
         return self.root / "src"
 
     @property
-    def build(self) -> Path:
-        return self.root / "build"
+    def tests(self) -> Path:
+        return self.root / "tests"
+
+    def build_dir(self, slug: str) -> Path:
+        return self.root / "builds" / slug
 
     def checkout(self, commit: str) -> None:
         """Switch the sources to `commit`; git rewrites only the files that differ, so make
@@ -161,8 +176,7 @@ class Worktree:
 @contextmanager
 def hold_lock(path: Path, purpose: str) -> Iterator[None]:
     """An exclusive flock; the kernel drops it when the holder dies, so a crash never wedges it."""
-    fh = open(path, "a+")
-    try:
+    with open(path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,8 +189,6 @@ def hold_lock(path: Path, purpose: str) -> Iterator[None]:
         fh.write(f"workbench pid {os.getpid()} ({purpose})\n")
         fh.flush()
         yield
-    finally:
-        fh.close()
 
 
 def check_kernel_repo(path: Path, runner: Runner) -> None:
@@ -203,7 +215,7 @@ def check_kernel_repo(path: Path, runner: Runner) -> None:
 def kernelversion_of(makefile: str) -> str:
     fields = {}
     for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-        m = re.search(rf"^{key}\s*=[ \t]*(\S*)", makefile, re.M)
+        m = re.search(rf"^{key}\s*=[ \t]*(\S*)", makefile, re.MULTILINE)
         fields[key] = m.group(1) if m else ""
     if not fields["VERSION"]:
         return "unknown"
@@ -219,5 +231,5 @@ def _path_id(path: Path) -> str:
     return hashlib.sha1(str(path).encode()).hexdigest()[:10]
 
 
-def _version_key(tag: str) -> tuple:
-    return tuple(int(n) if n.isdigit() else n for n in re.split(r"(\d+)", tag))
+def _version_key(tag: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(n), "") if n.isdigit() else (-1, n) for n in re.split(r"(\d+)", tag))

@@ -1,25 +1,32 @@
 """`invoke patches`: each variant as a commit on `workbench/<base>/<variant>` and a patch file.
 
-Commits are made with plumbing in the workbench's clone (hash-object, a
-scratch index, commit-tree), with the base's date and a fixed identity, so the
-same study at the same base always gives the same commit ids and patches.
-Every patch is checked to apply at its base (`git apply --check --cached`
-against a scratch index) before it is written.
+Commits are made with plumbing in the workbench's clone (hash-object, a scratch index,
+commit-tree), with the base's date and a fixed identity, so the same study at the same base
+always gives the same commit ids and patches. Every patch is checked to apply at its base
+(`git apply --check --cached` against a scratch index) before it is written. A variant whose
+commit, branch and patch file are already what this rendering would make is not committed
+again (`<clone>/workbench-commits.json` remembers them by a hash of their inputs).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..errors import InfraError, UserError
+from ..kernel.git import Git, commit_env, identity
+from ..kernel.tree import Base, KernelTree
+from ..records import write_atomic
+from ..settings import Settings
 from . import sites, symbols
-from .errors import InfraError, UserError
-from .git import commit_env, identity
+from .model import Study
 from .render import Has, Rendered, render_variant
-from .study import Study
-from .tree import Base, KernelTree
+
+MEMO = "workbench-commits.json"
 
 
 @dataclass
@@ -33,11 +40,11 @@ class VariantPatch:
     approximate: bool = False
     rendered: Rendered | None = field(default=None, repr=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "rendered"}
         if self.rendered:
             d["changes"] = [asdict(c) for c in self.rendered.changes]
-            d["prototypes"] = [asdict(p) for p in self.rendered.prototypes]
+            d["prototypes"] = [{**asdict(p), "accuracy": p.accuracy.value} for p in self.rendered.prototypes]
             d["warnings"] = self.rendered.warnings
         return d
 
@@ -59,25 +66,24 @@ class PatchSet:
         """The commit to build for `name` (`base` and same-as-base variants: the base)."""
         if name == "base":
             return self.base.commit
-        vp = self.get(name)
-        return vp.commit or self.base.commit
+        return self.get(name).commit or self.base.commit
 
 
 def branch_name(base: Base, variant: str) -> str:
     return f"workbench/{base.slug}/{variant}"
 
 
-def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str] | None,
-               context: dict | None = None) -> PatchSet:
+def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str] | tuple[str, ...] | None,
+               context: dict[str, Any] | None = None) -> PatchSet:
     """Render the chosen variants at `base` (no commits, no files); `context` adds template variables."""
     chosen = [v.name for v in study.select(variant_names)]
     where = f"{study.name} at {base.name} (variants {', '.join(chosen)})"
     text = kt.clone.show(base.commit, study.file)
     if text is None:
-        raise UserError(f"{where}: the base has no {study.file}",
-                        "The study targets that file; pick a base that has it.")
+        raise UserError(f"{where}: the base has no {study.file}", "The study targets that file; pick a base that has it.")
     located = sites.locate(study, text, where)
-    has = Has({}, lambda names: symbols.present(kt.clone, base.commit, names, study.file))
+    memo = kt.clone.path / "workbench-symbols"
+    has = Has({}, lambda names: symbols.present(kt.clone, base.commit, names, study.file, memo))
     kver = kt.kernelversion(base.commit)
     context = {"where": where, "base": base.name, "kernelversion": kver, "function": study.function,
                "file": study.file, "study": study.name, **(context or {})}
@@ -95,54 +101,105 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
     git = kt.clone
     name, email, from_config = identity(kt.runner)
     ps.signoff_from_config = from_config
-    date = git.out("log", "-1", "--format=%cI", ps.base.commit)
-    mode = git.out("ls-tree", ps.base.commit, "--", study.file).split()[0]
     outdir = patches_dir / ps.base.slug
     outdir.mkdir(parents=True, exist_ok=True)
+    memo = _Memo(git)
     with tempfile.TemporaryDirectory(prefix="wb-index-") as tmp:
         index = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         for vp in ps.variants:
             branch = branch_name(ps.base, vp.variant)
             target = outdir / f"{vp.variant}.patch"
             if vp.same_as_base:
-                if git.rev(f"refs/heads/{branch}"):
+                if memo.ref(branch):
                     git.run("update-ref", "-d", f"refs/heads/{branch}", quiet=True)
                 target.unlink(missing_ok=True)
                 continue
             r = vp.rendered
             assert r is not None
-            blob = git.out("hash-object", "-w", "--stdin", f"--path={study.file}", input=r.text)
-            git.run("read-tree", ps.base.commit, env=index, quiet=True)
-            git.run("update-index", "--cacheinfo", f"{mode},{blob},{study.file}", env=index, quiet=True)
-            tree = git.out("write-tree", env=index)
             message = r.message(f"{name} <{email}>")
-            commit = git.out("commit-tree", tree, "-p", ps.base.commit, "-F", "-", input=message,
-                             env=commit_env(name, email, date))
-            git.run("update-ref", f"refs/heads/{branch}", commit, quiet=True)
-            patch = git.out("format-patch", "-1", "--stdout", "--no-signature", commit) + "\n"
-            git.run("read-tree", ps.base.commit, env=index, quiet=True)
-            check = git.run("apply", "--check", "--cached", "-", input=patch, env=index, check=False, quiet=True)
-            if check.returncode != 0:
-                raise InfraError(f"the {vp.variant} patch does not apply at {ps.base.name}: {check.output.strip()}",
-                                 "This is a workbench bug; please report it with the study and base.")
-            _write_atomic(target, patch)
-            vp.commit, vp.branch, vp.patch = commit, branch, str(target)
-            vp.diffstat = git.out("diff", "--stat=72", ps.base.commit, commit)
-    _write_atomic(outdir / f"{ps.study}.json", json.dumps(to_json(ps), indent=2) + "\n")
+            key = hashlib.sha256(f"{ps.base.commit}\0{study.file}\0{r.text}\0{message}".encode()).hexdigest()
+            known = memo.get(key, branch, target)
+            if known is None:
+                known = _commit_variant(git, ps, study.file, r.text, message, index, name, email)
+                git.run("update-ref", f"refs/heads/{branch}", known["commit"], quiet=True)
+                write_atomic(target, known.pop("patch"))
+                known["patch_sha"] = _sha(target)
+                memo.put(key, known)
+            vp.commit, vp.branch, vp.patch, vp.diffstat = known["commit"], branch, str(target), known["diffstat"]
+    memo.save()
+    doc = json.dumps(to_json(ps), indent=2) + "\n"
+    summary_file = outdir / f"{ps.study}.json"
+    if not summary_file.exists() or summary_file.read_text() != doc:
+        write_atomic(summary_file, doc)
     return ps
 
 
-def to_json(ps: PatchSet) -> dict:
+def _commit_variant(git: Git, ps: PatchSet, file: str, text: str, message: str, index: dict[str, str],
+                    name: str, email: str) -> dict[str, str]:
+    """One variant's commit on the base, its patch (checked to apply) and its diffstat."""
+    date = git.out("log", "-1", "--format=%cI", ps.base.commit)
+    mode = git.out("ls-tree", ps.base.commit, "--", file).split()[0]
+    blob = git.out("hash-object", "-w", "--stdin", f"--path={file}", input=text)
+    git.run("read-tree", ps.base.commit, env=index, quiet=True)
+    git.run("update-index", "--cacheinfo", f"{mode},{blob},{file}", env=index, quiet=True)
+    tree = git.out("write-tree", env=index)
+    commit = git.out("commit-tree", tree, "-p", ps.base.commit, "-F", "-", input=message,
+                     env=commit_env(name, email, date))
+    patch = git.out("format-patch", "-1", "--stdout", "--no-signature", commit) + "\n"
+    git.run("read-tree", ps.base.commit, env=index, quiet=True)
+    check = git.run("apply", "--check", "--cached", "-", input=patch, env=index, check=False, quiet=True)
+    if check.returncode != 0:
+        raise InfraError(f"the patch of {commit[:12]} does not apply at {ps.base.name}: {check.output.strip()}",
+                         "This is a workbench bug; please report it with the study and base.")
+    return {"commit": commit, "patch": patch, "diffstat": git.out("diff", "--stat=72", ps.base.commit, commit)}
+
+
+class _Memo:
+    """Variant commits made before, by a hash of their inputs; valid while the branch still points at
+    the commit and the patch file is the one written then."""
+
+    def __init__(self, git: Git) -> None:
+        self.git, self.path = git, git.path / MEMO
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        self.data: dict[str, dict[str, str]] = data if isinstance(data, dict) else {}
+        self.changed = False
+        self._refs: dict[str, str] | None = None
+
+    def ref(self, branch: str) -> str | None:
+        if self._refs is None:
+            listing = self.git.out("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/workbench/")
+            self._refs = {ref.removeprefix("refs/heads/"): oid for oid, ref in
+                          (line.split(" ", 1) for line in listing.splitlines() if " " in line)}
+        return self._refs.get(branch)
+
+    def get(self, key: str, branch: str, target: Path) -> dict[str, str] | None:
+        known = self.data.get(key)
+        if known and self.ref(branch) == known.get("commit") and target.exists() and _sha(target) == known.get(
+                "patch_sha"):
+            return dict(known)
+        return None
+
+    def put(self, key: str, entry: dict[str, str]) -> None:
+        self.data[key] = entry
+        self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            write_atomic(self.path, json.dumps(self.data, indent=1))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def to_json(ps: PatchSet) -> dict[str, Any]:
     return {"base": ps.base.name, "commit": ps.base.commit, "kernelversion": ps.kernelversion,
             "study": ps.study, "file": ps.file,
             "sites": [{"role": r, "line": line, "expression": e} for r, line, e in ps.sites],
             "variants": [v.to_json() for v in ps.variants]}
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content)
-    os.replace(tmp, path)
 
 
 def summary(ps: PatchSet) -> str:
@@ -160,10 +217,20 @@ def summary(ps: PatchSet) -> str:
             continue
         protos = ", ".join(f"{p.name}() [{p.accuracy}]" for p in r.prototypes) if r else ""
         lines.append(f"- {vp.variant}: {vp.patch}" + (f"  prototype: {protos}" if protos else ""))
-        for stat in vp.diffstat.splitlines():
-            lines.append(f"    {stat.strip()}")
-        for w in (r.warnings if r else []):
-            lines.append(f"    warning: {w}")
+        lines += [f"    {stat.strip()}" for stat in vp.diffstat.splitlines()]
+        lines += [f"    warning: {w}" for w in (r.warnings if r else [])]
     if not ps.signoff_from_config:
         lines.append("note: git has no user.name/user.email; commits are signed off by the workbench identity")
     return "\n".join(lines)
+
+
+def patches(settings: Settings, base: str, variants: tuple[str, ...] | None, tree: Path | None) -> str:
+    """`invoke patches`: render, commit and write every variant at `base`; what it made, as text."""
+    from ..proc import Runner
+    from .model import load as load_study
+
+    runner = Runner(log=settings.task_log("patches"), echo=settings.verbose)
+    study = load_study(settings.templates_dir, settings.study)
+    kt = KernelTree.open(settings, runner, tree)
+    ps = commit_all(kt, study, render_all(kt, study, kt.resolve(base), variants), settings.patches_dir)
+    return summary(ps)

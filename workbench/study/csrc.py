@@ -15,7 +15,7 @@ IDENT = re.compile(r"[A-Za-z_]\w*")
 _TYPE_START = re.compile(
     r"\s*(?:const\s+|static\s+|volatile\s+)*"
     r"(?:struct\s+\w+|union\s+\w+|enum\s+\w+|unsigned\s+long\s+long|unsigned\s+long|unsigned\s+int|"
-    r"unsigned|signed|long\s+long|long|int|short|char|bool|void|\w+_t)\b(?P<rest>.*)\Z", re.S)
+    r"unsigned|signed|long\s+long|long|int|short|char|bool|void|\w+_t)\b(?P<rest>.*)\Z", re.DOTALL)
 _KEYWORDS = {"if", "else", "for", "while", "do", "switch", "case", "return", "goto", "break",
              "continue", "sizeof", "default", "struct", "union", "enum", "typeof"}
 

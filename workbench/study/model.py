@@ -5,18 +5,24 @@ Jinja2 templates next to it, so adding a variant is adding a template and a line
 """
 from __future__ import annotations
 
+import enum
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
+from . import words as words_mod
+from .words import Words
 
 
-class Accuracy:
-    EXACT = "exact"
-    APPROXIMATE = "approximate"
+class Accuracy(str, enum.Enum):
+    EXACT = "exact"  # computes what the upstream helper computes, from what this base tracks
+    APPROXIMATE = "approximate"  # cannot: the base lacks what the helper needs (say what it misses)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class Form:
     regex: re.Pattern[str]
 
     @classmethod
-    def parse(cls, text: str) -> "Form":
+    def parse(cls, text: str) -> Form:
         return cls(text, re.compile(form_regex(text)))
 
 
@@ -35,7 +41,7 @@ def form_regex(text: str) -> str:
     """`folio_mapcount($x) != 1` -> a regex with free whitespace; `$x` matches a variable, or a call
     with simple arguments (`page_folio(page)`, `pmd_page(orig_pmd)`); the same `$x` twice must match
     the same text."""
-    parts = []
+    parts: list[str] = []
     for tok in re.findall(r"\$\w+|[A-Za-z_]\w*|\d+|\S", text):
         if tok.startswith("$"):
             name = tok[1:]
@@ -61,7 +67,7 @@ class Role:
 class Prototype:
     helper: str
     template: str
-    accuracy: str
+    accuracy: Accuracy
     requires: tuple[str, ...]
     note: str
     home: str = "include/linux/mm.h"  # where an RFC series moves it
@@ -84,6 +90,15 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A test program the study brings (built like a selftest, printing TAP), and its words."""
+
+    name: str
+    source: Path
+    words: Words | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     root: Path
@@ -94,10 +109,11 @@ class Study:
     roles: tuple[Role, ...]
     variants: tuple[Variant, ...]
     helpers: dict[str, tuple[Prototype, ...]]
-    probes: dict[str, str]
+    probes: dict[str, Probe]
     message: str | None = None
     fixes: tuple[Fix, ...] = ()
     series: dict[str, str] = field(default_factory=dict)  # "helper", "cover": template paths
+    fragments: tuple[str, ...] = ()  # config fragments the study brings (<study>/kbuild/<name>.config)
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -110,14 +126,15 @@ class Study:
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
 
+    @property
+    def probe_sources(self) -> dict[str, Path]:
+        return {name: p.source for name, p in self.probes.items()}
+
     def select(self, names: list[str] | tuple[str, ...] | None) -> list[Variant]:
         """The named variants (all of them when `names` is empty); `base` is implied."""
         if not names:
             return list(self.variants)
         return [self.variant(n) for n in names if n != "base"]
-
-    def role(self, name: str) -> Role:
-        return next(r for r in self.roles if r.name == name)
 
     def symbols_of_interest(self) -> set[str]:
         names = set(self.helpers)
@@ -129,7 +146,7 @@ class Study:
 
 def load(templates_dir: Path, name: str) -> Study:
     """The study `templates/<name>/`, or the study in directory `name` when it is a path."""
-    root = Path(name) if ("/" in name or Path(name).is_dir()) else templates_dir / name
+    root = (Path(name) if ("/" in name or Path(name).is_dir()) else templates_dir / name).resolve()
     path = root / "study.toml"
     if not path.exists():
         known = sorted(p.parent.name for p in templates_dir.glob("*/study.toml"))
@@ -140,7 +157,7 @@ def load(templates_dir: Path, name: str) -> Study:
         raise UserError(f"{path}: {exc}", "Fix the TOML syntax there.") from exc
     try:
         return _build(root, raw)
-    except (KeyError, TypeError, ValueError, re.error) as exc:
+    except (KeyError, TypeError, ValueError, re.error, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: missing or bad entry: {exc}",
                         "Compare with templates/mapcount/study.toml.") from exc
 
@@ -156,23 +173,35 @@ def _build(root: Path, raw: dict[str, Any]) -> Study:
     if any(v.name == "base" for v in variants):
         raise ValueError("'base' is the unchanged tree and cannot be a variant name")
     helpers = {
-        name: tuple(Prototype(helper=name, template=p["template"], accuracy=p.get("accuracy", Accuracy.EXACT),
+        name: tuple(Prototype(helper=name, template=p["template"], accuracy=Accuracy(p.get("accuracy", "exact")),
                               requires=tuple(p.get("requires", ())), note=p.get("note", ""),
                               home=p.get("home", "include/linux/mm.h"))
                     for p in protos)
         for name, protos in raw.get("helpers", {}).items()}
-    for protos in helpers.values():
-        for p in protos:
-            if p.accuracy not in (Accuracy.EXACT, Accuracy.APPROXIMATE):
-                raise ValueError(f"accuracy of {p.template} must be exact or approximate")
     message = head.get("message")
     for rel in [v.template for v in variants] + ([message] if message else []) + [p.template for ps in helpers.values() for p in ps]:
         if not (root / rel).exists():
             raise ValueError(f"template {rel} does not exist in {root}")
     return Study(name=head["name"], root=root, file=head["file"], function=head["function"],
                  question=head.get("question", ""), forms=tuple(Form.parse(f) for f in head["forms"]),
-                 roles=roles, variants=variants, helpers=helpers, probes=dict(raw.get("probes", {})),
-                 message=message,
+                 roles=roles, variants=variants, helpers=helpers, probes=_probes(root, raw.get("probes", {})),
+                 message=message, fragments=tuple(head.get("fragments", ())),
                  fixes=tuple(Fix(f["commit"], f.get("subject", ""), tuple(f.get("fixed_by", ())),
                                  tuple(f.get("for", ()))) for f in raw.get("fixes", [])),
                  series=dict(raw.get("series", {})))
+
+
+def _probes(root: Path, raw: dict[str, Any]) -> dict[str, Probe]:
+    """`name = "file.c"`, or `[probes.name]` with `source` and `words`."""
+    out = {}
+    for name, entry in raw.items():
+        spec = entry if isinstance(entry, dict) else {"source": entry}
+        source = root / spec["source"]
+        if not source.exists():
+            raise ValueError(f"probe {name}: {spec['source']} does not exist in {root}")
+        words_file = root / spec["words"] if spec.get("words") else None
+        if words_file and not words_file.exists():
+            raise ValueError(f"probe {name}: {spec['words']} does not exist in {root}")
+        words = words_mod.load(words_file) if words_file else None
+        out[name] = Probe(name, source, words)
+    return out

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import jinja2
 
+from ..errors import UserError
 from . import csrc
-from .errors import UserError
+from .model import Accuracy, Prototype, Study, Variant
 from .sites import Located, Site
-from .study import Accuracy, Prototype, Study, Variant
+
+Ctx = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class SiteChange:
 @dataclass(frozen=True)
 class UsedPrototype:
     name: str
-    accuracy: str
+    accuracy: Accuracy
     note: str
     template: str
     text: str = ""  # the C code as rendered
@@ -48,6 +51,7 @@ class Rendered:
     subject: str = ""
     body: str = ""
     warnings: list[str] = field(default_factory=list)
+    template: str = ""  # the variant's template (for its message)
 
     @property
     def approximate(self) -> bool:
@@ -86,26 +90,11 @@ def environment(study: Study) -> jinja2.Environment:
                               autoescape=False)
 
 
-def render_variant(study: Study, located: Located, variant: Variant, has: Has, context: dict) -> Rendered:
+def render_variant(study: Study, located: Located, variant: Variant, has: Has, context: Ctx) -> Rendered:
     """Rewrite every site for `variant`, add the prototypes the base needs, render the message."""
     env = environment(study)
-    tmpl = _load(env, variant.template)
-    predicates: list[tuple[Site, str]] = []
-    for site in located.sites:
-        block = tmpl.blocks.get(site.role.name)
-        if block is None:
-            raise UserError(f"{study.root / variant.template}: no block for role {site.role.name!r}",
-                            f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
-        try:
-            after = _block(tmpl, site.role.name, {**context, **site.names, "original": site.text})
-        except UserError as exc:
-            missing = [k for k in ("page", "folio") if k not in site.names]
-            if missing:
-                exc.hint = (f"At {context['where']} none of the ways role {site.role.name!r} lists to name the "
-                            f"{' and '.join(missing)} fits this function; add one to study.toml.")
-            raise
-        predicates.append((site, " ".join(after.split())))
-
+    tmpl = load_template(env, variant.template)
+    predicates = [(site, _predicate(study, tmpl, site, context)) for site in located.sites]
     calls: set[str] = set()
     for _, after in predicates:
         calls |= csrc.called_functions(after)
@@ -114,31 +103,49 @@ def render_variant(study: Study, located: Located, variant: Variant, has: Has, c
     prototypes = [_pick(study, name, has, context["where"]) for name in needed]
     warnings = [f"{name}() is not declared in this base's headers and the study has no prototype of it"
                 for name in sorted(calls) if name not in study.helpers and not has[name]]
-
     new = located.text
     for site, after in sorted(predicates, key=lambda p: -p[0].start):
         new = new[:site.start] + after + new[site.end:]
-    used: list[UsedPrototype] = []
-    if prototypes:
-        chunks = []
-        for proto in prototypes:
-            code = _render(env, proto.template, {**context, "has": has}).strip("\n") + "\n"
-            chunks.append(code)
-            used.append(UsedPrototype(proto.helper, proto.accuracy, proto.note, proto.template, code, proto.home,
-                                      proto.requires))
+    used = [UsedPrototype(p.helper, p.accuracy, p.note, p.template,
+                          _render(env, p.template, {**context, "has": has}).strip("\n") + "\n", p.home, p.requires)
+            for p in prototypes]
+    if used:
         at = csrc.insertion_point(located.text, located.masked, located.function)
-        new = new[:at] + "\n".join(chunks) + "\n" + new[at:]
+        new = new[:at] + "\n".join(u.text for u in used) + "\n" + new[at:]
     changes = [SiteChange(s.role.name, s.role.label, s.line, s.text, a) for s, a in predicates if a != s.text]
     rendered = Rendered(variant=variant.name, text=new, same_as_base=(new == located.text), changes=changes,
-                        prototypes=used, warnings=warnings)
+                        prototypes=used, warnings=warnings, template=variant.template)
     if not rendered.same_as_base:
-        msg_ctx = {**context, "sites": changes, "prototypes": used, "variant": variant.name}
-        rendered.subject = " ".join(_block(tmpl, "subject", msg_ctx).split())
-        body = _block(tmpl, "body", msg_ctx)
-        if study.message:
-            body = _render(env, study.message, {**msg_ctx, "body": body})
-        rendered.body = re.sub(r"\n{3,}", "\n\n", body).strip("\n")
+        rendered.subject, rendered.body = render_message(study, rendered, context)
     return rendered
+
+
+def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) -> str:
+    """What the variant's template writes at `site` (one line)."""
+    if site.role.name not in tmpl.blocks:
+        raise UserError(f"{tmpl.filename}: no block for role {site.role.name!r}",
+                        f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
+    try:
+        after = render_block(tmpl, site.role.name, {**context, **site.names, "original": site.text})
+    except UserError as exc:
+        missing = [k for k in ("page", "folio") if k not in site.names]
+        if missing:
+            exc.hint = (f"At {context['where']} none of the ways role {site.role.name!r} lists to name the "
+                        f"{' and '.join(missing)} fits this function; add one to {study.root / 'study.toml'}.")
+        raise
+    return " ".join(after.split())
+
+
+def render_message(study: Study, rendered: Rendered, context: Ctx) -> tuple[str, str]:
+    """The commit subject and body of a rendered variant; `context` may add variables (`series`)."""
+    env = environment(study)
+    tmpl = load_template(env, rendered.template)
+    msg_ctx = {**context, "sites": rendered.changes, "prototypes": rendered.prototypes, "variant": rendered.variant}
+    subject = " ".join(render_block(tmpl, "subject", msg_ctx).split())
+    body = render_block(tmpl, "body", msg_ctx)
+    if study.message:
+        body = _render(env, study.message, {**msg_ctx, "body": body})
+    return subject, re.sub(r"\n{3,}", "\n\n", body).strip("\n")
 
 
 def _pick(study: Study, name: str, has: Has, where: str) -> Prototype:
@@ -151,7 +158,7 @@ def _pick(study: Study, name: str, has: Has, where: str) -> Prototype:
                     f"Add a prototype of {name} that this base can build to [helpers.{name}] in study.toml.")
 
 
-def _load(env: jinja2.Environment, name: str) -> jinja2.Template:
+def load_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     try:
         return env.get_template(name)
     except jinja2.TemplateSyntaxError as exc:
@@ -159,15 +166,15 @@ def _load(env: jinja2.Environment, name: str) -> jinja2.Template:
                         "Fix the template at that line.") from exc
 
 
-def _render(env: jinja2.Environment, name: str, ctx: dict) -> str:
-    tmpl = _load(env, name)
+def _render(env: jinja2.Environment, name: str, ctx: Ctx) -> str:
+    tmpl = load_template(env, name)
     try:
         return tmpl.render(ctx)
     except jinja2.TemplateError as exc:
         raise _located_error(exc, name) from exc
 
 
-def _block(tmpl: jinja2.Template, block: str, ctx: dict) -> str:
+def render_block(tmpl: jinja2.Template, block: str, ctx: Ctx) -> str:
     if block not in tmpl.blocks:
         raise UserError(f"{tmpl.filename}: no block {block!r}", f"Add {{% block {block} %}}...{{% endblock %}}.")
     try:

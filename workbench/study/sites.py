@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UserError
 from . import csrc
-from .errors import UserError
-from .study import Role, Study
+from .model import Role, Study
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,6 @@ class Located:
     masked: str
     function: csrc.Function
     sites: tuple[Site, ...]
-
-    def by_role(self) -> dict[str, list[Site]]:
-        out: dict[str, list[Site]] = {}
-        for s in self.sites:
-            out.setdefault(s.role.name, []).append(s)
-        return out
 
 
 def locate(study: Study, text: str, where: str) -> Located:

@@ -12,20 +12,43 @@ to this reading; a study should not ask about them.
 """
 from __future__ import annotations
 
+import json
 import posixpath
 import re
-from typing import Iterable
+from collections.abc import Iterable
+from pathlib import Path
 
-from .git import Git
+from ..kernel.git import Git
+from ..records import write_atomic
 
 # Headers a file under mm/ (or any directory) can reach: the global include trees,
 # the x86 ones, and the private headers of the file's own directory.
 _GLOBAL_HEADERS = ("include/", "arch/x86/include/")
+MEMO_VERSION = 1  # bump when what counts as "present" changes: older answers are then asked again
 
 
-def present(git: Git, commit: str, names: Iterable[str], file: str) -> dict[str, bool]:
-    """{name: True if the base at `commit` provides it to `file`}."""
+def present(git: Git, commit: str, names: Iterable[str], file: str, memo: Path | None = None) -> dict[str, bool]:
+    """{name: True if the base at `commit` provides it to `file`}. A commit's answers never change,
+    so with `memo` (a folder) they are kept in `<memo>/<commit>.json` and grep runs only for new names."""
     wanted = sorted(set(names))
+    if memo is None:
+        return _grep(git, commit, wanted, file)
+    path = memo / f"{commit}.v{MEMO_VERSION}.json"
+    try:
+        everything = json.loads(path.read_text())
+    except (OSError, ValueError):
+        everything = {}
+    everything = everything if isinstance(everything, dict) else {}
+    known = everything.setdefault(file, {})
+    missing = [n for n in wanted if n not in known]
+    if missing:
+        known.update(_grep(git, commit, missing, file))
+        memo.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(everything, indent=1, sort_keys=True))
+    return {n: bool(known[n]) for n in wanted}
+
+
+def _grep(git: Git, commit: str, wanted: list[str], file: str) -> dict[str, bool]:
     found = {n: False for n in wanted}
     if not wanted:
         return found

@@ -1,0 +1,96 @@
+"""The one driver loop through the executor seam: a fake lab that runs many cells at once, a
+collect that happens in a second process after a Ctrl-C, the cache; and the plan."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import fake_lab
+import pytest
+
+from workbench.cells.plan import plan
+from workbench.kernel.tree import Base
+from workbench.status import Status
+from workbench.study.commits import PatchSet, VariantPatch
+
+
+def test_a_lab_gets_every_cell_before_any_is_collected(tmp_path):
+    lab, builds = fake_lab.FakeLab(lanes=4), []
+    results = fake_lab.drive(tmp_path, lab, builds)
+    assert lab.events == ["submit base", "submit a", "submit b", "collect base", "collect a", "collect b"]
+    assert [(r.variant, r.status) for r in results] == [("base", Status.PASS)] * 1 + [("a", Status.PASS),
+                                                                                     ("b", Status.PASS)]
+    assert all(r.executor == "fakelab (qemu)" and r.tests["cow"].cases[1].status is Status.SKIP for r in results)
+    assert builds == ["base", "a", "b"]
+    # a verdict is kept and the image it booted is gone
+    assert all((Path(r.dir) / "cell.json").exists() and not (Path(r.dir) / "bzImage").exists() for r in results)
+
+
+def test_one_lane_collects_each_cell_before_the_next_is_submitted(tmp_path):
+    lab = fake_lab.FakeLab(lanes=0)
+    fake_lab.drive(tmp_path, lab, [])
+    assert lab.events == ["submit base", "collect base", "submit a", "collect a", "submit b", "collect b"]
+
+
+def test_after_a_ctrl_c_a_second_process_follows_the_submitted_cells(tmp_path):
+    interrupted = fake_lab.FakeLab(interrupt_collect=True)
+    with pytest.raises(KeyboardInterrupt):
+        fake_lab.drive(tmp_path, interrupted, [])
+    assert interrupted.events == ["submit base", "submit a", "submit b"]
+    handles = sorted((tmp_path / "cache" / "cells").glob("*/handle.json"))
+    assert len(handles) == 3 and not list((tmp_path / "cache" / "cells").glob("*/cell.json"))
+    done = subprocess.run([sys.executable, str(Path(fake_lab.__file__)), str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    second = json.loads(done.stdout)
+    assert second["builds"] == [] and not any(e.startswith("submit") for e in second["events"])
+    assert second["events"] == ["collect base", "collect a", "collect b"]
+    assert second["results"] == [["base", "PASS", False], ["a", "PASS", False], ["b", "PASS", False]]
+
+
+def test_a_finished_cell_comes_from_the_cache_and_an_infrastructure_error_runs_again(tmp_path):
+    fake_lab.drive(tmp_path, fake_lab.FakeLab(), [])
+    cells = tmp_path / "cache" / "cells"
+    broken = next(p for p in cells.glob("*/cell.json") if json.loads(p.read_text())["variant"] == "a")
+    data = json.loads(broken.read_text())
+    broken.write_text(json.dumps({**data, "status": "INFRA_ERROR"}))
+    lab, builds = fake_lab.FakeLab(), []
+    results = fake_lab.drive(tmp_path, lab, builds)
+    assert builds == ["a"] and lab.events == ["submit a", "collect a"]
+    assert [(r.variant, r.cached) for r in results] == [("base", True), ("a", False), ("b", True)]
+
+
+# --- the plan -------------------------------------------------------------------------------------------
+
+class _Git:
+    def out(self, *args: str) -> str:
+        return "\n".join(f"tree-of-{a[:7]}" for a in args[1:])
+
+
+def patchset(same: tuple[str, ...] = (), approximate: tuple[str, ...] = ()) -> PatchSet:
+    base = Base("v6.12", "a" * 40)
+    variants = [VariantPatch(v, v in same, commit=None if v in same else c * 40, approximate=v in approximate)
+                for v, c in (("folio_mapcount", "b"), ("page_mapcount", "c"), ("folio_estimated_sharers", "d"))]
+    return PatchSet(base, "6.12.117", "mapcount", "mm/madvise.c", [], variants)
+
+
+def test_the_plan_puts_repeats_outside_configs_outside_columns():
+    ps = patchset(same=("page_mapcount",), approximate=("folio_estimated_sharers",))
+    p = plan(_Git(), ps, ["folio_mapcount", "page_mapcount", "folio_estimated_sharers"], True,  # type: ignore[arg-type]
+             ["minimal", "minimal+debug"], 2)
+    assert p.columns == ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers"]
+    assert p.same_as_base == ["page_mapcount"] and p.approximate == ["folio_estimated_sharers"]
+    assert [s.name for s in p.specs[:3]] == ["minimal/base", "minimal/folio_mapcount",
+                                             "minimal/folio_estimated_sharers"]
+    assert [s.name for s in p.specs[3:6]] == ["minimal+debug/base", "minimal+debug/folio_mapcount",
+                                              "minimal+debug/folio_estimated_sharers"]
+    assert p.specs[6].name == "minimal/base #2" and p.specs[6].repeat == 1 and len(p.specs) == 12
+    assert p.specs[0].change == "base" and p.specs[1].change == "tree-of-bbbbbbb"
+
+
+def test_a_run_of_a_same_as_base_variant_runs_the_base_for_it():
+    p = plan(_Git(), patchset(same=("page_mapcount",)), ["page_mapcount"], False, ["minimal"], 1)  # type: ignore[arg-type]
+    assert p.columns == ["page_mapcount"] and [s.variant for s in p.specs] == ["base"]
+    p = plan(_Git(), patchset(), ["base"], False, ["minimal"], 1)  # type: ignore[arg-type]
+    assert p.columns == ["base"] and [s.label for s in p.specs] == ["base"]

@@ -1,0 +1,184 @@
+"""The one driver loop (matrix, run, bisect steps and `series --boot` all use it).
+
+For each planned cell: its finished result from the cache if there is one; else build it, hand
+it to the executor (`submit`), and judge what comes back (`collect`). The executor says how many
+submitted cells may wait while the next one builds: virtme-ng under TCG on two cores collects
+at once (a guest starved by make reads as false stalls), with KVM it boots one cell while the
+next builds, a lab may run many. A handle an earlier, interrupted process left is followed
+(collected) rather than submitted again; one whose boot is gone is run again.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..guest.executor import Executor, GuestJob, Handle
+from ..proc import Runner
+from ..records import CellResult
+from ..settings import Settings
+from ..status import Status
+from .build import Built, build_cell
+from .cache import RESULT, CellCache
+from .identity import cell_identity
+from .judge import evidence, judge, parse_tests
+from .plan import CellSpec
+from .prepare import Prepared
+
+
+class View(Protocol):
+    """What the driver tells the user (workbench/progress.py is the live one)."""
+
+    def stage(self, label: str, stage: str, detail: str = "") -> None: ...
+    def done(self, label: str, result: str) -> None: ...
+    def say(self, message: str) -> None: ...
+    def note_time(self, kind: str, seconds: float) -> None: ...
+
+
+@dataclass
+class _Flight:
+    spec: CellSpec
+    result: CellResult  # filled in when collected
+    handle: Handle
+
+
+@dataclass
+class Driver:
+    prepared: Prepared
+    executor: Executor
+    cache: CellCache
+    settings: Settings
+    runner: Runner
+    view: View
+    record: Callable[[CellResult], None]
+    results: list[tuple[CellSpec, CellResult]] = field(default_factory=list)
+
+    def run(self, specs: list[CellSpec]) -> list[CellResult]:
+        """Every spec's result, in the specs' order (they finish in another when cells are in flight)."""
+        flying: list[_Flight] = []
+        staging = self.cache.root / f".staging-{os.getpid()}"
+        try:
+            for spec in specs:
+                known = self._known(spec)
+                if known:
+                    self._finish(spec, known)
+                    continue
+                while flying and len(flying) >= max(self.executor.in_flight(), 1):
+                    self._land(flying.pop(0))
+                outcome = self._build_and_submit(spec, staging)
+                if isinstance(outcome, _Flight):
+                    flying.append(outcome)
+                    if self.executor.in_flight() == 0:
+                        self._land(flying.pop(0))
+                else:
+                    self._finish(spec, outcome)
+            while flying:
+                self._land(flying.pop(0))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        order = {id(spec): i for i, spec in enumerate(specs)}
+        return [r for _, r in sorted(self.results, key=lambda pair: order[id(pair[0])])]
+
+    # --- one cell ---------------------------------------------------------------------------------
+    def identity(self, spec: CellSpec) -> str:
+        executor = self.executor.identity() if self.executor.ready else {"executor": self.executor.name,
+                                                                        "accel": "unknown"}
+        return cell_identity(self.prepared.inputs(spec, self.settings.vm.identity(), executor))
+
+    def _known(self, spec: CellSpec) -> CellResult | None:
+        """The finished result, or what a handle left by an interrupted process gives when followed."""
+        if not self.executor.ready:
+            return None
+        identity = self.identity(spec)
+        hit = self.cache.get(identity)
+        if hit:
+            return hit
+        handle = Handle.load(self.cache.dir(identity))
+        if handle is None or handle.executor != self.executor.name or (self.cache.dir(identity) / RESULT).exists():
+            return None
+        self.view.stage(spec.name, "following", "a boot an earlier run started")
+        result = self._collect(spec, identity, handle, self._result(spec, identity))
+        return result if result.status.is_verdict else None
+
+    def _build_and_submit(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:
+        self.view.stage(spec.name, "building")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        built = build_cell(self.prepared, spec, self.runner, staging,
+                           progress=lambda m: self.view.stage(spec.name, "building", m))
+        if built.result.ok:
+            self.view.note_time("full_build" if built.cold else "rebuild", built.result.seconds)
+            if not self.executor.ready and built.image:
+                self.executor.prepare(built.image, self.view.say)
+        identity = self.identity(spec)
+        hit = self.cache.get(identity)
+        if hit:
+            return hit
+        cell_dir = self.cache.fresh(identity)
+        for item in staging.iterdir():
+            item.rename(cell_dir / item.name)
+        result = self._result(spec, identity, built)
+        if built.image is None:
+            result.status, result.build_errors = Status.BUILD_FAILED, built.result.first_errors
+            result.reason = "the kernel did not build" + (f": {built.result.first_errors[0].strip()}"
+                                                          if built.result.first_errors else "")
+            return self.cache.put(result)
+        if not self.prepared.available:
+            result.status = Status.NOT_RUN
+            result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
+            return self.cache.put(result)
+        job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
+                       testdir=self.prepared.binaries.dir, tests=self.prepared.available,
+                       script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name)
+        self.view.stage(spec.name, "booting", f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
+        return _Flight(spec, result, self.executor.submit(job))
+
+    def _land(self, flight: _Flight) -> None:
+        result = self._collect(flight.spec, flight.result.identity, flight.handle, flight.result)
+        self._finish(flight.spec, result)
+
+    def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
+        collected = self.executor.collect(handle)
+        result.timings["boot+test"] = round(collected.seconds, 1)
+        result.env = collected.env
+        result.splat = evidence(collected)
+        result.tests = parse_tests(collected, self.prepared.available)
+        result.status, result.reason = judge(collected, result.tests, self.prepared.available)
+        if result.status.is_verdict:
+            (self.cache.dir(identity) / "bzImage").unlink(missing_ok=True)  # a verdict never boots again
+            self.view.note_time("boot", collected.seconds)
+        return self.cache.put(result)
+
+    def _result(self, spec: CellSpec, identity: str, built: Built | None = None) -> CellResult:
+        executor = self.executor.identity() if self.executor.ready else {}
+        return CellResult(identity=identity, base=spec.base.name, variant=spec.variant, commit=spec.commit,
+                          status=Status.NOT_RUN, config=spec.config, executor=self.executor.describe(),
+                          not_run=self.prepared.missing, kernelversion=self.prepared.kernelversion,
+                          accel=executor.get("accel", ""), repeat=spec.repeat,
+                          timings={"build": round(built.result.seconds, 1)} if built else {},
+                          recompiled=built.result.recompiled if built else [],
+                          dir=str(self.cache.dir(identity)))
+
+    def _finish(self, spec: CellSpec, result: CellResult) -> None:
+        self.results.append((spec, result))
+        self.record(result)
+        self.view.done(spec.name, cell_line(result))
+
+
+def cell_line(cell: CellResult) -> str:
+    """One line per finished cell: its status and why, the counts per status per test, timings."""
+    parts = []
+    for name, out in cell.tests.items():
+        counts: dict[str, int] = {}
+        for c in out.cases:
+            counts[c.status.value] = counts.get(c.status.value, 0) + 1
+        shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        parts.append(f"{name}: {shown or out.status.value}")
+    timing = ", ".join(f"{k} {v:.0f}s" for k, v in cell.timings.items())
+    origin = " (cached)" if cell.cached else ""
+    reason = f" — {cell.reason}" if cell.reason else ""
+    return f"{cell.status.value}{reason}; {'; '.join(parts) or 'no cases'}; {timing}{origin}"

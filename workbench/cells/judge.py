@@ -1,0 +1,44 @@
+"""A cell's verdict from what its guest gave back: one precedence rule, whatever the executor.
+
+A splat in the console (oops, panic, BUG, WARN) makes a CRASH even when the host also timed out
+(the guest was stopped by the panic, not the clock); a guest stopped by the host is a TIMEOUT,
+with the kernel's own stall report when it gave one; a VM that never started, a guest that
+stopped before the guest script finished, or a boot the executor lost is an INFRA_ERROR (never
+a verdict: it runs again); otherwise the tests' statuses combine.
+"""
+from __future__ import annotations
+
+from ..guest import console, tap
+from ..guest.executor import Collected, ExitState
+from ..records import TestOutput
+from ..status import Status, combine
+
+
+def parse_tests(collected: Collected, names: tuple[str, ...]) -> dict[str, TestOutput]:
+    return {name: tap.parse(text, name, exit_code=rc) for name, (text, rc) in collected.tests.items()
+            if name in names}
+
+
+def judge(collected: Collected, tests: dict[str, TestOutput], names: tuple[str, ...]) -> tuple[Status, str]:
+    splat = console.find_splat(collected.console)
+    hang = console.find_splat(collected.console, console.HANG)
+    if splat:
+        return Status.CRASH, splat[0].strip()
+    if collected.state is ExitState.TIMED_OUT:
+        where = "during boot (the guest script never started)" if not collected.reached_guest else "while testing"
+        evidence = f"; the kernel reported: {hang[0].strip()}" if hang else ""
+        return Status.TIMEOUT, f"no answer from the guest {where}{evidence}"
+    if collected.state is ExitState.NOT_STARTED:
+        return Status.INFRA_ERROR, f"the VM did not start ({collected.detail})"
+    if collected.state is ExitState.LOST:
+        return Status.INFRA_ERROR, f"the guest was lost ({collected.detail})"
+    if collected.state is not ExitState.FINISHED:
+        missing = [n for n in names if n not in tests]
+        return Status.INFRA_ERROR, ("the guest stopped before it finished"
+                                    + (f" (no result for {', '.join(missing)})" if missing else ""))
+    return combine(t.status for t in tests.values()), ""
+
+
+def evidence(collected: Collected) -> list[str]:
+    """The splat, or else the hang report, that the console holds."""
+    return console.find_splat(collected.console) or console.find_splat(collected.console, console.HANG)

@@ -1,0 +1,84 @@
+"""What a base's cells share, set up once per run: its configs, its test binaries, the compiler.
+
+`prepare()` configures one build directory per config (reusing each as it is when its fragments
+did not change), builds the test binaries once (they do not change between variants or configs)
+and reads the compiler's version. The result is frozen: the driver only reads it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..guest import script
+from ..kernel import kbuild, selftests
+from ..kernel.kbuild import Config, Configured, Make
+from ..kernel.selftests import TestBinaries, TestSource
+from ..kernel.tree import KernelTree, Worktree
+from ..proc import Runner
+from ..settings import Settings
+from .identity import CellInputs
+from .plan import CellSpec
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    wt: Worktree
+    kernelversion: str
+    sources: tuple[TestSource, ...]
+    binaries: TestBinaries
+    configs: dict[str, Configured]  # by config name
+    toolchain: str
+    guest_script: Path
+    guest_digest: str
+    jobs: int
+    work_root: Path  # the workbench's work directory (ccache's base_dir)
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sources if s.available)
+
+    @property
+    def missing(self) -> list[str]:
+        return [s.name for s in self.sources if not s.available]
+
+    def make(self, config: str, runner: Runner) -> Make:
+        return Make(self.wt, self.configs[config].build, self.jobs, runner, self.work_root)
+
+    def inputs(self, spec: CellSpec, vm: dict[str, object], executor: dict[str, str]) -> CellInputs:
+        return CellInputs(base=spec.base.commit, change=spec.change, config=self.configs[spec.config].config_hash,
+                          toolchain=self.toolchain, tests=self.available, binaries=self.binaries.hash,
+                          guest=self.guest_digest, vm=dict(vm), executor=dict(executor), repeat=spec.repeat)
+
+
+def toolchain(runner: Runner) -> str:
+    """The compiler's version: part of every cell's identity."""
+    out = runner.run(["gcc", "--version"], check=False, quiet=True).output
+    return out.splitlines()[0] if out else "gcc: ?"
+
+
+def load_configs(settings: Settings, names: list[str], study_root: Path, study_fragments: tuple[str, ...]
+                 ) -> list[Config]:
+    """The named configs; fragments are looked up in the study's kbuild/ first, then the project's."""
+    search = [study_root / "kbuild", settings.kbuild_dir]
+    return [kbuild.load_config(name, search, study_fragments) for name in names]
+
+
+def prepare(kt: KernelTree, wt: Worktree, configs: list[Config], sources: list[TestSource], settings: Settings,
+            runner: Runner, log_dir: Path, say: Say) -> Prepared:
+    """Configure every config's build directory, build the tests, read the compiler."""
+    work_root = settings.cache / "work"
+    configured: dict[str, Configured] = {}
+    for config in configs:
+        make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, work_root)
+        configured[config.name] = done = kbuild.configure(make, config, log_dir / f"config-{config.slug}.log")
+        for line in done.unmet:
+            say(f"config {config.name}: the base could not honour {line}")
+    first = Make(wt, configured[configs[0].name].build, settings.make_jobs, runner, work_root)
+    binaries = selftests.build(first, wt.tests, sources, runner, log_dir / "selftests.log")
+    guest = settings.kbuild_dir / script.NAME
+    return Prepared(wt=wt, kernelversion=kt.kernelversion(wt.base.commit), sources=tuple(sources), binaries=binaries,
+                    configs=configured, toolchain=toolchain(runner), guest_script=guest, guest_digest=script.digest(guest),
+                    jobs=settings.make_jobs, work_root=work_root)

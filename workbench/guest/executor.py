@@ -1,0 +1,130 @@
+"""The executor seam: what boots and tests a built cell.
+
+An executor is given a `GuestJob` (the image, the test binaries, the guest script, the guest
+settings, the cell's folder) and works in two steps:
+
+- `submit(job)` starts it and returns a `Handle`, written to the cell's folder (`handle.json`)
+  before submit returns;
+- `collect(handle)` turns a handle into a `Collected`: the console, the output and exit code of
+  each test, how the guest ended and how long it took. It may run in a later process (after a
+  Ctrl-C, or when a lab runs many cells at once): everything it needs is in the handle and the
+  cell's folder.
+
+virtme-ng on this host (guest/vng.py) is one executor; a lab is another. The cell records, the
+cache and the reports never know which one ran, except that `identity()` (the executor's name,
+its accelerator or device type, its emulator) is part of every cell's identity and `describe()`
+is shown in the report header.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..records import write_atomic
+from ..settings import VmSettings
+
+HANDLE = "handle.json"
+Say = Callable[[str], None]
+
+
+class ExitState(str, enum.Enum):
+    """How a guest ended, as the host saw it."""
+
+    FINISHED = "finished"  # the guest script wrote its done file
+    STOPPED = "stopped"  # the guest stopped before the script finished (a panic, a reboot)
+    TIMED_OUT = "timed_out"  # the host stopped it after the cell's timeout
+    NOT_STARTED = "not_started"  # the VM (or the lab job) never got a kernel running
+    LOST = "lost"  # the executor lost it (the workbench was interrupted, a job was cancelled)
+
+
+@dataclass(frozen=True)
+class GuestJob:
+    cell: str  # the cell's identity
+    workdir: Path  # the cell's folder
+    image: Path
+    testdir: Path
+    tests: tuple[str, ...]
+    script: Path
+    vm: VmSettings
+    label: str = ""  # for progress lines
+
+
+@dataclass(frozen=True)
+class Handle:
+    executor: str
+    cell: str
+    workdir: Path
+    tests: tuple[str, ...]
+    submitted: float  # seconds since the epoch
+    deadline: float  # seconds since the epoch
+    data: dict[str, Any] = field(default_factory=dict)  # the executor's own (a pid, a job id)
+
+    def save(self) -> None:
+        write_atomic(self.workdir / HANDLE, json.dumps({
+            "executor": self.executor, "cell": self.cell, "tests": list(self.tests), "submitted": self.submitted,
+            "deadline": self.deadline, "data": self.data}, indent=1))
+
+    @classmethod
+    def load(cls, workdir: Path) -> Handle | None:
+        try:
+            d = json.loads((workdir / HANDLE).read_text())
+            return cls(executor=d["executor"], cell=d["cell"], workdir=workdir, tests=tuple(d["tests"]),
+                       submitted=float(d["submitted"]), deadline=float(d["deadline"]), data=dict(d.get("data", {})))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    @classmethod
+    def new(cls, executor: str, job: GuestJob, data: dict[str, Any]) -> Handle:
+        now = time.time()
+        return cls(executor, job.cell, job.workdir, job.tests, now, now + job.vm.timeout, data)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What came back from a guest."""
+
+    console: str
+    tests: dict[str, tuple[str, int | None]]  # test -> (its TAP output, exit code or None when cut short)
+    env: dict[str, str]  # what the guest got (swap, THP, ...), from the guest script
+    state: ExitState
+    reached_guest: bool  # the guest script started
+    seconds: float
+    detail: str = ""  # the executor's own words on how it ended ("vng exited 1", a lab's error)
+
+
+class Executor(Protocol):
+    name: str
+
+    @property
+    def ready(self) -> bool:
+        """Whether `identity()` is known (virtme-ng: once the accelerator is)."""
+        ...
+
+    def check(self) -> None:
+        """Raise (an InfraError saying what to install or fix) unless this executor can run cells."""
+
+    def prepare(self, image: Path, say: Say) -> None:
+        """Learn what `identity()` needs, with the first image built (e.g. whether KVM works)."""
+
+    def identity(self) -> dict[str, str]:
+        """What of the executor can change a result: part of the cell identity."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the report header: "vng (tcg)", "lab local (qemu)"."""
+        ...
+
+    def in_flight(self) -> int:
+        """How many submitted cells may wait uncollected while the next one builds (0: collect at once)."""
+        ...
+
+    def submit(self, job: GuestJob) -> Handle:
+        ...
+
+    def collect(self, handle: Handle) -> Collected:
+        ...

@@ -1,0 +1,58 @@
+"""Reports of a run: the table model (model.py), then one small module per format — terminal,
+text (a mail), markdown, html, json, junit — the study's own tables (extra.py), the comparison
+of two runs (compare.py) and the per-case listing of `invoke run` (cases.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from ..records import Run
+from ..settings import PROJECT_ROOT
+from .cases import cases_text
+from .common import merge_sizes
+from .compare import compare
+from .extra import ExtraTable, extra_tables
+from .html import render_html
+from .jsonfmt import to_json
+from .junit import render_junit
+from .markdown import extra_markdown, render_markdown
+from .model import Column, Flaky, Matrix, Row, TableCell, matrix_rows
+from .terminal import render_terminal
+from .text import extra_text, render_text
+
+__all__ = ["FORMATS", "Column", "ExtraTable", "Flaky", "Matrix", "Row", "TableCell", "cases_text", "compare",
+           "extra_tables", "matrix_rows", "merge_sizes", "render", "render_extra", "render_terminal"]
+FORMATS = ("terminal", "text", "markdown", "html", "json", "junit")
+
+
+def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color: bool = True) -> str:
+    """The matrix of `run` in `fmt`. `templates` is the settings' templates folder: the HTML report's
+    template comes from there (the project's own without it), and so do the words of the probe of a
+    first-wave run, which recorded none (without it, such a probe gets no verdict table)."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown report format {fmt!r}", f"Use one of: {', '.join(FORMATS)}.")
+    m = matrix_rows(run)
+    extras = extra_tables(m, templates)
+    if fmt == "terminal":
+        return render_terminal(m, extras, color=color)
+    if fmt == "text":
+        return render_text(m, extras)
+    if fmt == "markdown":
+        return render_markdown(m, extras)
+    if fmt == "html":
+        return render_html(m, extras, templates or PROJECT_ROOT / "templates")
+    if fmt == "json":
+        return json.dumps(to_json(m, extras), indent=1) + "\n"
+    return render_junit(m)
+
+
+def render_extra(run: Run, fmt: str = "text", templates: Path | None = None) -> str:
+    """Only the study's extra tables (for the cover letter): "" when there are none."""
+    tables = extra_tables(matrix_rows(run), templates)
+    if not tables:
+        return ""
+    if fmt == "json":
+        return json.dumps([t.to_json() for t in tables], indent=1) + "\n"
+    render_one = extra_markdown if fmt == "markdown" else extra_text
+    return "\n\n".join("\n".join(render_one(t)) for t in tables) + "\n"
