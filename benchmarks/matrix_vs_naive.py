@@ -30,13 +30,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench import kbuild, matrix  # noqa: E402
-from workbench import study as ws  # noqa: E402
-from workbench.cell import Bench  # noqa: E402
-from workbench.git import Git  # noqa: E402
-from workbench.proc import Runner  # noqa: E402
-from workbench.settings import Settings  # noqa: E402
-from workbench.tree import KernelTree, Worktree, debian_repo  # noqa: E402
+from workbench import matrix
+from workbench.cells import judge
+from workbench.cells.prepare import load_configs, prepare
+from workbench.guest.executor import GuestJob
+from workbench.guest.select import executor_for
+from workbench.kernel import kbuild, selftests
+from workbench.kernel.kbuild import Make
+from workbench.kernel.tree import KernelTree, debian_repo
+from workbench.proc import Runner
+from workbench.settings import Settings
+from workbench.study import commits
+from workbench.study.model import load as load_study
 
 
 def load() -> str:
@@ -65,18 +70,23 @@ def main() -> int:
     tests = tuple(args.tests.split(","))
     variants = tuple(args.variants.split(",")) if args.variants else None
     figures: dict = {"base": args.base, "jobs": settings.make_jobs, "ccache": "disabled",
-                     "fragments": list(settings.fragments), "load_before": load()}
-    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+                     "configs": list(settings.configs), "load_before": load()}
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
     # --- the common starting point (untimed): sources checked out, selftests built --------------
     say("== preparing what both sides start from: the worktree, the headers and the selftests")
-    runner = Runner(log_dir=scratch / "prepare-logs", registry=scratch / "running")
-    study = ws.load(settings.templates_dir, settings.study)
+    runner = Runner(log=scratch / "prepare-logs" / "commands.log", registry=scratch / "running")
+    study = load_study(settings.templates_dir, settings.study)
+    configs = load_configs(settings, [settings.configs[0]], study.root, study.fragments)
     kt = KernelTree.open(settings, runner, tree)
     base = kt.resolve(args.base)
+    sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
     with kt.worktree(base, "benchmark") as wt:
-        Bench(kt, wt, study, settings, runner, tests, say).prepare(scratch / "prepare-logs")
-        for item in wt.build.iterdir():  # a cold build directory, but keep the installed headers (usr/)
+        prepared = prepare(kt, wt, configs, sources, settings, runner, scratch / "prepare-logs", say)
+        build_dir = prepared.configs[configs[0].name].build
+        for item in build_dir.iterdir():  # a cold build directory, but keep the installed headers (usr/)
             if item.name != "usr":
                 shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
     subprocess.run(["sync"], check=False)
@@ -85,44 +95,46 @@ def main() -> int:
     # --- the matrix, cold build directory ---------------------------------------------------------
     say(f"== matrix (cold build directory, cache {scratch})")
     t0 = time.monotonic()
-    run = matrix.execute(matrix.MatrixRequest(base=args.base, variants=variants, tests=tests, tree=str(tree),
-                                              command="benchmark"), settings, say)
+    run = matrix.execute(matrix.MatrixRequest(base=args.base, variants=variants, tests=tests, tree=str(tree)),
+                         settings, say)
     figures["matrix_total"] = round(time.monotonic() - t0, 1)
     figures["load_after_matrix"] = load()
-    cells = [c for c in run.cells]
     figures["matrix_cells"] = [{"variant": c.variant, **c.timings, "status": c.status.value,
                                 "recompiled": c.recompiled if c.variant != "base" else len(c.recompiled)}
-                               for c in cells]
+                               for c in run.cells]
 
     # --- the naive way: a fresh O= directory for every cell --------------------------------------
     say("== naive (a fresh build directory for every cell)")
-    runner = Runner(log_dir=scratch / "naive-logs", registry=scratch / "running")
-    kt.runner = runner
-    plan = matrix.plan(kt, study, matrix.MatrixRequest(base=args.base, variants=variants, tests=tests), settings)
+    runner = Runner(log=scratch / "naive-logs" / "commands.log", registry=scratch / "running")
+    kt = KernelTree.open(settings, runner, tree)
+    ps = commits.commit_all(kt, study, commits.render_all(kt, study, base, variants), settings.patches_dir)
+    columns = ["base"] + [v.variant for v in ps.variants if not v.same_as_base]
+    executor = executor_for(settings, runner)
     naive = []
     t0 = time.monotonic()
     with kt.worktree(base, "benchmark") as wt:
-        bench = Bench(kt, wt, study, settings, runner, tests, say)
-        bench.prepare(scratch / "naive-logs")  # selftests: already built by the matrix side
-        for spec in plan.specs:
-            root = scratch / "naive" / spec.variant
+        for name in columns:
+            root = scratch / "naive" / name
             root.mkdir(parents=True)
-            (root / "src").symlink_to(wt.src)
-            fresh = Worktree(root=root, git=Git(root / "src", runner), base=base)
-            fresh.checkout(spec.commit)
+            wt.checkout(ps.commit_of(name))
+            make = Make(wt, root / "build", settings.make_jobs, runner, settings.cache / "work")
             c0 = time.monotonic()
-            kbuild.configure(fresh, settings, runner, root / "config.log")
+            kbuild.configure(make, configs[0], root / "config.log")
             configured = time.monotonic() - c0
-            result = kbuild.build(fresh, settings, runner, root / "build.log")
-            if not result.ok:
-                say(f"naive build of {spec.variant} failed: {result.first_errors}")
+            result = kbuild.build(make, root / "build.log")
+            if not result.ok or result.image is None:
+                say(f"naive build of {name} failed: {result.first_errors}")
                 return 1
-            image = root / "bzImage"
-            shutil.copy2(result.image, image)
-            cell = bench.test(spec, image, result, bench.ensure_accel(image))
-            naive.append({"variant": spec.variant, "config": round(configured, 1), "build": round(result.seconds, 1),
-                          "boot+test": cell.timings.get("boot+test"), "status": cell.status.value})
-            say(f"naive {spec.variant}: {naive[-1]}")
+            shutil.copy2(result.image, root / "bzImage")
+            if not executor.ready:
+                executor.prepare(root / "bzImage", say)
+            job = GuestJob(cell=f"naive-{name}", workdir=root, image=root / "bzImage", testdir=prepared.binaries.dir,
+                           tests=prepared.available, script=prepared.guest_script, vm=settings.vm, label=name)
+            got = executor.collect(executor.submit(job))
+            status, _ = judge.judge(got, judge.parse_tests(got, prepared.available), prepared.available)
+            naive.append({"variant": name, "config": round(configured, 1), "build": round(result.seconds, 1),
+                          "boot+test": round(got.seconds, 1), "status": status.value})
+            say(f"naive {name}: {naive[-1]}")
             shutil.rmtree(root / "build", ignore_errors=True)
         wt.checkout(base.commit)
     figures["naive_total"] = round(time.monotonic() - t0, 1)
@@ -137,7 +149,7 @@ def main() -> int:
     figures["rebuild_mean"] = round(sum(rebuilds) / len(rebuilds), 1) if rebuilds else None
     figures["ratio_rebuild_over_full"] = round(figures["rebuild_mean"] / full, 3) if rebuilds else None
 
-    print(f"\nbase {args.base}, -j{figures['jobs']}, ccache off, fragments {','.join(figures['fragments'])}")
+    print(f"\nbase {args.base}, -j{figures['jobs']}, ccache off, config {figures['configs'][0]}")
     print(f"load average: before {figures['load_before']}, after matrix {figures['load_after_matrix']}, "
           f"after naive {figures['load_after_naive']}")
     print("\nmatrix (one build directory, variants in turn):")
