@@ -123,8 +123,8 @@ def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: st
     settings = _settings(c, study=study, overlap=overlap, timeout=_float(timeout, "--timeout"),
                          configs=configs, verbose=verbose or None)
     names = _list(variants)
-    req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests) if tests is not None else settings.tests,
-                               repeat=_int(repeat, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
+    req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests),
+                               repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
                                study=study, timeout=_float(timeout, "--timeout"), overlap=overlap)
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
@@ -141,7 +141,7 @@ def _exit_unless_verdicts(run: Any) -> None:
 
 CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
              "tests": "comma-separated tests (default from invoke.yaml: cow,probe)", "tree": TREE, "study": STUDY,
-             "repeat": "run each cell N times and report cases that flip as flaky",
+             "repeat": "run each cell N times and report cases that flip as flaky (default 1)",
              "timeout": "seconds for one cell's boot and tests (default from invoke.yaml)",
              "overlap": "boot one cell while the next builds: auto (default; only with KVM or > 2 cores), on, off, "
                         "force",
@@ -152,7 +152,7 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
 
 @task(help={**CELL_HELP, "variant": "the variant (or base)"})
 @_edge
-def run(c, base, variant="base", tests=None, tree=None, repeat=1, study=None, timeout=None, overlap=None,
+def run(c, base, variant="base", tests=None, tree=None, repeat=None, study=None, timeout=None, overlap=None,
         configs=None, verbose=False):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
@@ -175,16 +175,20 @@ def main(c, base="v6.12", tests=None):
 
 @task(help={**CELL_HELP, "variants": "comma-separated variants (default: all of the study's)",
             "format": "terminal (default), text, markdown, html, json or junit",
-            "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never"})
+            "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never",
+            "all": "the terminal table with every row (by default the rows that differ from base)"})
 @_edge
-def matrix(c, base, variants=None, tests=None, repeat=1, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None, configs=None, verbose=False, color="auto"):
+def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
+           overlap=None, configs=None, verbose=False, color="auto", all=False):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
+    colored = _color(color)  # a bad value is refused before anything runs
+    if format not in report.FORMATS:
+        raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
                             verbose)
-    print(report.render(run_, format, settings.templates_dir, color=_color(color)))
+    print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 
 
@@ -203,12 +207,12 @@ def _color(mode: str) -> bool:
             "repeat": "run each step N times (a case bad in any run makes the step bad)", "tree": TREE,
             "verbose": VERBOSE})
 @_edge
-def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=1, tree=None, verbose=False):
+def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=None, tree=None, verbose=False):
     """Find the commit that broke a test case: git bisect run with the workbench's build, boot and test."""
     from workbench import bisect as wbisect
 
     req = wbisect.BisectRequest(good=good, bad=bad, tests=_list(test) or ("cow",), cases=tuple(case), bad_on=bad_on,
-                                crash_skip=crash_skip, repeat=_int(repeat, "--repeat"), tree=tree)
+                                crash_skip=crash_skip, repeat=_int(repeat or 1, "--repeat"), tree=tree)
     print(wbisect.summary(wbisect.bisect(req, _settings(c, verbose=verbose or None), _say)))
 
 
@@ -220,11 +224,11 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
             "run": "the run whose table goes into the cover letter (default: the newest finished matrix at BASE)",
             "tree": TREE, "verbose": VERBOSE})
 @_edge
-def series(c, base, variant, rfc=False, v=1, force=False, b4=False, boot=False, run=None, tree=None, verbose=False):
+def series(c, base, variant, rfc=False, v=None, force=False, b4=False, boot=False, run=None, tree=None, verbose=False):
     """Turn a variant into a patch series with a cover letter, checkpatch and get_maintainer."""
     from workbench import series as wseries
 
-    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(v, "-v"), force=force, b4=b4,
+    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(v or 1, "-v"), force=force, b4=b4,
                                 boot=boot, tree=tree, run=run)
     print(wseries.summary(wseries.series(req, _settings(c, verbose=verbose or None), _say)))
 
@@ -238,14 +242,15 @@ def results(c):
     print(runs.listing(_settings(c)))
 
 
-@task(positional=["run"],
+@task(positional=[],  # Invoke's positional arguments are required; the run is optional: --run
       help={"run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
             "format": "terminal (default), text, markdown, html, json or junit",
             "against": "another run: show what changed between the two",
             "output": "write to this file instead of the terminal",
-            "color": "terminal colours: auto (default), always, never"})
+            "color": "terminal colours: auto (default), always, never",
+            "all": "the terminal table with every row (by default the rows that differ from base)"})
 @_edge
-def report(c, run=None, format="terminal", against=None, output=None, color="auto"):
+def report(c, run=None, format="terminal", against=None, output=None, color="auto", all=False):
     """Render a stored run again, or compare two runs."""
     from workbench import report as wreport
     from workbench import runs
@@ -257,7 +262,7 @@ def report(c, run=None, format="terminal", against=None, output=None, color="aut
     if against:
         text = wreport.compare(runs.find_run(settings, against), this)
     else:
-        text = wreport.render(this, format, settings.templates_dir, color=_color(color) and not output)
+        text = wreport.render(this, format, settings.templates_dir, color=_color(color) and not output, every=all)
     if output:
         runs.write_output(Path(output), text)
         _say(f"wrote {output}")

@@ -170,3 +170,43 @@ def test_a_first_wave_run_folder_still_renders(tmp_path):
 
 def test_base_named_for_a_run_folder_has_a_slug():
     assert Base("review/branch v2", "c").slug == "review_branch_v2"
+
+
+def test_missing_qemu_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    from workbench.errors import InfraError
+    from workbench.guest import accel
+
+    repo = make_tree(tmp_path, "v6.10", headers="v6.12", tag="v6.12")
+    repo_tests = repo / "tools" / "testing" / "selftests" / "mm"
+    repo_tests.mkdir(parents=True)
+    (repo_tests / "cow.c").write_text("int main(void) { return 0; }\n")
+    from kernelfake import git
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "cow")
+    git(repo, "tag", "-f", "v6.12")
+    monkeypatch.setattr(accel, "qemu_binary", lambda: None)
+    req = matrix.MatrixRequest(base="v6.12", tests=("cow",), tree=str(repo))
+    with pytest.raises(InfraError, match="qemu-system-x86_64 is not installed, so no kernel can boot"):
+        matrix.execute(req, settings_for(tmp_path), lambda m: None)
+    assert no_runs(tmp_path) and not (tmp_path / "cache" / "accel.json").exists()
+
+
+def test_a_run_where_no_cell_reached_a_verdict_exits_non_zero(tmp_path):
+    from invoke import Exit
+
+    import tasks
+
+    run = record(tmp_path, "r", RunState.FINISHED)
+    run.cells[0].status = Status.INFRA_ERROR
+    with pytest.raises(Exit) as exc:
+        tasks._exit_unless_verdicts(run)
+    assert exc.value.code == 3 and "no cell reached a verdict" in str(exc.value.message)
+    run.cells[0].status = Status.FAIL
+    tasks._exit_unless_verdicts(run)  # a failing kernel is a verdict: exit 0
+
+
+def test_results_lists_states_and_repeats(tmp_path):
+    record(tmp_path, "20261201-000001-v6.12", RunState.FINISHED, cells=2)
+    record(tmp_path, "20261201-000002-v6.12", RunState.RUNNING, pid=2 ** 22 + 99)
+    text = runs.listing(settings_for(tmp_path))
+    assert "finished" in text and "interrupted" in text and "base=PASS, base #2=PASS" in text

@@ -7,6 +7,7 @@ number (a prototype shifts the lines below it).
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections import Counter
@@ -25,7 +26,7 @@ from .study import commits
 from .study.commits import PatchSet
 from .study.model import load as load_study
 
-_DIAG = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? (?P<kind>warning|error): (?P<text>.*)$")
+_DIAG = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:\d+:)? (?P<kind>warning|error): (?P<text>.*)$")
 
 
 @dataclass
@@ -47,15 +48,34 @@ class VariantCheck:
         return f"{len(self.new_warnings)} new warning(s)" if self.new_warnings else "ok, no new warnings"
 
 
-def diagnostics(output: str, src: Path) -> list[str]:
-    """`file: warning: text` for each compiler or sparse diagnostic, line numbers dropped."""
+@dataclass(frozen=True)
+class Diagnostic:
+    file: str  # relative to the source tree
+    line: int
+    kind: str  # warning | error
+    text: str
+
+    @property
+    def key(self) -> str:
+        """What two builds are compared by: not the line (a prototype above shifts every line below)."""
+        return f"{self.file}: {self.kind}: {self.text}"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.kind}: {self.text}"
+
+
+def diagnostics(output: str, src: Path, build: Path | None = None) -> list[Diagnostic]:
+    """Every compiler or sparse diagnostic, with its file relative to the source tree (a path
+    relative to the build directory, as ccache's base_dir makes them, is resolved first)."""
     out = []
-    prefix = f"{src}/"
     for line in output.splitlines():
         m = _DIAG.match(line.strip())
         if m:
-            file = m.group("file").removeprefix(prefix)
-            out.append(f"{file}: {m.group('kind')}: {m.group('text')}")
+            file = Path(m.group("file"))
+            if not file.is_absolute() and build is not None:
+                file = Path(os.path.normpath(build / file))
+            shown = str(file.relative_to(src)) if file.is_relative_to(src) else m.group("file")
+            out.append(Diagnostic(shown, int(m.group("line")), m.group("kind"), m.group("text")))
     return out
 
 
@@ -72,18 +92,29 @@ def check_variants(make: Make, config: Config, ps: PatchSet, obj: str, log_dir: 
             continue
         wt.checkout(ps.commit_of(name))
         done = kbuild.compile_object(make, obj, extra, log=log_dir / f"check-{name}.log")
-        diags = diagnostics(done.output, wt.src)
-        warnings = [d for d in diags if ": warning: " in d]
-        errors = [d for d in diags if ": error: " in d] or ([] if done.ok else kbuild.first_errors(
+        diags = diagnostics(done.output, wt.src, make.build)
+        warnings = [d for d in diags if d.kind == "warning"]
+        errors = [str(d) for d in diags if d.kind == "error"] or ([] if done.ok else kbuild.first_errors(
             log_dir / f"check-{name}.log"))
         if name == "base":
-            base_warnings = Counter(warnings)
+            base_warnings = Counter(d.key for d in warnings)
             new = []
         else:
-            new = list((Counter(warnings) - base_warnings).elements())
-        results.append(VariantCheck(name, done.ok, done.seconds, warnings, new, errors))
+            new = _new(warnings, base_warnings)
+        results.append(VariantCheck(name, done.ok, done.seconds, [str(d) for d in warnings], new, errors))
     wt.checkout(ps.base.commit)
     return results
+
+
+def _new(warnings: list[Diagnostic], at_base: Counter[str]) -> list[str]:
+    """The warnings the base does not have, compared by key (file, kind, text), shown with their line."""
+    extra = Counter(d.key for d in warnings) - at_base
+    new = []
+    for d in warnings:
+        if extra[d.key] > 0:
+            extra[d.key] -= 1
+            new.append(str(d))
+    return new
 
 
 def table(results: list[VariantCheck], obj: str, extra: str) -> str:

@@ -43,7 +43,7 @@ Say = Callable[[str], None]
 class MatrixRequest:
     base: str
     variants: tuple[str, ...] | None = None  # None: all of the study's
-    tests: tuple[str, ...] = ("cow",)
+    tests: tuple[str, ...] | None = ("cow",)  # None: the settings' (a probe the study lacks is left out)
     repeat: int = 1
     kind: RunKind = RunKind.MATRIX  # RUN: one cell, no base column unless asked for
     tree: str | None = None
@@ -59,7 +59,7 @@ class MatrixRequest:
     def check(self) -> None:
         if self.repeat < 1:
             raise UserError(f"--repeat must be 1 or more, not {self.repeat}", "e.g. --repeat 3.")
-        if not self.tests:
+        if self.tests is not None and not self.tests:
             raise UserError("no tests named", "e.g. --tests cow,probe (the default comes from invoke.yaml).")
         if self.variants is not None and not self.variants:
             raise UserError("no variants named", "Leave --variants out for all of the study's, or name some.")
@@ -69,7 +69,8 @@ class MatrixRequest:
         argv = ["invoke", self.kind.value, "--base", self.base]
         if self.variants is not None:
             argv += ["--variant" if self.kind is RunKind.RUN else "--variants", ",".join(self.variants)]
-        argv += ["--tests", ",".join(self.tests)]
+        if self.tests is not None:
+            argv += ["--tests", ",".join(self.tests)]
         for flag, value in (("--repeat", self.repeat if self.repeat > 1 else None), ("--tree", self.tree),
                             ("--configs", ",".join(self.configs) if self.configs else None),
                             ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap)):
@@ -87,9 +88,10 @@ class _Checked:
     sources: list[TestSource]
     patchset: commits.PatchSet
     names: list[str]  # the columns asked for ("base" among them when named)
+    tests: tuple[str, ...]
 
 
-def check(req: MatrixRequest, settings: Settings, runner: Runner) -> _Checked:
+def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
     """Everything that can refuse the run, before anything is written or built."""
     req.check()
     study = load_study(settings.templates_dir, settings.study)
@@ -98,8 +100,16 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner) -> _Checked:
     study.select(names)  # an unknown variant is refused here
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
-    sources = selftests.plan(kt.clone, base.commit, req.tests, study.probe_sources)
+    tests = req.tests if req.tests is not None else settings.tests
+    sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
     unknown = selftests.unknown(kt.clone, base.commit, sources)
+    if req.tests is None and unknown:  # the settings' default names a probe of another study
+        say(f"the default tests {', '.join(unknown)} are no test of study {study.name!r} at any base: left out")
+        sources = [s for s in sources if s.name not in unknown]
+        tests, unknown = tuple(s.name for s in sources), []
+        if not tests:
+            raise UserError(f"none of the default tests ({', '.join(settings.tests)}) is a test here",
+                            "Name the tests with --tests.")
     if unknown:
         raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest at "
                         f"{req.base} or any other base of {kt.source}",
@@ -108,19 +118,19 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner) -> _Checked:
     kbuild.check_tools()
     executor_for(settings, runner).check()
     patchset = commits.render_all(kt, study, base, names)  # template errors refuse the run here
-    return _Checked(study, configs, kt, base, sources, patchset, names)
+    return _Checked(study, configs, kt, base, sources, patchset, names, tests)
 
 
 def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     """Plan the cells, run the missing ones, record everything in a run folder."""
     prog = Progress(title=f"{req.kind.value} {req.base}", times_file=settings.cache / "timings.json")
     runner = Runner(echo=settings.verbose, out=prog.say, registry=settings.cache / "running")
-    c = check(req, settings, runner)
+    c = check(req, settings, runner, say)
     run = Run(dir=Path(), kind=req.kind, base=c.base.name, commit=c.base.commit,
-              kernelversion=c.kt.kernelversion(c.base.commit), study=c.study.name, tests=list(req.tests), variants=[],
+              kernelversion=c.kt.kernelversion(c.base.commit), study=c.study.name, tests=list(c.tests), variants=[],
               command=req.command(), tree=str(c.kt.source), configs=[x.name for x in c.configs],
               vm=settings.vm.to_mapping(), settings=settings.to_mapping(),
-              words={n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in req.tests})
+              words={n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in c.tests})
     start = time.monotonic()
     with runs.prologue(c.kt, c.base, settings, runner, run) as (wt, run):
         ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
@@ -129,6 +139,8 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
         say(f"run {run.id}: {c.study.name} at {c.base.name} (Linux {run.kernelversion}); columns "
             f"{', '.join(p.columns)}" + (f"; same as base: {', '.join(p.same_as_base)}" if p.same_as_base else "")
             + (f"; configs {', '.join(run.configs)}" if len(run.configs) > 1 else ""))
+        if not settings.verbose:
+            say(f"commands: {run.dir / 'commands.log'} (--verbose shows them here too)")
         with prog:
             for pgid in reap_orphans(settings.cache / "running"):
                 prog.say(f"killed process group {pgid} left running by an earlier run that was killed")

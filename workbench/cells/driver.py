@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..guest.executor import Executor, GuestJob, Handle
+from ..kernel import kbuild
 from ..proc import Runner
 from ..records import CellResult
 from ..settings import Settings
@@ -104,6 +105,10 @@ class Driver:
         return result if result.status.is_verdict else None
 
     def _build_and_submit(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:
+        if not self.prepared.available:  # nothing to boot for: no build either
+            result = self._result(spec, self.identity(spec))
+            result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
+            return self.cache.put(result)
         self.view.stage(spec.name, "building")
         if staging.exists():
             shutil.rmtree(staging)
@@ -124,12 +129,8 @@ class Driver:
         result = self._result(spec, identity, built)
         if built.image is None:
             result.status, result.build_errors = Status.BUILD_FAILED, built.result.first_errors
-            result.reason = "the kernel did not build" + (f": {built.result.first_errors[0].strip()}"
-                                                          if built.result.first_errors else "")
-            return self.cache.put(result)
-        if not self.prepared.available:
-            result.status = Status.NOT_RUN
-            result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
+            first = kbuild.first_error(built.result.first_errors)
+            result.reason = "the kernel did not build" + (f": {first}" if first else "")
             return self.cache.put(result)
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.available,

@@ -204,6 +204,13 @@ def first_errors(log: Path, limit: int = 12) -> list[str]:
         return []
 
 
+def first_error(lines: list[str]) -> str:
+    """The first line that is an error itself (`mm/madvise.c:519:3: error: ...`), not its context."""
+    hits = [line.strip() for line in lines if _ERROR.search(line)]
+    compiler = [line for line in hits if re.search(r":\d+(:\d+)?: (fatal )?error:", line)]
+    return (compiler or hits or [""])[0]
+
+
 def first_errors_in(text: str, limit: int = 12) -> list[str]:
     """The first compiler/make error lines (with a line of context) of a build's output."""
     lines = text.splitlines()

@@ -26,7 +26,8 @@ __all__ = ["FORMATS", "Column", "ExtraTable", "Flaky", "Matrix", "Row", "TableCe
 FORMATS = ("terminal", "text", "markdown", "html", "json", "junit")
 
 
-def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color: bool = True) -> str:
+def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color: bool = True,
+           every: bool = False) -> str:
     """The matrix of `run` in `fmt`. `templates` is the settings' templates folder: the HTML report's
     template comes from there (the project's own without it), and so do the words of the probe of a
     first-wave run, which recorded none (without it, such a probe gets no verdict table)."""
@@ -35,7 +36,7 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     m = matrix_rows(run)
     extras = extra_tables(m, templates)
     if fmt == "terminal":
-        return render_terminal(m, extras, color=color)
+        return render_terminal(m, extras, color=color, every=every)
     if fmt == "text":
         return render_text(m, extras)
     if fmt == "markdown":

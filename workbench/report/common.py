@@ -48,6 +48,9 @@ def column_notes(m: Matrix) -> list[str]:
             cut = [f"{o.test}: {o.reason}" for c in col.cells for o in c.tests.values() if o.reason and not o.complete]
             lines.append(f"{col.id} {col.name}: {col.status.value}" + (f": {col.reason}" if col.reason else "")
                          + (f" ({'; '.join(cut)})" if cut else ""))
+            if col.status is Status.BUILD_FAILED:  # the compiler's own words, file:line first
+                errors = [e.strip() for c in col.cells for e in c.build_errors if re.search(r":\d+(:\d+)?: ", e)]
+                lines += [f"    {e}" for e in dict.fromkeys(errors[:4])]
     return lines
 
 

@@ -22,7 +22,11 @@ STYLE = {Status.PASS: "green", Status.SKIP: "yellow", Status.XFAIL: "cyan", Stat
 MARK_STYLE = {"good": "green", "bad": "bold red", "warn": "yellow"}
 
 
-def render_terminal(m: Matrix, extras: list[ExtraTable], width: int | None = None, color: bool = True) -> str:
+def render_terminal(m: Matrix, extras: list[ExtraTable], width: int | None = None, color: bool = True,
+                    every: bool = False) -> str:
+    """The table, then the legend, the notes and the study's tables. By default only the rows that
+    differ from base (or, without a base, that did not all pass), sizes merged: what a reader needs
+    first; `every` shows every row."""
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color,
                       width=width or shutil.get_terminal_size((160, 40)).columns)
@@ -32,7 +36,8 @@ def render_terminal(m: Matrix, extras: list[ExtraTable], width: int | None = Non
     for col, tot in zip(m.columns, m.totals):
         table.add_column(Text(f"{col.id} {col.title}", style="italic" if col.approximate else ""),
                          footer="=base" if col.same_as_base else tot.text("\n"), no_wrap=True)
-    for r in merge_sizes(m.rows):
+    shown = m.rows if every else m.notable()
+    for r in merge_sizes(shown):
         cells = [Text("=base", style="dim " + STYLE[c.status]) if c.same_as_base
                  else Text(c.label + ("*" if c.differs else ""), style=("bold " if c.differs else "")
                            + ("dark_orange" if c.flaky else "dim yellow" if c.env_skip else STYLE[c.status]))
@@ -42,6 +47,9 @@ def render_terminal(m: Matrix, extras: list[ExtraTable], width: int | None = Non
     for line in legend(m):
         console.print(Text(line, style="dim"))
     console.print(Text(f"{len(m.differing)} of {len(m.rows)} rows differ from base", style="bold"))
+    if not every and len(shown) < len(m.rows):
+        console.print(Text(f"{len(m.rows) - len(shown)} rows that read the same as base are not shown: "
+                           "--all shows every row", style="dim"))
     for line in notes(m) + flaky_lines(m):
         console.print(Text(line))
     for t in extras:
