@@ -69,10 +69,13 @@ def prologue(kt: KernelTree, base: Base, settings: Settings, runner: Runner, run
 
 
 def record(run: Run, cell: CellResult) -> None:
-    """Add a finished cell to the run: its artifacts into the run folder, run.json rewritten."""
+    """Add a finished cell to the run: its artifacts into the run folder, and run.json rewritten
+    after a cell that really ran (a cached one comes from the cache again if the run is cut short;
+    the run's end writes it anyway)."""
     run.add(cell)
     keep_artifacts(cell, run.dir / "cells" / cell_folder(cell, len(run.configs) > 1))
-    run.save()
+    if not cell.cached:
+        run.save()
 
 
 def cell_folder(cell: CellResult, with_config: bool = False) -> str:
