@@ -184,7 +184,10 @@ def test_missing_qemu_is_refused_before_anything_is_built(tmp_path, monkeypatch)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "cow")
     git(repo, "tag", "-f", "v6.12")
+    from workbench.guest import vng
+
     monkeypatch.setattr(accel, "qemu_binary", lambda: None)
+    monkeypatch.setattr(vng, "vng_path", lambda: "/usr/bin/vng")  # installed or not, QEMU is what is missing
     req = matrix.MatrixRequest(base="v6.12", tests=("cow",), tree=str(repo))
     with pytest.raises(InfraError, match="qemu-system-x86_64 is not installed, so no kernel can boot"):
         matrix.execute(req, settings_for(tmp_path), lambda m: None)
