@@ -74,7 +74,7 @@ def main() -> int:
     log_dir = ccache_dir / "logs"
     runner = Runner(log=log_dir / "commands.log")
     study = load_study(settings.templates_dir, settings.study)
-    config = load_configs(settings, [args.config], study.root, study.fragments)[0]
+    config = load_configs(settings, [args.config], study)[0]
     kt = KernelTree.open(settings, runner, Path(args.tree).expanduser() if args.tree else debian_repo(settings))
     base = kt.resolve(args.base)
     figures: dict[str, object] = {"base": args.base, "config": config.name, "jobs": settings.make_jobs,

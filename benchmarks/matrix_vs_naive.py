@@ -79,7 +79,7 @@ def main() -> int:
     say("== preparing what both sides start from: the worktree, the headers and the selftests")
     runner = Runner(log=scratch / "prepare-logs" / "commands.log", registry=scratch / "running")
     study = load_study(settings.templates_dir, settings.study)
-    configs = load_configs(settings, [settings.configs[0]], study.root, study.fragments)
+    configs = load_configs(settings, [settings.configs[0]], study)
     kt = KernelTree.open(settings, runner, tree)
     base = kt.resolve(args.base)
     sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)

@@ -280,7 +280,7 @@ def run_cells(kt: KernelTree, root: Path, base: Base, tests: tuple[str, ...], re
     """Build, boot and test `base` (repeat times) in the bisect worktree at `root`, with the one driver."""
     wt = Worktree(root=root, git=Git(root / "src", runner), base=base)
     study = load_study(settings.templates_dir, settings.study)
-    configs = load_configs(settings, [settings.configs[0]], study.root, study.fragments)
+    configs = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)
     sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
     prepared = prepare(kt, wt, configs, sources, settings, runner, run.dir, say)
     specs = [CellSpec(base=base, variant="base", commit=base.commit, change="base", config=configs[0].name, repeat=r)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import runs
 from .cells.prepare import load_configs
+from .guest.select import executor_for
 from .kernel import kbuild
 from .kernel.kbuild import Config, Make
 from .kernel.tree import KernelTree
@@ -143,7 +144,7 @@ def check_base(settings: Settings, base: str, variants: list[str] | None, tree: 
     """`invoke check-variants`: render and commit the variants, then compile each in the base's worktree."""
     runner = Runner(echo=settings.verbose)
     study = load_study(settings.templates_dir, settings.study)
-    config = load_configs(settings, [settings.configs[0]], study.root, study.fragments)[0]
+    config = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)[0]
     kt = KernelTree.open(settings, runner, tree)
     b = kt.resolve(base)
     rendered = commits.render_all(kt, study, b, variants)

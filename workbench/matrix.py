@@ -95,7 +95,8 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     """Everything that can refuse the run, before anything is written or built."""
     req.check()
     study = load_study(settings.templates_dir, settings.study)
-    configs = load_configs(settings, list(req.configs or settings.configs), study.root, study.fragments)
+    executor = executor_for(settings, runner)
+    configs = load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)
     names = list(req.variants or study.variant_names)
     study.select(names)  # an unknown variant is refused here
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
@@ -116,7 +117,7 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
                         f"Tests at {req.base}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
                         f"probes: {', '.join(study.probes) or 'none'}.")
     kbuild.check_tools()
-    executor_for(settings, runner).check()
+    executor.check()
     patchset = commits.render_all(kt, study, base, names)  # template errors refuse the run here
     return _Checked(study, configs, kt, base, sources, patchset, names, tests)
 

@@ -17,6 +17,7 @@ from ..kernel.selftests import TestBinaries, TestSource
 from ..kernel.tree import KernelTree, Worktree
 from ..proc import Runner
 from ..settings import Settings
+from ..study.model import Study
 from .identity import CellInputs
 from .plan import CellSpec
 
@@ -59,11 +60,11 @@ def toolchain(runner: Runner) -> str:
     return out.splitlines()[0] if out else "gcc: ?"
 
 
-def load_configs(settings: Settings, names: list[str], study_root: Path, study_fragments: tuple[str, ...]
-                 ) -> list[Config]:
-    """The named configs; fragments are looked up in the study's kbuild/ first, then the project's."""
-    search = [study_root / "kbuild", settings.kbuild_dir]
-    return [kbuild.load_config(name, search, study_fragments) for name in names]
+def load_configs(settings: Settings, names: list[str], study: Study, executor: tuple[str, ...] = ()) -> list[Config]:
+    """The named configs, each followed by the fragments the study and then the executor bring;
+    fragments are looked up in the study's kbuild/ first, then the project's."""
+    search = [study.root / "kbuild", settings.kbuild_dir]
+    return [kbuild.load_config(name, search, study.fragments + executor) for name in names]
 
 
 def prepare(kt: KernelTree, wt: Worktree, configs: list[Config], sources: list[TestSource], settings: Settings,

@@ -99,6 +99,7 @@ class Collected:
 
 class Executor(Protocol):
     name: str
+    fragments: tuple[str, ...]  # config fragments its guests need (kbuild/<name>.config), after the study's
 
     @property
     def ready(self) -> bool:

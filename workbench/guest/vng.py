@@ -62,6 +62,7 @@ class VngExecutor:
     name: str = "vng"
     accel: str | None = None
     vng: str | None = None  # the vng program (default: the venv's, else the PATH's)
+    fragments: tuple[str, ...] = ()  # minimal.config has what virtme-ng needs
     _spawned: dict[str, Spawned] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

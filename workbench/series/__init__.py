@@ -149,7 +149,7 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
 def _build_and_write(req: SeriesRequest, settings: Settings, runner: Runner, kt: KernelTree, base: Base,
                      study: Study, made: list[str], letter: Letter, say: Say) -> SeriesOutcome:
     """Build every patch (and boot the final tree) in the series slot, write the files, check them."""
-    config = load_configs(settings, [settings.configs[0]], study.root, study.fragments)[0]
+    config = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)[0]
     flags = ([f"-v{req.version}"] if req.version > 1 else []) + (["--rfc"] if req.rfc else [])
     settings.patches_dir.mkdir(parents=True, exist_ok=True)
     with kt.worktree(Base(name="series", commit=base.commit), "series") as wt:
@@ -185,7 +185,7 @@ def boot_and_compare(kt: KernelTree, wt: Worktree, study: Study, settings: Setti
                  tree=str(kt.source), configs=[settings.configs[0]], vm=settings.vm.to_mapping(),
                  settings=settings.to_mapping())
     with runs.opened(settings, runner, record, base) as boot_run:
-        configs = load_configs(settings, [settings.configs[0]], study.root, study.fragments)
+        configs = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)
         sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
         prepared = prepare(kt, wt, configs, sources, settings, runner, boot_run.dir, say)
         change = kt.clone.out("rev-parse", f"{tip}^{{tree}}")

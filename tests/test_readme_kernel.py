@@ -1,0 +1,52 @@
+"""Every command README.md shows, run as written on this machine's real trees (the kernel marker:
+minutes, and most cells come from the cache). Commands that name a tree this machine does not
+have (`~/src/linux`, tags v6.2/v6.4/v6.5 of a tree with history) must fail with the workbench's
+own one-paragraph error that says what to do; `clean` runs without its destructive flags (their
+parsing is checked by test_readme.py); `./wb test --kernel` is this very suite and is not run."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+from test_readme import commands
+
+from workbench.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.kernel
+NO_TREE = ("~/src/linux", "--good v6.2", "--base v6.5")  # what this machine has no tree for
+
+
+def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = shlex.split(command)
+    if argv[0] == "invoke":
+        argv = [str(PROJECT_ROOT / ".venv" / "bin" / "invoke"), *argv[1:]]
+    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False, timeout=3600)
+
+
+def test_every_readme_command_runs_as_written(tmp_path):
+    if not (PROJECT_ROOT / ".venv" / "bin" / "invoke").exists():
+        pytest.skip("no project venv: run ./wb once")
+    env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path), "NO_COLOR": "1"}
+    ran: list[str] = []
+    for command in commands():
+        if command.startswith("./wb test --kernel") or command.startswith("invoke clean") and "--" in command:
+            continue
+        if "RUN_A" in command or "RUN " in command + " ":
+            ids = sorted(p.parent.name for p in (tmp_path / "results").glob("*/run.json")
+                         if json.loads((p.parent / "run.json").read_text())["kind"] == "matrix")
+            command = command.replace("RUN_A", ids[0]).replace("RUN_B", ids[-1]).replace("--run RUN", f"--run {ids[-1]}")
+        done = run(command.replace("--help TASK", "--help matrix"), env)
+        ran.append(command)
+        said = done.stdout + done.stderr
+        assert "Traceback" not in said, f"{command}:\n{said[-3000:]}"
+        if any(part in command for part in NO_TREE):
+            assert done.returncode == 2 and re.search(r"^error: ", done.stderr, re.MULTILINE), f"{command}:\n{said[-2000:]}"
+            continue
+        assert done.returncode == 0, f"{command} exited {done.returncode}:\n{said[-3000:]}"
+    assert len(ran) >= 15
+    assert (PROJECT_ROOT / "r.html").exists()
+    (PROJECT_ROOT / "r.html").unlink()
