@@ -117,7 +117,7 @@ def check_variants(c, base, variants=None, tree=None, study=None, verbose=False)
 
 def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
            tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
-           verbose: bool) -> Any:
+           verbose: bool, no_reuse: bool = False) -> Any:
     from workbench import matrix
 
     settings = _settings(c, study=study, overlap=overlap, timeout=_float(timeout, "--timeout"),
@@ -125,7 +125,8 @@ def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: st
     names = _list(variants)
     req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests),
                                repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
-                               study=study, timeout=_float(timeout, "--timeout"), overlap=overlap)
+                               study=study, timeout=_float(timeout, "--timeout"), overlap=overlap,
+                               reuse=not no_reuse)
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
     return run, settings
@@ -147,17 +148,19 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
                         "force",
              "configs": "configs to build, comma-separated; each joins kbuild/ fragments with '+' "
                         "(e.g. minimal,minimal+debug: one column group per config)",
-             "verbose": VERBOSE}
+             "verbose": VERBOSE,
+             "no-reuse": "boot a variant whose kernel is the base's, byte for byte, instead of reusing the base's cell"}
 
 
-@task(help={**CELL_HELP, "variant": "the variant (or base)"})
+@task(help={**CELL_HELP, "variant": "the variant (or base), or NAME=PATCH|MBOX|REF: a change you bring"})
 @_edge
 def run(c, base, variant="base", tests=None, tree=None, repeat=None, study=None, timeout=None, overlap=None,
-        configs=None, verbose=False):
+        configs=None, verbose=False, no_reuse=False):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
-    result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose)
+    result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose,
+                       no_reuse)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
 
@@ -173,13 +176,15 @@ def main(c, base="v6.12", tests=None):
     matrix(c, base=base, tests=tests)
 
 
-@task(help={**CELL_HELP, "variants": "comma-separated variants (default: all of the study's)",
+@task(help={**CELL_HELP, "variants": "comma-separated variants (default: all of the study's); NAME=SPEC brings your "
+                                    "own change as a column: a patch file, an mbox of a series, or a branch, tag or "
+                                    "commit of the tree",
             "format": "terminal (default), text, markdown, html, json or junit",
             "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never",
             "all": "the terminal table with every row (by default the rows that differ from base)"})
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None, configs=None, verbose=False, color="auto", all=False):
+           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
@@ -187,7 +192,7 @@ def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="t
     if format not in report.FORMATS:
         raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
-                            verbose)
+                            verbose, no_reuse)
     print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.cells import build as build_mod
 from workbench.cells import driver as driver_mod
+from workbench.cells import machine
 from workbench.cells.cache import CellCache
 from workbench.cells.plan import CellSpec
 from workbench.cells.prepare import Prepared
@@ -78,12 +79,21 @@ class FakeLab:
                          detail=f"job {handle.data['job']}")
 
 
-def fake_build(calls: list[str]):  # type: ignore[no-untyped-def]
+def fake_build(calls: list[str], same_code: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """A build that leaves mm/madvise.o in the config's build directory: the base's bytes for the
+    variants named in `same_code`, other bytes for the rest; after the base, its objects are copied
+    aside as the real build does."""
     def build(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path, progress: Any = None
               ) -> build_mod.Built:
         calls.append(spec.name)
         (into / "build.log").write_text("  CC      mm/madvise.o\n")
         (into / "bzImage").write_bytes(b"image of " + spec.commit.encode())
+        objects = prepared.configs[spec.config].build
+        (objects / "mm").mkdir(parents=True, exist_ok=True)
+        code = b"base code" if spec.change == "base" or spec.variant in same_code else spec.commit.encode()
+        (objects / "mm" / "madvise.o").write_bytes(code)
+        if spec.change == "base":
+            machine.snapshot(objects, machine.snapshot_dir(prepared.work_root.parent, objects, spec.commit))
         return build_mod.Built(BuildResult(True, 0.5, into / "build.log", image=into / "bzImage",
                                            recompiled=["mm/madvise.o"]), into / "bzImage", cold=False)
     return build
@@ -95,7 +105,7 @@ def prepared(root: Path) -> Prepared:
     return Prepared(wt=wt, kernelversion="6.12.117", sources=(TestSource("cow", Kind.SELFTEST, "mm"),),
                     binaries=TestBinaries(root, ("cow",), "bin0"),
                     configs={"minimal": Configured(config, root / "build", "cfg0")}, toolchain="gcc 12",
-                    guest_script=Path(__file__), guest_digest="g0", jobs=2, work_root=root)
+                    guest_script=Path(__file__), guest_digest="g0", jobs=2, work_root=root / "cache" / "work")
 
 
 def specs() -> list[CellSpec]:
@@ -120,11 +130,12 @@ class View:
         return None
 
 
-def drive(root: Path, lab: FakeLab, builds: list[str]) -> list[CellResult]:
-    driver_mod.build_cell = fake_build(builds)  # type: ignore[assignment]
+def drive(root: Path, lab: FakeLab, builds: list[str], same_code: tuple[str, ...] | None = None) -> list[CellResult]:
+    """Drive the three cells through `lab`; with `same_code`, fold the variants whose kernel is the base's."""
+    driver_mod.build_cell = fake_build(builds, same_code or ())  # type: ignore[assignment]
     settings = Settings(cache=root / "cache")
     return driver_mod.Driver(prepared(root), lab, CellCache(root / "cache" / "cells"), settings, Runner(), View(),
-                             record=lambda c: None).run(specs())
+                             record=lambda c: None, fold=same_code is not None).run(specs())
 
 
 if __name__ == "__main__":

@@ -61,6 +61,23 @@ def test_a_finished_cell_comes_from_the_cache_and_an_infrastructure_error_runs_a
     assert [(r.variant, r.cached) for r in results] == [("base", True), ("a", False), ("b", True)]
 
 
+def test_a_variant_whose_kernel_is_the_bases_gets_the_bases_cell_and_no_boot(tmp_path):
+    lab = fake_lab.FakeLab(lanes=0)
+    results = fake_lab.drive(tmp_path, lab, [], same_code=("a",))
+    assert lab.events == ["submit base", "collect base", "submit b", "collect b"]  # a was not booted
+    base, a, b = results
+    assert a.same_code and a.variant == "a" and a.status is base.status and a.tests == base.tests
+    assert not b.same_code and a.identity != base.identity  # a's own identity, holding the base's result
+    again = fake_lab.drive(tmp_path, fake_lab.FakeLab(lanes=0), [], same_code=("a",))
+    assert again[1].same_code and again[1].cached
+
+
+def test_no_reuse_boots_it_anyway(tmp_path):
+    lab = fake_lab.FakeLab(lanes=0)
+    fake_lab.drive(tmp_path, lab, [], same_code=None)
+    assert lab.events.count("submit a") == 1
+
+
 # --- the plan -------------------------------------------------------------------------------------------
 
 class _Git:

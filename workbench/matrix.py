@@ -19,7 +19,7 @@ from pathlib import Path
 from . import runs
 from .cells.cache import CellCache
 from .cells.driver import Driver
-from .cells.plan import Plan, plan
+from .cells.plan import BASE, Plan, plan
 from .cells.prepare import Prepared, load_configs, prepare
 from .errors import UserError
 from .guest.select import executor_for
@@ -33,6 +33,7 @@ from .progress import Progress
 from .records import Run, RunKind
 from .settings import Settings
 from .study import commits
+from .study import sources as sources_mod
 from .study.model import Study
 from .study.model import load as load_study
 
@@ -51,6 +52,7 @@ class MatrixRequest:
     study: str | None = None
     timeout: float | None = None
     overlap: str | None = None
+    reuse: bool = True  # False (--no-reuse): a variant with the base's machine code still gets its own boots
 
     @property
     def include_base(self) -> bool:
@@ -76,6 +78,7 @@ class MatrixRequest:
                             ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap)):
             if value is not None:
                 argv += [flag, str(value)]
+        argv += [] if self.reuse else ["--no-reuse"]
         return shlex.join(argv)
 
 
@@ -89,6 +92,29 @@ class _Checked:
     patchset: commits.PatchSet
     names: list[str]  # the columns asked for ("base" among them when named)
     tests: tuple[str, ...]
+    brought: list[sources_mod.Brought]  # the changes the user brought (NAME=SPEC)
+
+
+def _names(req: MatrixRequest, study: Study) -> tuple[list[str], dict[str, str]]:
+    """The columns asked for, in order, and {name: spec} of those the user brings (NAME=SPEC)."""
+    names: list[str] = []
+    specs: dict[str, str] = {}
+    for value in req.variants or tuple(study.variant_names):
+        split = sources_mod.split_spec(value)
+        if split is None:
+            if value != BASE:
+                study.variant(value)  # an unknown variant is refused here
+            names.append(value)
+            continue
+        name, spec = split
+        if name == BASE or name in study.variant_names or name in specs:
+            raise UserError(f"--variants {value!r}: {name!r} is already a column ("
+                            + ("the unchanged tree" if name == BASE else "a variant of the study" if name in
+                               study.variant_names else "named twice") + ")",
+                            "Give the change another name.")
+        names.append(name)
+        specs[name] = spec
+    return names, specs
 
 
 def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
@@ -97,8 +123,7 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
     configs = load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)
-    names = list(req.variants or study.variant_names)
-    study.select(names)  # an unknown variant is refused here
+    names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
     tests = req.tests if req.tests is not None else settings.tests
@@ -118,8 +143,9 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
                         f"probes: {', '.join(study.probes) or 'none'}.")
     kbuild.check_tools()
     executor.check()
-    patchset = commits.render_all(kt, study, base, names)  # template errors refuse the run here
-    return _Checked(study, configs, kt, base, sources, patchset, names, tests)
+    patchset = commits.render_all(kt, study, base, [n for n in names if n not in specs])  # template errors refuse here
+    brought = [sources_mod.bring(kt, base, name, spec) for name, spec in specs.items()]  # so does a patch that fails
+    return _Checked(study, configs, kt, base, sources, patchset, names, tests, brought)
 
 
 def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
@@ -135,6 +161,10 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     start = time.monotonic()
     with runs.prologue(c.kt, c.base, settings, runner, run) as (wt, run):
         ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
+        ps.variants += [commits.adopt(c.kt, ps, b, settings.patches_dir) for b in c.brought]
+        run.sources = {b.name: b.source for b in c.brought}
+        for note in (n for b in c.brought for n in b.notes):
+            say(note)
         p = plan(c.kt.clone, ps, c.names, req.include_base, run.configs, req.repeat)
         _describe(run, p)
         say(f"run {run.id}: {c.study.name} at {c.base.name} (Linux {run.kernelversion}); columns "
@@ -151,7 +181,7 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
             if note := overlap_note(settings, executor.accel or "tcg"):
                 prog.say(note)
             Driver(prepared, executor, CellCache(settings.cache / "cells"), settings, runner, prog,
-                   record=lambda cell: runs.record(run, cell)).run(p.specs)
+                   record=lambda cell: runs.record(run, cell), fold=req.reuse).run(p.specs)
             run.executor, run.accel = executor.describe(), next((x.accel for x in run.cells if x.accel), "")
         wt.checkout(c.base.commit)
         run.timings["total"] = round(time.monotonic() - start, 1)

@@ -98,6 +98,7 @@ class CellResult:
     build_errors: list[str] = field(default_factory=list)
     dir: str = ""
     cached: bool = False
+    same_code: bool = False  # its kernel is the base's, byte for byte: the base's result, under this name
 
     @property
     def cases(self) -> list[Case]:
@@ -165,6 +166,7 @@ class Run:
     same_as_base: list[str] = field(default_factory=list)
     approximate: list[str] = field(default_factory=list)
     patches: dict[str, str] = field(default_factory=dict)  # variant -> commit id
+    sources: dict[str, str] = field(default_factory=dict)  # a column the user brought -> where it came from
     not_run: list[str] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

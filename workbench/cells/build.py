@@ -10,6 +10,7 @@ from pathlib import Path
 from ..kernel import kbuild
 from ..kernel.kbuild import BuildResult
 from ..proc import Runner
+from . import machine
 from .plan import CellSpec
 from .prepare import Prepared
 
@@ -33,4 +34,16 @@ def build_cell(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path,
     if not result.ok or result.image is None:
         return Built(result, None, cold)
     shutil.copy2(result.image, into / IMAGE)
+    if spec.change == "base":  # the objects a variant's are compared with (`=base` by machine code)
+        machine.snapshot(make.build, machine.snapshot_dir(prepared.work_root.parent, make.build, spec.commit))
     return Built(result, into / IMAGE, cold)
+
+
+def base_objects(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path) -> Path:
+    """The copy of the base's objects for this spec's config, built first when there is none."""
+    build = prepared.configs[spec.config].build
+    snap = machine.snapshot_dir(prepared.work_root.parent, build, spec.base.commit)
+    if not snap.is_dir():
+        base = CellSpec(base=spec.base, variant="base", commit=spec.base.commit, change="base", config=spec.config)
+        build_cell(prepared, base, runner, into)
+    return snap

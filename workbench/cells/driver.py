@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +22,8 @@ from ..proc import Runner
 from ..records import CellResult
 from ..settings import Settings
 from ..status import Status
-from .build import Built, build_cell
+from . import machine
+from .build import Built, base_objects, build_cell
 from .cache import RESULT, CellCache
 from .identity import cell_identity
 from .judge import evidence, judge, parse_tests
@@ -55,6 +56,7 @@ class Driver:
     runner: Runner
     view: View
     record: Callable[[CellResult], None]
+    fold: bool = True  # a variant whose kernel is the base's, byte for byte, gets the base's cell
     results: list[tuple[CellSpec, CellResult]] = field(default_factory=list)
 
     def run(self, specs: list[CellSpec]) -> list[CellResult]:
@@ -96,7 +98,7 @@ class Driver:
         identity = self.identity(spec)
         hit = self.cache.get(identity)
         if hit:
-            return hit
+            return as_column(hit, spec)
         handle = Handle.load(self.cache.dir(identity))
         if handle is None or handle.executor != self.executor.name or (self.cache.dir(identity) / RESULT).exists():
             return None
@@ -113,6 +115,9 @@ class Driver:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
+        base_cell = self._base_result(spec) if self.fold and spec.change != "base" else None
+        if base_cell is not None:
+            base_objects(self.prepared, spec, self.runner, staging)
         built = build_cell(self.prepared, spec, self.runner, staging,
                            progress=lambda m: self.view.stage(spec.name, "building", m))
         if built.result.ok:
@@ -122,7 +127,7 @@ class Driver:
         identity = self.identity(spec)
         hit = self.cache.get(identity)
         if hit:
-            return hit
+            return as_column(hit, spec)
         cell_dir = self.cache.fresh(identity)
         for item in staging.iterdir():
             item.rename(cell_dir / item.name)
@@ -132,11 +137,30 @@ class Driver:
             first = kbuild.first_error(built.result.first_errors)
             result.reason = "the kernel did not build" + (f": {first}" if first else "")
             return self.cache.put(result)
+        if base_cell is not None:
+            build = self.prepared.configs[spec.config].build
+            same, why = machine.same_as_base(build, machine.snapshot_dir(self.prepared.work_root.parent, build,
+                                                                         spec.base.commit))
+            self.view.say(f"{spec.name}: " + ("the base's kernel, byte for byte (" if same else
+                                              "its kernel is not the base's (") + why + ")")
+            if same:
+                folded = replace(base_cell, identity=identity, variant=spec.variant, commit=spec.commit, same_code=True,
+                                 cached=False, dir=str(cell_dir), recompiled=result.recompiled,
+                                 timings={"build": result.timings.get("build", 0.0)})
+                (cell_dir / "bzImage").unlink(missing_ok=True)
+                return self.cache.put(folded)
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.available,
                        script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name)
         self.view.stage(spec.name, "booting", f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
         return _Flight(spec, result, self.executor.submit(job))
+
+    def _base_result(self, spec: CellSpec) -> CellResult | None:
+        """The base's finished cell of this run for the spec's config and repeat, if it reached a verdict."""
+        for s, r in self.results:
+            if s.change == "base" and s.config == spec.config and s.repeat == spec.repeat and r.status.is_verdict:
+                return r
+        return None
 
     def _land(self, flight: _Flight) -> None:
         result = self._collect(flight.spec, flight.result.identity, flight.handle, flight.result)
@@ -170,6 +194,14 @@ class Driver:
         self.view.done(spec.name, cell_line(result))
 
 
+def as_column(hit: CellResult, spec: CellSpec) -> CellResult:
+    """A cached cell for this spec's column: the same change may have come from another source (a
+    study variant, a patch file, a branch) under another name; the result is the same cell's."""
+    if (hit.variant, hit.commit) == (spec.variant, spec.commit):
+        return hit
+    return replace(hit, variant=spec.variant, commit=spec.commit)
+
+
 def cell_line(cell: CellResult) -> str:
     """One line per finished cell: its status and why, the counts per status per test, timings."""
     parts = []
@@ -180,6 +212,9 @@ def cell_line(cell: CellResult) -> str:
         shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         parts.append(f"{name}: {shown or out.status.value}")
     timing = ", ".join(f"{k} {v:.0f}s" for k, v in cell.timings.items())
+    objects = [r for r in cell.recompiled if " " not in r and r.endswith(".o") and not machine.link_time(r)]
+    plural = "s" if len(objects) != 1 else ""
+    timing += f" ({len(objects)} object{plural} recompiled)" if objects and not cell.cached else ""
     origin = " (cached)" if cell.cached else ""
     reason = f" — {cell.reason}" if cell.reason else ""
     return f"{cell.status.value}{reason}; {'; '.join(parts) or 'no cases'}; {timing}{origin}"

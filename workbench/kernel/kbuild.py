@@ -180,7 +180,8 @@ def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) 
     def on_line(line: str) -> None:
         m = _STEP.match(line)
         if m:
-            recompiled.append(m.group(2) if m.group(1) in ("CC", "AS", "LD", "AR") else f"{m.group(1)} {m.group(2)}")
+            # compiled objects by their path, every other step (LD, AR, GEN, ...) with its kind
+            recompiled.append(m.group(2) if m.group(1) in ("CC", "AS") else f"{m.group(1)} {m.group(2)}")
             now = time.monotonic()
             if progress and now - last[0] > 2:
                 last[0] = now

@@ -42,7 +42,12 @@ def column_notes(m: Matrix) -> list[str]:
     """One line per column whose cell did not end normally, and per same-as-base column."""
     lines = []
     for col in m.columns:
-        if col.same_as_base:
+        if col.variant in m.run.sources:
+            lines.append(f"{col.id} {col.name}: {m.run.sources[col.variant]}")
+        if col.same_code:
+            lines.append(f"{col.id} {col.name}: =base, same machine code as base at {m.run.base} (its kernel is the "
+                         "base's, byte for byte; reuses its cell)")
+        elif col.same_as_base:
             lines.append(f"{col.id} {col.name}: =base, same code as base at {m.run.base} (reuses its cell)")
         elif col.status in CELL_LEVEL or col.status is Status.ERROR:
             cut = [f"{o.test}: {o.reason}" for c in col.cells for o in c.tests.values() if o.reason and not o.complete]

@@ -58,6 +58,7 @@ class Column:
     commit: str = ""
     config: str = ""
     grouped: bool = False  # the run has several configs: the config is part of the title
+    same_code: bool = False  # its kernel is the base's, byte for byte: its cells are the base's results
 
     @property
     def id(self) -> str:
@@ -213,8 +214,9 @@ def columns_of(run: Run) -> list[Column]:
         for v in run.variants:
             same = v in run.same_as_base and v != BASE
             cells = by_key.get((config if grouped else "", BASE if same else v), [])
-            columns.append(Column(len(columns), v, cells, same_as_base=same, approximate=v in run.approximate,
-                                  commit=run.patches.get(v, ""), config=config, grouped=grouped))
+            code = bool(cells) and v != BASE and all(c.same_code for c in cells)
+            columns.append(Column(len(columns), v, cells, same_as_base=same or code, approximate=v in run.approximate,
+                                  commit=run.patches.get(v, ""), config=config, grouped=grouped, same_code=code))
     return columns
 
 

@@ -25,6 +25,7 @@ from ..settings import Settings
 from . import sites, symbols
 from .model import Study
 from .render import Has, Rendered, render_variant
+from .sources import Brought
 
 MEMO = "workbench-commits.json"
 
@@ -132,6 +133,21 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
     if not summary_file.exists() or summary_file.read_text() != doc:
         write_atomic(summary_file, doc)
     return ps
+
+
+def adopt(kt: KernelTree, ps: PatchSet, brought: Brought, patches_dir: Path) -> VariantPatch:
+    """A change the user brought, as a column: its branch, its patch file and its diffstat."""
+    git, branch = kt.clone, branch_name(ps.base, brought.name)
+    target = patches_dir / ps.base.slug / f"{brought.name}.patch"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if brought.same_as_base:
+        target.unlink(missing_ok=True)
+        return VariantPatch(variant=brought.name, same_as_base=True)
+    git.run("update-ref", f"refs/heads/{branch}", brought.commit, quiet=True)
+    write_atomic(target, git.out("format-patch", "--stdout", "--no-signature", f"{ps.base.commit}..{brought.commit}")
+                 + "\n")
+    return VariantPatch(variant=brought.name, same_as_base=False, commit=brought.commit, branch=branch,
+                        patch=str(target), diffstat=git.out("diff", "--stat=72", ps.base.commit, brought.commit))
 
 
 def _commit_variant(git: Git, ps: PatchSet, file: str, text: str, message: str, index: dict[str, str],
