@@ -72,10 +72,11 @@ def test_a_variant_whose_kernel_is_the_bases_gets_the_bases_cell_and_no_boot(tmp
     assert again[1].same_code and again[1].cached
 
 
-def test_no_reuse_boots_it_anyway(tmp_path):
+def test_no_reuse_boots_it_anyway_even_when_the_fold_is_cached(tmp_path):
+    fake_lab.drive(tmp_path, fake_lab.FakeLab(lanes=0), [], same_code=("a",))
     lab = fake_lab.FakeLab(lanes=0)
-    fake_lab.drive(tmp_path, lab, [], same_code=None)
-    assert lab.events.count("submit a") == 1
+    results = fake_lab.drive(tmp_path, lab, [], same_code=None)
+    assert lab.events.count("submit a") == 1 and not results[1].same_code
 
 
 # --- the plan -------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class Driver:
             return None
         identity = self.identity(spec)
         hit = self.cache.get(identity)
-        if hit:
+        if hit and not (hit.same_code and not self.fold):  # --no-reuse: a folded cell is booted after all
             return as_column(hit, spec)
         handle = Handle.load(self.cache.dir(identity))
         if handle is None or handle.executor != self.executor.name or (self.cache.dir(identity) / RESULT).exists():
@@ -126,7 +126,7 @@ class Driver:
                 self.executor.prepare(built.image, self.view.say)
         identity = self.identity(spec)
         hit = self.cache.get(identity)
-        if hit:
+        if hit and not (hit.same_code and not self.fold):
             return as_column(hit, spec)
         cell_dir = self.cache.fresh(identity)
         for item in staging.iterdir():
