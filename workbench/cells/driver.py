@@ -19,7 +19,7 @@ from typing import Protocol
 from ..guest.executor import Executor, GuestJob, Handle
 from ..kernel import kbuild
 from ..proc import Runner
-from ..records import CellResult
+from ..records import CellResult, TestOutput
 from ..settings import Settings
 from ..status import Status
 from . import machine
@@ -109,7 +109,12 @@ class Driver:
     def _build_and_submit(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:
         if not self.prepared.available:  # nothing to boot for: no build either
             result = self._result(spec, self.identity(spec))
-            result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
+            if self.prepared.failed:
+                result.status = Status.BUILD_FAILED
+                result.reason = "no test built: " + "; ".join(f"{n}: {kbuild.first_error(e) or 'failed'}"
+                                                             for n, e in self.prepared.failed.items())
+            else:
+                result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
             return self.cache.put(result)
         self.view.stage(spec.name, "building")
         if staging.exists():
@@ -173,6 +178,7 @@ class Driver:
         result.splat = evidence(collected)
         result.tests = parse_tests(collected, self.prepared.available)
         result.status, result.reason = judge(collected, result.tests, self.prepared.available)
+        result.tests.update(unbuilt(self.prepared.failed))  # their own rows; the cell is judged by what ran
         if result.status.is_verdict:
             (self.cache.dir(identity) / "bzImage").unlink(missing_ok=True)  # a verdict never boots again
             self.view.note_time("boot", collected.seconds)
@@ -182,6 +188,7 @@ class Driver:
         executor = self.executor.identity() if self.executor.ready else {}
         return CellResult(identity=identity, base=spec.base.name, variant=spec.variant, commit=spec.commit,
                           status=Status.NOT_RUN, config=spec.config, executor=self.executor.describe(),
+                          tests=unbuilt(self.prepared.failed),
                           not_run=self.prepared.missing, kernelversion=self.prepared.kernelversion,
                           accel=executor.get("accel", ""), repeat=spec.repeat,
                           timings={"build": round(built.result.seconds, 1)} if built else {},
@@ -192,6 +199,13 @@ class Driver:
         self.results.append((spec, result))
         self.record(result)
         self.view.done(spec.name, cell_line(result))
+
+
+def unbuilt(failed: dict[str, list[str]]) -> dict[str, TestOutput]:
+    """A test that did not build at this base, as its own BUILD_FAILED output with its first error."""
+    return {name: TestOutput(test=name, status=Status.BUILD_FAILED, cases=[], plan=None, complete=True, exit_code=None,
+                             reason=f"did not build: {kbuild.first_error(errors) or (errors[0] if errors else '?')}")
+            for name, errors in failed.items()}
 
 
 def as_column(hit: CellResult, spec: CellSpec) -> CellResult:

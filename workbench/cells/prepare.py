@@ -39,7 +39,13 @@ class Prepared:
 
     @property
     def available(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sources if s.available)
+        """The tests a cell runs: those the base has and that built."""
+        return tuple(s.name for s in self.sources if s.available and s.name not in self.binaries.failed)
+
+    @property
+    def failed(self) -> dict[str, list[str]]:
+        """The tests the base has that did not build, with their first errors."""
+        return self.binaries.failed
 
     @property
     def missing(self) -> list[str]:
@@ -50,7 +56,9 @@ class Prepared:
 
     def inputs(self, spec: CellSpec, vm: dict[str, object], executor: dict[str, str]) -> CellInputs:
         return CellInputs(base=spec.base.commit, change=spec.change, config=self.configs[spec.config].config_hash,
-                          toolchain=self.toolchain, tests=self.available, binaries=self.binaries.hash,
+                          toolchain=self.toolchain,
+                          tests=self.available + tuple(f"{name} (did not build)" for name in self.failed),
+                          binaries=self.binaries.hash,
                           guest=self.guest_digest, vm=dict(vm), executor=dict(executor), repeat=spec.repeat)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BuildFailed, UserError
@@ -49,8 +50,9 @@ class TestBinaries:
     __test__ = False
 
     dir: Path
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the tests that built
     hash: str
+    failed: dict[str, list[str]] = field(default_factory=dict)  # a test that did not build -> its first errors
 
 
 def plan(git: Git, commit: str, names: tuple[str, ...], probes: dict[str, Path]) -> list[TestSource]:
@@ -72,16 +74,21 @@ def plan(git: Git, commit: str, names: tuple[str, ...], probes: dict[str, Path])
 
 
 def build(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path) -> TestBinaries:
-    """Build the available tests into `outdir` (skipped when its stamp says they are built)."""
+    """Build the available tests into `outdir` (skipped when its stamp says they are built). A test
+    that does not build is that test's failure alone: the others are built and run."""
     outdir.mkdir(parents=True, exist_ok=True)
     names = tuple(s.name for s in sources if s.available)
     stamp = outdir / ".workbench-tests"
     key = _stamp(make, sources)
-    built = stamp.exists() and stamp.read_text().strip() == key and all((outdir / n).exists() for n in names)
-    if names and not built:
-        _make_tests(make, outdir, sources, runner, log)
-        stamp.write_text(key + "\n")
-    return TestBinaries(outdir, names, binaries_hash(outdir, list(names)))
+    failed: dict[str, list[str]] = {}
+    if stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key:
+        failed = json.loads(stamp.read_text().split("\n", 1)[1] or "{}")
+    if names and not (stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key
+                      and all((outdir / n).exists() for n in names if n not in failed)):
+        failed = _make_tests(make, outdir, sources, runner, log)
+        stamp.write_text(key + "\n" + json.dumps(failed))
+    built = tuple(n for n in names if n not in failed)
+    return TestBinaries(outdir, built, binaries_hash(outdir, list(built)), failed)
 
 
 def _stamp(make: Make, sources: list[TestSource]) -> str:
@@ -93,14 +100,18 @@ def _stamp(make: Make, sources: list[TestSource]) -> str:
     return h.hexdigest()[:16]
 
 
-def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path) -> None:
+def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path
+                ) -> dict[str, list[str]]:
+    """Build each test; {test: its first error lines} for those that did not build."""
     headers = make.build / "usr" / "include"
     if not (headers / "linux" / "mman.h").exists():
         done = make.run("headers", log=log)
         if not done.ok:
             raise BuildFailed(f"the headers of {make.wt.base.name}", done.output.splitlines()[-10:], str(log))
+    failed: dict[str, list[str]] = {}
     for src in sources:
         binary = outdir / src.name
+        binary.unlink(missing_ok=True)
         if src.kind is Kind.SELFTEST:
             argv = ["make", "-C", str(make.wt.src / src.path), f"OUTPUT={outdir}",
                     f"KHDR_INCLUDES=-isystem {headers}", str(binary)]
@@ -110,9 +121,9 @@ def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Run
             continue
         done = runner.run(argv, tee=log, check=False, guard=True)
         if not done.ok or not binary.exists():
-            errors = [line for line in done.output.splitlines() if "error" in line][:10]
-            raise BuildFailed(f"test {src.name} at {make.wt.base.name}", errors or done.output.splitlines()[-10:],
-                              str(log))
+            errors = [line.strip() for line in done.output.splitlines() if "error" in line][:10]
+            failed[src.name] = errors or done.output.splitlines()[-10:]
+    return failed
 
 
 def binaries_hash(outdir: Path, names: list[str]) -> str:

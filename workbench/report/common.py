@@ -60,8 +60,10 @@ def column_notes(m: Matrix) -> list[str]:
 
 
 def notes(m: Matrix) -> list[str]:
-    """The column notes, then the tests the base lacks."""
-    return column_notes(m) + [f"NOT_RUN: {t} (not at {m.run.base})" for t in m.not_run]
+    """The column notes, then the tests the base lacks or that did not build."""
+    unbuilt = {o.test: o.reason for c in m.run.cells for o in c.tests.values() if o.status is Status.BUILD_FAILED}
+    return (column_notes(m) + [f"NOT_RUN: {t} (not at {m.run.base})" for t in m.not_run]
+            + [f"BUILD_FAILED: test {t} at {m.run.base}: {why}" for t, why in unbuilt.items()])
 
 
 def wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
