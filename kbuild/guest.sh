@@ -62,8 +62,12 @@ cd "$TESTDIR" || exit 1
 for t in "$@"; do
 	kmsg "test $t begin"
 	echo "### WORKBENCH-TEST-BEGIN $t"
-	if [ -x "./$t" ]; then
-		timeout --kill-after=10 "$TMO" stdbuf -oL -eL "./$t" > "$OUT/$t.tap" 2>&1 < /dev/null
+	case "$t" in
+	mm:*) run=(./run_vmtests.sh -t "${t#mm:}") ;;  # a run_vmtests.sh category
+	*) run=("./$t") ;;
+	esac
+	if [ -x "${run[0]}" ]; then
+		timeout --kill-after=10 "$TMO" stdbuf -oL -eL "${run[@]}" > "$OUT/$t.tap" 2>&1 < /dev/null
 		rc=$?
 	else
 		echo "1..0 # SKIP $t was not built" > "$OUT/$t.tap"

@@ -20,14 +20,14 @@ from . import runs
 from .cells.cache import CellCache
 from .cells.driver import Driver
 from .cells.plan import BASE, Plan, plan
-from .cells.prepare import Prepared, load_configs, prepare
+from .cells.prepare import Prepared, configure, kunit_fragments, load_configs, prepare
 from .errors import UserError
 from .guest.select import executor_for
 from .guest.vng import overlap_note
-from .kernel import kbuild, selftests
+from .kernel import kbuild, kunit, selftests
 from .kernel.kbuild import Config
 from .kernel.selftests import TestSource
-from .kernel.tree import Base, KernelTree
+from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, reap_orphans
 from .progress import Progress
 from .records import Run, RunKind
@@ -122,7 +122,7 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     req.check()
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
-    configs = load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)
+    load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)  # a typo: refused now
     names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
@@ -137,12 +137,16 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
             raise UserError(f"none of the default tests ({', '.join(settings.tests)}) is a test here",
                             "Name the tests with --tests.")
     if unknown:
-        raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest at "
-                        f"{req.base} or any other base of {kt.source}",
+        raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest or "
+                        f"KUnit suite at {req.base} or any other base of {kt.source}",
                         f"Tests at {req.base}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
-                        f"probes: {', '.join(study.probes) or 'none'}.")
+                        f"probes: {', '.join(study.probes) or 'none'}"
+                        + (f"; KUnit suites: {kunit.describe(kt.clone, base.commit)}." if any(
+                            kunit.is_kunit(n) for n in unknown) else "."))
     kbuild.check_tools()
     executor.check()
+    configs = load_configs(settings, list(req.configs or settings.configs), study, executor.fragments,
+                           kunit_fragments(kt.clone, base.commit, sources))
     patchset = commits.render_all(kt, study, base, [n for n in names if n not in specs])  # template errors refuse here
     brought = [sources_mod.bring(kt, base, name, spec) for name, spec in specs.items()]  # so does a patch that fails
     return _Checked(study, configs, kt, base, sources, patchset, names, tests, brought)
@@ -159,7 +163,10 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
               vm=settings.vm.to_mapping(), settings=settings.to_mapping(),
               words={n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in c.tests})
     start = time.monotonic()
-    with runs.prologue(c.kt, c.base, settings, runner, run) as (wt, run):
+    def refuse_early(wt: Worktree) -> None:
+        configure(wt, c.configs, settings, runner, None, say)
+
+    with runs.prologue(c.kt, c.base, settings, runner, run, before=refuse_early) as (wt, run):
         ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
         ps.variants += [commits.adopt(c.kt, ps, b, settings.patches_dir) for b in c.brought]
         run.sources = {b.name: b.source for b in c.brought}

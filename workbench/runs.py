@@ -14,7 +14,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +61,15 @@ def opened(settings: Settings, runner: Runner, run: Run, base: Base) -> Iterator
 
 @contextmanager
 def prologue(kt: KernelTree, base: Base, settings: Settings, runner: Runner, run: Run,
-             slot: Base | None = None) -> Iterator[tuple[Worktree, Run]]:
-    """Lock the base's worktree (or `slot`'s), then open the run: a run refused by the lock
-    leaves no folder."""
-    with kt.worktree(slot or base, run.kind.value) as wt, opened(settings, runner, run, base) as opened_run:
-        yield wt, opened_run
+             slot: Base | None = None, before: Callable[[Worktree], None] | None = None
+             ) -> Iterator[tuple[Worktree, Run]]:
+    """Lock the base's worktree (or `slot`'s), do what can still refuse the run there (`before`:
+    configuring, say), then open the run: a refused run leaves no folder."""
+    with kt.worktree(slot or base, run.kind.value) as wt:
+        if before is not None:
+            before(wt)
+        with opened(settings, runner, run, base) as opened_run:
+            yield wt, opened_run
 
 
 def record(run: Run, cell: CellResult) -> None:

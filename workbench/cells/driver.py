@@ -26,7 +26,7 @@ from . import machine
 from .build import Built, base_objects, build_cell
 from .cache import RESULT, CellCache
 from .identity import cell_identity
-from .judge import evidence, judge, parse_tests
+from .judge import evidence, judge, own_reports_removed, parse_tests
 from .plan import CellSpec
 from .prepare import Prepared
 
@@ -155,7 +155,7 @@ class Driver:
                 (cell_dir / "bzImage").unlink(missing_ok=True)
                 return self.cache.put(folded)
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
-                       testdir=self.prepared.binaries.dir, tests=self.prepared.available,
+                       testdir=self.prepared.binaries.dir, tests=self.prepared.binaries_run,
                        script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name)
         self.view.stage(spec.name, "booting", f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
         return _Flight(spec, result, self.executor.submit(job))
@@ -173,10 +173,12 @@ class Driver:
 
     def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
         collected = self.executor.collect(handle)
+        if self.prepared.kunit:
+            collected = own_reports_removed(collected)
         result.timings["boot+test"] = round(collected.seconds, 1)
         result.env = collected.env
         result.splat = evidence(collected)
-        result.tests = parse_tests(collected, self.prepared.available)
+        result.tests = parse_tests(collected, self.prepared.binaries_run, self.prepared.kunit)
         result.status, result.reason = judge(collected, result.tests, self.prepared.available)
         result.tests.update(unbuilt(self.prepared.failed))  # their own rows; the cell is judged by what ran
         if result.status.is_verdict:

@@ -8,15 +8,28 @@ a verdict: it runs again); otherwise the tests' statuses combine.
 """
 from __future__ import annotations
 
-from ..guest import console, tap
+from dataclasses import replace
+
+from ..guest import console, ktap, script, tap, vmtests
 from ..guest.executor import Collected, ExitState
 from ..records import TestOutput
 from ..status import Status, combine
 
 
-def parse_tests(collected: Collected, names: tuple[str, ...]) -> dict[str, TestOutput]:
-    return {name: tap.parse(text, name, exit_code=rc) for name, (text, rc) in collected.tests.items()
-            if name in names}
+def parse_tests(collected: Collected, names: tuple[str, ...], kunit: tuple[str, ...] = ()) -> dict[str, TestOutput]:
+    """Each test's output: a binary's from its TAP, a KUnit suite's from the console's KTAP (all the
+    built-in suites print there at boot; each `kunit:` test reads the same part)."""
+    out = {name: (vmtests.parse if name.startswith(vmtests.PREFIX) else tap.parse)(text, name, rc)
+           for name, (text, rc) in collected.tests.items() if name in names}
+    if kunit:
+        part = ktap.kunit_part(collected.console, script.BEGIN, script.END)
+        out.update({name: ktap.output(part, name) for name in kunit})
+    return out
+
+
+def own_reports_removed(collected: Collected) -> Collected:
+    """What a crash is judged on when KUnit suites ran: the console without their own reports."""
+    return replace(collected, console=ktap.without_own_reports(collected.console, console.SPLAT, console.HANG))
 
 
 def judge(collected: Collected, tests: dict[str, TestOutput], names: tuple[str, ...]) -> tuple[Status, str]:

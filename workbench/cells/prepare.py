@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
 from ..guest import script
 from ..kernel import kbuild, selftests
+from ..kernel.git import Git
 from ..kernel.kbuild import Config, Configured, Make
-from ..kernel.selftests import TestBinaries, TestSource
+from ..kernel.selftests import Kind, TestBinaries, TestSource
 from ..kernel.tree import KernelTree, Worktree
 from ..proc import Runner
 from ..settings import Settings
@@ -43,6 +45,16 @@ class Prepared:
         return tuple(s.name for s in self.sources if s.available and s.name not in self.binaries.failed)
 
     @property
+    def binaries_run(self) -> tuple[str, ...]:
+        """The tests the guest script runs (a KUnit suite runs at boot, before it)."""
+        kunit = {s.name for s in self.sources if s.kind is Kind.KUNIT}
+        return tuple(n for n in self.available if n not in kunit)
+
+    @property
+    def kunit(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sources if s.kind is Kind.KUNIT)
+
+    @property
     def failed(self) -> dict[str, list[str]]:
         """The tests the base has that did not build, with their first errors."""
         return self.binaries.failed
@@ -68,23 +80,46 @@ def toolchain(runner: Runner) -> str:
     return out.splitlines()[0] if out else "gcc: ?"
 
 
-def load_configs(settings: Settings, names: list[str], study: Study, executor: tuple[str, ...] = ()) -> list[Config]:
-    """The named configs, each followed by the fragments the study and then the executor bring;
-    fragments are looked up in the study's kbuild/ first, then the project's."""
+def load_configs(settings: Settings, names: list[str], study: Study, executor: tuple[str, ...] = (),
+                 tests: tuple[tuple[str, str], ...] = ()) -> list[Config]:
+    """The named configs, each followed by the fragments the study and then the executor bring, and
+    those of the tests (a KUnit suite's .kunitconfig); fragments are looked up in the study's
+    kbuild/ first, then the project's."""
     search = [study.root / "kbuild", settings.kbuild_dir]
-    return [kbuild.load_config(name, search, study.fragments + executor) for name in names]
+    kunit = ("kunit",) if tests else ()  # what every KUnit suite needs of the config (kbuild/kunit.config)
+    return [kbuild.load_config(name, search, study.fragments + executor + kunit, tests) for name in names]
+
+
+def kunit_fragments(git: Git, commit: str, sources: list[TestSource]) -> tuple[tuple[str, str], ...]:
+    """(suite, its .kunitconfig at `commit`) for every KUnit suite among the tests."""
+    return tuple((s.name, git.show(commit, s.path) or "") for s in sources if s.kind is Kind.KUNIT)
+
+
+def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: Runner, log_dir: Path | None,
+              say: Say) -> dict[str, Configured]:
+    """Every config's build directory, configured; a KUnit suite's option the base cannot honour is
+    an error that names it (run inside the lock and before the run folder exists, so it refuses)."""
+    configured: dict[str, Configured] = {}
+    for config in configs:
+        make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
+        log = (log_dir or make.build) / f"config-{config.slug}.log"
+        configured[config.name] = done = kbuild.configure(make, config, log)
+        for line in done.unmet if log_dir else ():
+            say(f"config {config.name}: the base could not honour {line}")
+        for label, text in config.own:
+            unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
+            if unmet:
+                raise UserError(f"{label}: its .kunitconfig asks for what {wt.base.name} cannot give with config "
+                                f"{config.name}: {'; '.join(unmet)}",
+                                "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
+    return configured
 
 
 def prepare(kt: KernelTree, wt: Worktree, configs: list[Config], sources: list[TestSource], settings: Settings,
             runner: Runner, log_dir: Path, say: Say) -> Prepared:
     """Configure every config's build directory, build the tests, read the compiler."""
     work_root = settings.cache / "work"
-    configured: dict[str, Configured] = {}
-    for config in configs:
-        make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, work_root)
-        configured[config.name] = done = kbuild.configure(make, config, log_dir / f"config-{config.slug}.log")
-        for line in done.unmet:
-            say(f"config {config.name}: the base could not honour {line}")
+    configured = configure(wt, configs, settings, runner, log_dir, say)
     first = Make(wt, configured[configs[0].name].build, settings.make_jobs, runner, work_root)
     binaries = selftests.build(first, wt.tests, sources, runner, log_dir / "selftests.log")
     guest = settings.kbuild_dir / script.NAME

@@ -72,8 +72,8 @@ def _read(path: Path) -> str:
         return ""
 
 
-_BEGIN = re.compile(r"### WORKBENCH-TEST-BEGIN (\S+)")
-_END = re.compile(r"### WORKBENCH-TEST-END (\S+) rc=(-?\d+)")
+BEGIN = re.compile(r"### WORKBENCH-TEST-BEGIN (\S+)")
+END = re.compile(r"### WORKBENCH-TEST-END (\S+) rc=(-?\d+)")
 
 
 def sections(text: str) -> dict[str, tuple[str, int | None]]:
@@ -90,11 +90,11 @@ def sections(text: str) -> dict[str, tuple[str, int | None]]:
     lines: list[str] = []
     for line in text.splitlines():
         line = line.rstrip("\r")
-        if m := _BEGIN.search(line):
+        if m := BEGIN.search(line):
             if name is not None:
                 sections[name] = ("\n".join(lines), None)
             name, lines = m.group(1), []
-        elif (m := _END.search(line)) and name is not None and m.group(1) == name:
+        elif (m := END.search(line)) and name is not None and m.group(1) == name:
             sections[name] = ("\n".join(lines), int(m.group(2)))
             name = None
         elif name is not None:

@@ -45,9 +45,10 @@ def check_tools() -> None:
 class Config:
     """A named config: its fragments, in order, and their merged text."""
 
-    name: str  # "minimal", "minimal+debug"
+    name: str  # "minimal", "minimal+debug", "minimal+kunit:damon"
     fragments: tuple[Path, ...]
     text: str
+    own: tuple[tuple[str, str], ...] = ()  # (label, text) of fragments a test brings (a KUnit suite's)
 
     @property
     def hash(self) -> str:
@@ -58,9 +59,10 @@ class Config:
         return f"{slug(self.name)}-{self.hash[:8]}"
 
 
-def load_config(name: str, search: list[Path], extra: tuple[str, ...] = ()) -> Config:
+def load_config(name: str, search: list[Path], extra: tuple[str, ...] = (),
+                texts: tuple[tuple[str, str], ...] = ()) -> Config:
     """The config `name` ("a+b": fragment a, then b), each fragment looked up in `search` in order;
-    `extra` fragments (a study's own) come last."""
+    `extra` fragments (a study's own) come next, and last the `texts` tests bring (label, text)."""
     parts = [p.strip() for p in name.split("+") if p.strip()] + list(extra)
     if not parts:
         raise UserError(f"{name!r} names no config fragment", "e.g. --configs minimal,minimal+debug.")
@@ -72,8 +74,11 @@ def load_config(name: str, search: list[Path], extra: tuple[str, ...] = ()) -> C
             raise UserError(f"no config fragment {part!r} (in {', '.join(str(d) for d in search)})",
                             f"Fragments: {', '.join(known)}; a config joins them with '+', e.g. minimal+debug.")
         paths.append(path)
-    text = "\n".join(f"# --- {p.parent.name}/{p.name}\n{p.read_text()}" for p in paths)
-    return Config(name="+".join(p.strip() for p in name.split("+") if p.strip()), fragments=tuple(paths), text=text)
+    text = "\n".join([f"# --- {p.parent.name}/{p.name}\n{p.read_text()}" for p in paths]
+                     + [f"# --- {label}\n{body}" for label, body in texts])
+    plain = "+".join(p.strip() for p in name.split("+") if p.strip())
+    return Config(name=plain + "".join(f"+{label}" for label, _ in texts), fragments=tuple(paths), text=text,
+                  own=texts)
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,26 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BuildFailed, UserError
+from ..guest import vmtests
 from ..proc import Runner
+from . import kunit
 from .git import Git
 from .kbuild import Make
 
 SELFTEST_DIRS = ("tools/testing/selftests/mm", "tools/testing/selftests/vm")
+RUN_VMTESTS = "tools/testing/selftests/mm/run_vmtests.sh"
 
 
 class Kind(str, enum.Enum):
     SELFTEST = "selftest"
     PROBE = "probe"
+    KUNIT = "kunit"  # a KUnit suite: no binary, built into the kernel, read from the console
+    VMTESTS = "vmtests"  # a category of run_vmtests.sh: every mm selftest built, the script runs them
     MISSING = "missing"
 
 
@@ -62,6 +68,14 @@ def plan(git: Git, commit: str, names: tuple[str, ...], probes: dict[str, Path])
         if name in probes:
             out.append(TestSource(name, Kind.PROBE, str(probes[name])))
             continue
+        if kunit.is_kunit(name):
+            path = kunit.find(git, commit, name)
+            out.append(TestSource(name, Kind.KUNIT, path) if path else TestSource(name, Kind.MISSING, ""))
+            continue
+        if name.startswith(vmtests.PREFIX):
+            has = name[len(vmtests.PREFIX):] in vmtests.categories(git.show(commit, RUN_VMTESTS) or "")
+            out.append(TestSource(name, Kind.VMTESTS, SELFTEST_DIRS[0]) if has else TestSource(name, Kind.MISSING, ""))
+            continue
         if not name.replace("-", "_").replace("_", "").isalnum():
             raise UserError(f"{name!r} is not a test name", "Tests are mm selftest binaries, e.g. cow,khugepaged.")
         for d in SELFTEST_DIRS:
@@ -77,7 +91,7 @@ def build(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, l
     """Build the available tests into `outdir` (skipped when its stamp says they are built). A test
     that does not build is that test's failure alone: the others are built and run."""
     outdir.mkdir(parents=True, exist_ok=True)
-    names = tuple(s.name for s in sources if s.available)
+    names = tuple(s.name for s in sources if s.available and s.kind not in (Kind.KUNIT, Kind.VMTESTS))
     stamp = outdir / ".workbench-tests"
     key = _stamp(make, sources)
     failed: dict[str, list[str]] = {}
@@ -109,7 +123,11 @@ def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Run
         if not done.ok:
             raise BuildFailed(f"the headers of {make.wt.base.name}", done.output.splitlines()[-10:], str(log))
     failed: dict[str, list[str]] = {}
+    if any(s.kind is Kind.VMTESTS for s in sources):
+        _make_vmtests(make, outdir, headers, runner, log)
     for src in sources:
+        if src.kind in (Kind.KUNIT, Kind.VMTESTS):
+            continue
         binary = outdir / src.name
         binary.unlink(missing_ok=True)
         if src.kind is Kind.SELFTEST:
@@ -126,6 +144,17 @@ def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Run
     return failed
 
 
+def _make_vmtests(make: Make, outdir: Path, headers: Path, runner: Runner, log: Path) -> None:
+    """Every mm selftest (make -k: one that does not build is only missing from its category's runs),
+    and run_vmtests.sh with the scripts and settings it calls, into `outdir`."""
+    src = make.wt.src / SELFTEST_DIRS[0]
+    runner.run(["make", "-k", f"-j{make.jobs}", "-C", str(src), f"OUTPUT={outdir}", f"KHDR_INCLUDES=-isystem {headers}"],
+               tee=log, check=False, guard=True)
+    for helper in [*src.glob("*.sh"), src / "settings"]:
+        if helper.exists():
+            shutil.copy2(helper, outdir / helper.name)
+
+
 def binaries_hash(outdir: Path, names: list[str]) -> str:
     h = hashlib.sha256()
     for name in sorted(names):
@@ -135,9 +164,22 @@ def binaries_hash(outdir: Path, names: list[str]) -> str:
 
 
 def unknown(git: Git, commit: str, sources: list[TestSource]) -> list[str]:
-    """The names that are a test at no base: not a probe, not a selftest at `commit`, nor at the tip
-    of any tag or branch of the tree (a test some other base has is only NOT_RUN here)."""
-    missing = [s.name for s in sources if s.kind is Kind.MISSING]
+    """The names that are a test at no base: not a probe, not a selftest (or KUnit suite) at
+    `commit`, nor at the tip of any tag or branch of the tree (a test some other base has is
+    only NOT_RUN here)."""
+    lost = [s.name for s in sources if s.kind is Kind.MISSING]
+    suites = [n for n in lost if kunit.is_kunit(n)]
+    groups = [n for n in lost if n.startswith(vmtests.PREFIX)]
+    missing = [n for n in lost if n not in suites and n not in groups]
+    tips = git.out("for-each-ref", "--sort=-creatordate", "--count=20", "--format=%(objectname)", "refs/tags",
+                   "refs/heads").split()
+    unknown_suites = [s for s in suites if not any(kunit.find(git, tip, s) for tip in tips)]
+    known_groups = {c for tip in tips for c in vmtests.categories(git.show(tip, RUN_VMTESTS) or "")}
+    unknown_groups = [g for g in groups if g[len(vmtests.PREFIX):] not in known_groups]
+    return unknown_suites + unknown_groups + _unknown_selftests(git, missing)
+
+
+def _unknown_selftests(git: Git, missing: list[str]) -> list[str]:
     if not missing:
         return []
     tips = list(dict.fromkeys(git.out("for-each-ref", "--format=%(objectname)", "refs/tags", "refs/heads",
@@ -153,7 +195,13 @@ def unknown(git: Git, commit: str, sources: list[TestSource]) -> list[str]:
 
 
 def known_at(git: Git, commit: str) -> list[str]:
-    """The mm selftests the tree has at `commit` (for an error message)."""
+    """The mm selftests the tree has at `commit`, and its run_vmtests.sh categories as mm:CATEGORY
+    (for an error message)."""
+    groups = [f"{vmtests.PREFIX}{c}" for c in vmtests.categories(git.show(commit, RUN_VMTESTS) or "")]
+    return _binaries_at(git, commit) + groups
+
+
+def _binaries_at(git: Git, commit: str) -> list[str]:
     for d in SELFTEST_DIRS:
         listing = git.run("ls-tree", "--name-only", f"{commit}:{d}", check=False, quiet=True)
         if listing.ok:
