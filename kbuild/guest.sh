@@ -58,7 +58,25 @@ if [ -e /sys/kernel/mm/ksm/run ]; then note ksm yes; else note ksm no; fi
 note kernel "$(uname -r)"
 note cmdline "$(cat /proc/cmdline | sed 's/virtme.exec=[^ ]*//')"
 
-cd "$TESTDIR" || exit 1
+# The tests run from a copy on the guest's /tmp (a tmpfs): some create their files in the current
+# folder (gup_longterm's "local tmpfile", soft-dirty, virtual_address_range), which the read-only
+# host folder refuses.
+WORK=$(mktemp -d /tmp/workbench-tests.XXXXXX) && cp -a "$TESTDIR/." "$WORK/" || WORK=$TESTDIR
+note test_dir "$WORK"
+cd "$WORK" || exit 1
+# run_vmtests.sh runs on-fault-limit as "sudo -u nobody" and skips it without sudo; the guest is
+# root and has none, so a stand-in does the same with runuser.
+if ! command -v sudo > /dev/null && command -v runuser > /dev/null; then
+	mkdir -p "$WORK/.workbench-bin"
+	cat > "$WORK/.workbench-bin/sudo" <<'SUDO'
+#!/bin/bash
+if [ "${1:-}" = -u ]; then user=$2; shift 2; exec runuser -u "$user" -- "$@"; fi
+exec "$@"
+SUDO
+	chmod 755 "$WORK/.workbench-bin/sudo" "$WORK"
+	PATH=$WORK/.workbench-bin:$PATH
+	note sudo runuser
+fi
 for t in "$@"; do
 	kmsg "test $t begin"
 	echo "### WORKBENCH-TEST-BEGIN $t"

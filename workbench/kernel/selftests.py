@@ -97,12 +97,17 @@ def build(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, l
     failed: dict[str, list[str]] = {}
     if stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key:
         failed = json.loads(stamp.read_text().split("\n", 1)[1] or "{}")
-    if names and not (stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key
-                      and all((outdir / n).exists() for n in names if n not in failed)):
+    groups = any(s.kind is Kind.VMTESTS for s in sources)
+    ready = (stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key
+             and all((outdir / n).exists() for n in names if n not in failed)
+             and (not groups or (outdir / "run_vmtests.sh").exists()))
+    if (names or groups) and not ready:
         failed = _make_tests(make, outdir, sources, runner, log)
         stamp.write_text(key + "\n" + json.dumps(failed))
     built = tuple(n for n in names if n not in failed)
-    return TestBinaries(outdir, built, binaries_hash(outdir, list(built)), failed)
+    hashed = sorted(set(built) | ({p.name for p in outdir.iterdir() if p.is_file() and not p.name.startswith(".")}
+                                  if groups else set()))  # a category runs whatever the folder holds
+    return TestBinaries(outdir, built, binaries_hash(outdir, hashed), failed)
 
 
 def _stamp(make: Make, sources: list[TestSource]) -> str:
