@@ -443,7 +443,7 @@ def test_compare_lists_changed_cases_and_columns_only_in_one_run(tmp_path):
     assert f"  cow: Basic COW after fork() ... with {SWAPPED_THP} (2048 kB): SKIP -> PASS" in out
     assert "  only in B: cow: new ... case (4 kB) (NOT_RUN)" in out
     assert "totals: PASS 1  SKIP 1 (+1 env)  FAIL 0  XFAIL 0  ->  PASS 2" in out
-    assert report.compare(a, a).endswith("No status changed.\n")
+    assert report.compare(a, a).endswith("No status changed, no cost changed significantly.\n")
 
 
 # --- the listing of `invoke run` ----------------------------------------------------------------------------

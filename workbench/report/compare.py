@@ -1,9 +1,13 @@
-"""What changed from one run to another: per column both have, the cases whose status changed."""
+"""What changed from one run to another: per column both have, the cases whose status changed, and
+the cost rows measured in both, compared the way a column is compared with base (stats.py: %change
+with its interval, Mann-Whitney U, Holm over the rows of the column)."""
 from __future__ import annotations
 
 from ..records import Run
 from .common import header_line
+from .extra import cost_samples
 from .model import Column, Matrix, Row, matrix_rows
+from .stats import compare_rows, summarize
 
 
 def compare(run_a: Run, run_b: Run) -> str:
@@ -27,8 +31,11 @@ def compare(run_a: Run, run_b: Run) -> str:
         ta, tb = a.totals[cols_a[name].index].text(), b.totals[cols_b[name].index].text()
         if ta != tb:
             out.append(f"  totals: {ta}  ->  {tb}")
+        costs = _costs(run_a, cols_a[name], cols_b[name])
+        changed_any |= any(line.endswith("*") for line in costs)
+        out += costs
     if not changed_any and not only_a and not only_b:
-        out.append("No status changed.")
+        out.append("No status changed, no cost changed significantly.")
     return "\n".join(out) + "\n"
 
 
@@ -47,3 +54,21 @@ def _column(a: Matrix, b: Matrix, ca: Column, cb: Column) -> tuple[list[str], st
     lines += [f"  only in B: {key} ({r.cells[ib].label})" for key, r in rows_b.items() if key not in rows_a]
     cell = f"; cell {ca.status.value} -> {cb.status.value}" if ca.status is not cb.status else ""
     return lines, cell
+
+
+def _costs(run_a: Run, ca: Column, cb: Column) -> list[str]:
+    """The cost rows both columns measured: A's median -> B's, B's change and its interval, p."""
+    lines = []
+    for test in run_a.tests:
+        sa, sb = cost_samples(ca, test), cost_samples(cb, test)
+        both = {label: (sa[label], sb[label]) for label in sa if label in sb}
+        for label, c in compare_rows(both).items():
+            ma, mb = summarize(both[label][0]), summarize(both[label][1])
+            change = "" if c.change_pct is None else f" {c.change_pct:+.1f}%"
+            ci = "" if c.low_pct is None or c.high_pct is None else f" [{c.low_pct:+.0f}, {c.high_pct:+.0f}]"
+            test_text = (f"; {c.why_not}" if c.why_not else
+                         f"; p {c.p:.3f}, Holm {c.p_adjusted:.3f}" if c.p is not None and c.p_adjusted is not None
+                         else "")
+            lines.append(f"  cost {label}: {ma.median:.0f} ms (n={ma.n}) -> {mb.median:.0f} ms (n={mb.n})"
+                         f"{change}{ci}{test_text}" + (" *" if c.significant else ""))
+    return lines

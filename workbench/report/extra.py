@@ -137,6 +137,15 @@ def _boots(col: Column, test: str) -> list[tuple[dict[str, Case], dict[str, floa
     return out
 
 
+def cost_samples(col: Column, test: str) -> dict[str, list[float]]:
+    """{cost label: one sample per boot of the column that measured it}."""
+    out: dict[str, list[float]] = {}
+    for _, measured in _boots(col, test):
+        for label, value in measured.items():
+            out.setdefault(label, []).append(value)
+    return out
+
+
 def _grid_cell(words: Words, boots: list[tuple[dict[str, Case], dict[str, float]]], name: str) -> GridCell:
     said = Counter(words.word(cases.get(name)) for cases, _ in boots)
     return GridCell(tuple(sorted(said.items(), key=lambda kv: -kv[1])) if said else ((words.missing, 0),))

@@ -7,7 +7,9 @@
  * maps. The kernel selftest `cow` only notices the first kind of mistake
  * (exclusive treated as shared); this probe measures both, for the PMD THP
  * size, every mTHP size the kernel offers, small pages and KSM pages, and it
- * times MADV_COLD and MADV_PAGEOUT over a large region of PTE-mapped THPs.
+ * times MADV_COLD and MADV_PAGEOUT over a large region of PTE-mapped THPs:
+ * the whole call over an exclusive region, and the decision alone over a
+ * region shared with a child (which every variant leaves alone).
  *
  * Every scenario: set the memory up (fork()ed children keep their part mapped
  * and touch nothing), call madvise() from the parent only, then read from the
@@ -922,16 +924,80 @@ out:
 
 /* ---------------------------------------------------------------- cost */
 
+/* the THPs of [mem, mem + len) whose head page is REFERENCED and ACTIVE */
+static void thp_flags(const char *mem, size_t len, size_t *referenced, size_t *active)
+{
+	*referenced = *active = 0;
+	for (size_t off = 0; off < len; off += pmdsize) {
+		uint64_t pm;
+
+		if (pagemap_read(mem + off, 1, &pm) == 0 && (pm & PM_PRESENT)) {
+			uint64_t fl = folio_flags(pm & PM_PFN_MASK);
+
+			*referenced += !!(fl & F_REFERENCED);
+			*active += !!(fl & F_ACTIVE);
+		}
+	}
+}
+
+/* len bytes of PMD-sized THPs, PTE-mapped, each made active and referenced; NULL on failure */
+static char *cost_region(size_t len, const char *what)
+{
+	size_t thps;
+	char *mem;
+	long kb;
+
+	mem = map_aligned(len, pmdsize);
+	if (!mem) {
+		printf("# cost: mmap of %zu MiB failed: %s\n", len >> 20, strerror(errno));
+		return NULL;
+	}
+	madvise(mem, len, MADV_HUGEPAGE);
+	memset(mem, 0x5a, len);
+	kb = smaps_anon_huge_kb(mem);
+	thps = kb > 0 ? (size_t)kb * 1024 / pmdsize : 0;
+	madvise(mem, len, MADV_NOHUGEPAGE);
+	if (pte_map(mem, len)) {
+		printf("# cost: mprotect failed: %s\n", strerror(errno));
+		munmap(mem, len);
+		return NULL;
+	}
+	kb = smaps_anon_huge_kb(mem);
+	/* make every THP active and referenced, so that MADV_COLD has work to do */
+	for (size_t off = 0; off < len; off += pmdsize)
+		touch_range(mem + off, pagesize, 3);
+	printf("# cost region %s: %zu MiB, %zu of %zu PMD-sized THPs populated, PTE-mapped (AnonHugePages now %ld kB)\n",
+	       what, len >> 20, thps, len / pmdsize, kb);
+	return mem;
+}
+
+static double timed_advice(char *mem, size_t len, int advice, const char *name)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (madvise(mem, len, advice))
+		printf("# cost: madvise(%s): %s\n", name, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return elapsed_ms(&t0, &t1);
+}
+
+/*
+ * The whole call: MADV_COLD then MADV_PAGEOUT over an exclusive region, whose time is mostly the
+ * work that follows the decision (deactivation, reclaim) and so differs as much by what a variant
+ * does as by what its helper costs. Then the decision alone: the same over a region a child maps
+ * too, which every variant leaves alone, so the time is the walk and the sharing checks.
+ */
 static void run_cost(void)
 {
 	const char *env = getenv("PROBE_COST_MB");
 	long mb = env && *env ? strtol(env, NULL, 10) : DEFAULT_COST_MB;
-	size_t len, n, thps, referenced = 0, active = 0, referenced0 = 0, active0 = 0;
-	struct timespec t0, t1;
-	struct state st;
+	size_t len, n, referenced, active, referenced0, active0;
 	double cold_ms, pageout_ms;
+	char msg[200];
+	struct child child;
+	struct state st;
 	char *mem;
-	long kb;
 
 	if (mb <= 0 || !have_thp)
 		return;
@@ -943,68 +1009,47 @@ static void run_cost(void)
 		printf("# cost: cannot set the THP knobs\n");
 		return;
 	}
-	mem = map_aligned(len, pmdsize);
-	if (!mem) {
-		printf("# cost: mmap of %ld MiB failed: %s\n", mb, strerror(errno));
+	mem = cost_region(len, "(exclusive)");
+	if (!mem)
 		return;
-	}
-	madvise(mem, len, MADV_HUGEPAGE);
-	memset(mem, 0x5a, len);
-	kb = smaps_anon_huge_kb(mem);
-	thps = kb > 0 ? (size_t)kb * 1024 / pmdsize : 0;
-	madvise(mem, len, MADV_NOHUGEPAGE);
-	if (pte_map(mem, len)) {
-		printf("# cost: mprotect failed: %s\n", strerror(errno));
-		goto out;
-	}
-	kb = smaps_anon_huge_kb(mem);
-	/* make every THP active and referenced, so that MADV_COLD has work to do */
-	for (size_t off = 0; off < len; off += pmdsize)
-		touch_range(mem + off, pagesize, 3);
-	for (size_t off = 0; off < len; off += pmdsize) {
-		uint64_t pm;
-
-		if (pagemap_read(mem + off, 1, &pm) == 0 && (pm & PM_PRESENT)) {
-			uint64_t fl = folio_flags(pm & PM_PFN_MASK);
-
-			referenced0 += !!(fl & F_REFERENCED);
-			active0 += !!(fl & F_ACTIVE);
-		}
-	}
-	printf("# cost region: %zu MiB, %zu of %zu PMD-sized THPs populated, PTE-mapped (AnonHugePages now %ld kB)\n",
-	       len >> 20, thps, len / pmdsize, kb);
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (madvise(mem, len, MADV_COLD))
-		printf("# cost: madvise(MADV_COLD): %s\n", strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cold_ms = elapsed_ms(&t0, &t1);
-	for (size_t off = 0; off < len; off += pmdsize) {
-		uint64_t pm;
-
-		if (pagemap_read(mem + off, 1, &pm) == 0 && (pm & PM_PRESENT)) {
-			uint64_t fl = folio_flags(pm & PM_PFN_MASK);
-
-			referenced += !!(fl & F_REFERENCED);
-			active += !!(fl & F_ACTIVE);
-		}
-	}
+	thp_flags(mem, len, &referenced0, &active0);
+	cold_ms = timed_advice(mem, len, MADV_COLD, "MADV_COLD");
+	thp_flags(mem, len, &referenced, &active);
 	printf("# cost region after MADV_COLD: %zu of %zu THPs still REFERENCED, %zu ACTIVE (before: %zu, %zu)\n",
 	       referenced, len / pmdsize, active, referenced0, active0);
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (madvise(mem, len, MADV_PAGEOUT))
-		printf("# cost: madvise(MADV_PAGEOUT): %s\n", strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	pageout_ms = elapsed_ms(&t0, &t1);
-
+	pageout_ms = timed_advice(mem, len, MADV_PAGEOUT, "MADV_PAGEOUT");
 	if (range_state(mem, n, false, &st) == 0)
 		printf("# cost region after MADV_PAGEOUT: %zu of %zu pages paged out\n", st.swapped, n);
 	printf("# [COST] MADV_COLD %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024, cold_ms);
 	printf("# [COST] MADV_PAGEOUT %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024,
 	       pageout_ms);
-out:
 	fflush(stdout);
+	munmap(mem, len);
+
+	mem = cost_region(len, "(shared with a child)");
+	if (!mem)
+		return;
+	if (start_child(&child, mem, len, NONE, false, msg, sizeof(msg))) {
+		printf("# cost: %s\n", msg);
+		stop_child(&child);
+		munmap(mem, len);
+		return;
+	}
+	thp_flags(mem, len, &referenced0, &active0);
+	cold_ms = timed_advice(mem, len, MADV_COLD, "MADV_COLD");
+	thp_flags(mem, len, &referenced, &active);
+	pageout_ms = timed_advice(mem, len, MADV_PAGEOUT, "MADV_PAGEOUT");
+	if (range_state(mem, n, false, &st) == 0)
+		printf("# cost region (shared) after MADV_COLD and MADV_PAGEOUT: %zu of %zu THPs still REFERENCED "
+		       "(before: %zu), %zu of %zu pages paged out%s\n", referenced, len / pmdsize, referenced0,
+		       st.swapped, n, st.swapped || referenced < referenced0 ?
+		       ": the variant acted on shared folios, so these times are not the decision alone" : "");
+	printf("# [COST] decision only: MADV_COLD %zu MiB PTE-mapped THP shared with a child (%zu kB): %.1f ms\n",
+	       len >> 20, pmdsize / 1024, cold_ms);
+	printf("# [COST] decision only: MADV_PAGEOUT %zu MiB PTE-mapped THP shared with a child (%zu kB): %.1f ms\n",
+	       len >> 20, pmdsize / 1024, pageout_ms);
+	fflush(stdout);
+	stop_child(&child);
 	munmap(mem, len);
 }
 
