@@ -8,7 +8,7 @@
   workbench killed at any point after that follows the job instead of submitting it again.
 - `collect` follows the job (the progress view shows its id, state, device and URL) until LAVA
   says Finished, fetches its log, rebuilds the console from the log's target lines
-  (`console.log` in the cell's folder, the raw log as `lava.log`) and reads the tests' TAP from
+  (`console.log` in the cell's folder, the raw log of every attempt as `lava-job-N.yaml`) and reads the tests' TAP from
   their markers: the same parser, splat and hang detection and judge as a local cell. How the job
   ended becomes an ExitState: the guest script's done marker -> FINISHED; LAVA's timeout after
   the kernel booted -> TIMED_OUT; an artifact the worker could not fetch, or no kernel line at
@@ -40,7 +40,7 @@ from .vng import overlap_allowed
 
 CONSOLE = "console.log"
 JOB = "job.yaml"
-LOG = "lava.log"
+LOG = "lava-job-{}.yaml"  # the job's raw log, one per attempt
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -118,8 +118,7 @@ class LavaExecutor:
                               kernel_url=self.publisher.publish(job.image, "bzImage"), ramdisk_url=self._ramdisk(job),
                               metadata={f"workbench.{k}": v for k, v in job.meta.items()})
         definition = jobdef.render(self.settings.templates_dir, spec, self.lab, job.vm)
-        for stale in (CONSOLE, LOG):
-            (job.workdir / stale).unlink(missing_ok=True)
+        (job.workdir / CONSOLE).unlink(missing_ok=True)
         write_atomic(job.workdir / JOB, definition)
         number = self.api.submit(definition)
         url = self.api.job_url(number)
@@ -148,7 +147,7 @@ class LavaExecutor:
         number = int(handle.data["job"])
         job, note = self._follow(handle, number)
         text = self.api.log(number)
-        write_atomic(handle.workdir / LOG, text)
+        write_atomic(handle.workdir / LOG.format(number), text)
         entries = joblog.parse(text)
         con = joblog.console(entries)
         write_atomic(handle.workdir / CONSOLE, con)
@@ -189,7 +188,7 @@ def exit_state(job: Job, failure: joblog.Failure | None, con: str, note: str = "
     if console.DONE_MARK in con:
         return ExitState.FINISHED, detail
     if failure is not None and failure.kind == "fetch":
-        return ExitState.NOT_STARTED, f"the lab's worker could not fetch the cell's kernel or initramfs ({detail})"
+        return ExitState.NOT_STARTED, f"the lab's worker could not fetch the cell's kernel or initramfs: {detail}"
     if failure is not None and failure.kind == "timeout" and booted:
         return ExitState.TIMED_OUT, detail
     if not booted:

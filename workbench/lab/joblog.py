@@ -106,7 +106,9 @@ def failure(entries: list[Entry]) -> Failure | None:
         return None
     msg = str(result.get("error_msg") or "")
     kind_text = str(result.get("error_type") or "")
-    text = "; ".join(x for x in (f"{kind_text}: {msg}" if kind_text else msg, *errors[:3]) if x)
+    first = f"{kind_text}: {msg}" if kind_text else msg
+    rest = [e for e in dict.fromkeys(errors) if e and e != msg]  # LAVA says the same thing several times
+    text = " ".join("; ".join(x for x in (first, *rest[:3]) if x).split())
     if not text:
         return None if result.get("result") == "pass" else Failure("other", "LAVA logged no error")
     low = (msg + " " + " ".join(errors)).lower()
