@@ -42,12 +42,17 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# The kernel writes to the serial console at once while the script's own output waits in the
+# tty's buffer, so a marker written to /dev/kmsg lands inside a line of TAP still being sent.
+# The console carries the script's own markers; here its /dev/kmsg writes go nowhere.
+mount -o bind /dev/null /dev/kmsg
 mkdir -p {ROOT}/out
 @COMMAND@
 echo "{ENV_BEGIN}"
 cat {ROOT}/out/env.txt
 echo "{ENV_END}"
 sync
+sleep 1  # let the tty send what it holds: poweroff stops the VM at once
 poweroff -f
 while :; do sleep 60; done
 """

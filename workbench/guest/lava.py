@@ -94,7 +94,7 @@ class LavaExecutor:
     def identity(self) -> dict[str, str]:
         return {"executor": self.name, "lab": self.lab.name, "device_type": self.lab.device_type,
                 "accel": self.lab.accel, "job": jobdef.digest(self.settings.templates_dir),
-                "image": initramfs.digest()}
+                "kernel_args": jobdef.CONSOLE, "image": initramfs.digest()}
 
     def describe(self) -> str:
         return f"lab {self.lab.name} ({self.lab.device_type})"

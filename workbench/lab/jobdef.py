@@ -27,7 +27,9 @@ from ..guest import console
 from ..settings import LabSettings, VmSettings
 
 TEMPLATE = "lava/qemu.yaml.j2"
-CONSOLE = "console=ttyS0,115200"
+# printk.time=1: every kernel line on the console starts with its time stamp, so a kernel message
+# that lands inside a line the guest script is still sending can be taken out again (joblog.py)
+CONSOLE = "console=ttyS0,115200 printk.time=1"
 
 
 @dataclass(frozen=True)

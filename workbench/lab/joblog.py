@@ -26,6 +26,7 @@ _YAML_ONLY = {"0": "\x00", "a": "\x07", "v": "\x0b", "e": "\x1b", " ": " ", "N":
               "L": "\u2028", "P": "\u2029", "\t": "\t"}
 _TAG = re.compile(r'(?<=[{\[,:] )!{1,2}[^\s"]*\s+(?=")')
 _MSG = re.compile(r'"msg": "(.*)"\}\s*$')
+_STAMP = re.compile(r"\[\s*\d+\.\d{6}\] ")
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[@-Z\\-_])")
 
 
@@ -85,9 +86,41 @@ def _to_json(body: str) -> str:
 
 
 def console(entries: list[Entry]) -> str:
-    """The serial console the job saw (the `target` lines), terminal escapes removed."""
-    lines = [_ANSI.sub("", e.msg) for e in entries if e.lvl == "target" and isinstance(e.msg, str)]
+    """The serial console the job saw (the `target` lines), terminal escapes removed and the
+    kernel's lines taken out of the guest's (`untangle`)."""
+    lines = untangle([_ANSI.sub("", e.msg) for e in entries if e.lvl == "target" and isinstance(e.msg, str)])
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def untangle(lines: list[str]) -> list[str]:
+    """The console as it would read if the kernel had waited for the guest's lines to end.
+
+    The kernel prints on the serial console at once, while what the guest script prints waits
+    in the tty's buffer: a kernel message can land inside a line of TAP ("... with si" +
+    "[ 12.345678] clocksource: ..." / "ngle PTE of THP"). With `printk.time=1` (the job sets it)
+    each kernel line starts with its time stamp: one found inside a line is moved to a line of
+    its own and the two halves of the guest's line are joined again. The stamps are then
+    dropped, so the console reads like a local one (which has none).
+    """
+    out: list[str] = []
+    pending = ""  # the first half of a guest line a kernel message cut
+    kernel = False  # the kernel has printed: before, a line is the firmware's ("Booting from ROM..")
+    for line in lines:
+        line = line.rstrip("\r")
+        m = _STAMP.search(line)
+        if m is None:
+            out.append(pending + line)
+            pending = ""
+            continue
+        if m.start() and kernel:
+            pending += line[:m.start()]
+        elif m.start():
+            out.append(line[:m.start()])
+        out.append(line[m.end():])  # a kernel line between two halves: the guest's line goes on after it
+        kernel = True
+    if pending:
+        out.append(pending)
+    return out
 
 
 def job_result(entries: list[Entry]) -> dict[str, Any]:
