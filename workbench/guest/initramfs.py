@@ -110,7 +110,7 @@ def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmS
             image.links.setdefault(f"bin/{applet}", "busybox")
     image.links["bin/bash"] = "/usr/bin/bash"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
+    with open(out, "wb") as fh, gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
         gz.write(archive(image))
     return out
 
