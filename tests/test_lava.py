@@ -295,3 +295,36 @@ def test_the_initramfs_holds_the_guest_script_the_tests_their_libraries_and_an_i
     assert files["bin/sh"][1] == b"busybox" and files["bin/bash"][1] == b"/usr/bin/bash"
     assert {"usr/bin/bash", "usr/bin/timeout", "usr/bin/stdbuf", "usr/sbin/mkswap", "lib64/ld-linux-x86-64.so.2",
             "lib/x86_64-linux-gnu/libc.so.6", "usr/libexec/coreutils/libstdbuf.so", "dev/console"} <= set(files)
+
+
+def carried(files: dict[str, bytes]) -> list[str]:
+    """What the /init prints for `files`: a gzip'd tar in base64 between the markers, and its sha256."""
+    import base64
+    import hashlib
+    import io
+    import tarfile
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    blob = gzip.compress(raw.getvalue())
+    text = base64.b64encode(blob).decode()
+    return [initramfs.FILES_BEGIN, *[text[i:i + 76] for i in range(0, len(text), 76)],
+            f"{initramfs.FILES_END} {hashlib.sha256(blob).hexdigest()}  /tmp/out.tar.gz"]
+
+
+def test_the_guest_scripts_files_come_back_whole_or_not_at_all():
+    tapt = (ROOT / "tests" / "data" / "real" / "v6.12.117-base-cow.tap").read_bytes()
+    lines = carried({"cow.tap": tapt, "cow.rc": b"0\n", "done": b"done\n"})
+    got = initramfs.files_from("\n".join(["### WORKBENCH-GUEST-DONE", *lines, "reboot: Power down"]))
+    assert got == {"cow.tap": tapt, "cow.rc": b"0\n", "done": b"done\n"}
+    damaged = [*lines[:3], lines[3][:30] + lines[3][48:], *lines[4:]]  # what QEMU drops when LAVA's reader lags
+    assert initramfs.files_from("\n".join(damaged)) is None
+    assert initramfs.files_from("\n".join(lines[:-1])) is None  # cut short
+
+
+def test_quotes_come_back_as_the_guest_printed_them():
+    entries = joblog.parse('- {"dt": "x", "lvl": "target", "msg": "use \\\\\\"pci=nocrs\\\\\\" and report"}\n')
+    assert joblog.console(entries) == 'use "pci=nocrs" and report\n'

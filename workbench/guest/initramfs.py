@@ -6,14 +6,21 @@ relies on beyond busybox (bash, coreutils' timeout and stdbuf, util-linux's moun
 and swapon: the programs a virtme-ng guest gets from the host's root filesystem), the test
 binaries, every shared library those need (read with `ldd`), the guest script, and an /init that
 runs the guest script with the cell's settings, prints what it recorded (`env.txt`) on the
-console between markers, and powers the guest off. Everything reaches the host through the
-serial console, so a lab's job log alone gives the results (guest/script.py reads it).
+console between markers, then every file the guest script left (`out/`: the tests' TAP and exit
+codes, env.txt, done) as a checksummed gzip'd tar in base64, and powers the guest off.
+Everything reaches the host through the serial console, so a lab's job log alone gives the
+results: `files_from()` gets the guest's files back byte for byte, as virtme-ng's shared folder
+gives them locally; when the serial line lost characters on the way (QEMU drops them when the
+lab's reader falls behind, on a loaded host), the checksum says so and the TAP is read from the
+console instead (guest/script.py reads either).
 
 The archive is written here (cpio "newc", gzip), sorted, owned by root, with time 0: the same
 inputs give the same bytes, hence the same content-addressed name.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import hashlib
 import io
@@ -21,6 +28,7 @@ import os
 import re
 import shutil
 import stat
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +42,7 @@ HOST_PROGRAMS = ("bash", "timeout", "stdbuf", "mountpoint", "mkswap", "swapon")
 HOST_FILES = ("/usr/libexec/coreutils/libstdbuf.so",)  # stdbuf preloads it from this path
 ROOT = "/workbench"
 ENV_BEGIN, ENV_END = "### WORKBENCH-ENV-BEGIN", "### WORKBENCH-ENV-END"
+FILES_BEGIN, FILES_END = "### WORKBENCH-FILES-BEGIN", "### WORKBENCH-FILES-END"
 INIT = f"""#!/bin/sh
 # /init of the workbench's initramfs (workbench/guest/initramfs.py): mount what the guest script
 # needs, run it with the cell's settings, print what it recorded, power the guest off.
@@ -51,6 +60,10 @@ mkdir -p {ROOT}/out
 echo "{ENV_BEGIN}"
 cat {ROOT}/out/env.txt
 echo "{ENV_END}"
+tar -C {ROOT}/out -cf /tmp/out.tar . && gzip -9 /tmp/out.tar
+echo "{FILES_BEGIN}"
+base64 /tmp/out.tar.gz
+echo "{FILES_END} $(sha256sum /tmp/out.tar.gz)"
 sync
 sleep 1  # let the tty send what it holds: poweroff stops the VM at once
 poweroff -f
@@ -180,3 +193,34 @@ def env_from(console: str) -> dict[str, str]:
             k, v = line.split("=", 1)
             env[k.strip()] = v.strip()
     return env
+
+
+def files_from(console: str) -> dict[str, bytes] | None:
+    """The guest script's files (`out/`), from the /init's checksummed section of the console;
+    None when the section is missing (the guest did not get there) or damaged on the way."""
+    lines = [line.strip() for line in console.splitlines()]
+    try:
+        begin = lines.index(FILES_BEGIN)
+    except ValueError:
+        return None
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].startswith(FILES_END)), None)
+    if end is None:
+        return None
+    want = lines[end][len(FILES_END):].split()[:1]
+    try:
+        blob = base64.b64decode("".join(lines[begin + 1:end]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not want or hashlib.sha256(blob).hexdigest() != want[0]:
+        return None
+    files = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
+            for member in tar.getmembers():
+                name = member.name.removeprefix("./")
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is not None and name and "/" not in name and not name.startswith("."):
+                    files[name] = extracted.read()
+    except (OSError, EOFError, tarfile.TarError):
+        return None
+    return files

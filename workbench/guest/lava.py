@@ -8,12 +8,14 @@
   workbench killed at any point after that follows the job instead of submitting it again.
 - `collect` follows the job (the progress view shows its id, state, device and URL) until LAVA
   says Finished, fetches its log, rebuilds the console from the log's target lines
-  (`console.log` in the cell's folder, the raw log of every attempt as `lava-job-N.yaml`) and reads the tests' TAP from
-  their markers: the same parser, splat and hang detection and judge as a local cell. How the job
-  ended becomes an ExitState: the guest script's done marker -> FINISHED; LAVA's timeout after
-  the kernel booted -> TIMED_OUT; an artifact the worker could not fetch, or no kernel line at
-  all -> NOT_STARTED; Incomplete or Canceled otherwise -> LOST; LAVA's own error text is the
-  detail. A kernel that crashes makes the job Incomplete, and the judge makes it CRASH from the
+  (`console.log` in the cell's folder, the raw log of every attempt as `lava-job-N.yaml`), puts
+  the guest script's files the console carried (checksummed) into the cell's `out/`, as a local
+  guest leaves them, and reads the tests there, or from their markers on the console when those
+  files did not come back whole: the same parser, splat and hang detection and judge as a local
+  cell. How the job ended becomes an ExitState: the guest script's done marker -> FINISHED;
+  LAVA's timeout after the kernel booted -> TIMED_OUT; an artifact the worker could not fetch,
+  or no kernel line at all -> NOT_STARTED; Incomplete or Canceled otherwise -> LOST; LAVA's own
+  error text is the detail. A kernel that crashes makes the job Incomplete, and the judge makes it CRASH from the
   splat in the console, as locally; LAVA's health alone never decides a verdict.
 - Under TCG on a host with 2 cores or fewer, a lab whose workers are on this host (artifacts over
   `file`, or a loopback URL) gets the cells only once every cell is built (`waits_for_builds`);
@@ -21,6 +23,7 @@
 """
 from __future__ import annotations
 
+import shutil
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -152,10 +155,22 @@ class LavaExecutor:
         con = joblog.console(entries)
         write_atomic(handle.workdir / CONSOLE, con)
         state, detail = exit_state(job, joblog.failure(entries) if job.health != "Complete" else None, con, note)
-        tests = {name: out for name, out in script.sections(con).items() if name in handle.tests}
+        guest = script.read(self._files(handle.workdir / "out", con), handle.tests, con)
+        if initramfs.FILES_BEGIN in con and not guest.finished:
+            detail += "; the guest's files came back damaged (the serial line lost characters): TAP from the console"
         self._tell(str(handle.data.get("label", "")), f"job {number} {job.health.lower()}", self.api.job_url(number))
-        return Collected(console=con, tests=tests, env=initramfs.env_from(con), state=state,
+        return Collected(console=con, tests=guest.tests, env=guest.env or initramfs.env_from(con), state=state,
                          reached_guest=console.START_MARK in con, seconds=_seconds(job, handle), detail=detail)
+
+    @staticmethod
+    def _files(out: Path, con: str) -> Path:
+        """The guest script's files, as the console carried them, into the cell's `out/` (as a local
+        guest leaves them); left empty when they did not come back whole."""
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for name, data in (initramfs.files_from(con) or {}).items():
+            (out / name).write_bytes(data)
+        return out
 
     def _follow(self, handle: Handle, number: int) -> tuple[Job, str]:
         """Poll the job until LAVA says it is Finished; cancel it (and say why) when it waits for a device

@@ -88,7 +88,8 @@ def _to_json(body: str) -> str:
 def console(entries: list[Entry]) -> str:
     """The serial console the job saw (the `target` lines), terminal escapes removed and the
     kernel's lines taken out of the guest's (`untangle`)."""
-    lines = untangle([_ANSI.sub("", e.msg) for e in entries if e.lvl == "target" and isinstance(e.msg, str)])
+    lines = untangle([_ANSI.sub("", e.msg).replace('\\"', '"') for e in entries  # LAVA wrote each " as \"
+                      if e.lvl == "target" and isinstance(e.msg, str)])
     return "\n".join(lines) + ("\n" if lines else "")
 
 
