@@ -328,3 +328,16 @@ def test_the_guest_scripts_files_come_back_whole_or_not_at_all():
 def test_quotes_come_back_as_the_guest_printed_them():
     entries = joblog.parse('- {"dt": "x", "lvl": "target", "msg": "use \\\\\\"pci=nocrs\\\\\\" and report"}\n')
     assert joblog.console(entries) == 'use "pci=nocrs" and report\n'
+
+
+def test_a_real_job_brings_the_guests_files_back_and_they_say_what_the_console_says():
+    """Job 29 of the local lab: folio_mapcount's cow, with the /init's checksummed copy of out/."""
+    con = joblog.console(joblog.parse(captured("complete-folio_mapcount-files")))
+    files = initramfs.files_from(con)
+    assert files is not None and set(files) == {"cow.tap", "cow.rc", "env.txt", "done"}
+    from_files = tap.parse(files["cow.tap"].decode(), "cow", exit_code=int(files["cow.rc"]))
+    text, rc = script.sections(con)["cow"]
+    from_console = tap.parse(text, "cow", exit_code=rc)
+    assert [(c.key, c.status) for c in from_files.cases] == [(c.key, c.status) for c in from_console.cases]
+    swapped_thp = [c for c in from_files.cases if "swapped-out, PTE-mapped THP" in c.name]
+    assert len(swapped_thp) == 112 and all(c.status is Status.SKIP for c in swapped_thp)  # the variant's regression
