@@ -125,6 +125,13 @@ def test_a_real_crash_is_crash_with_the_oops_though_lava_calls_it_incomplete():
     assert any("madvise_cold_or_pageout_pte_range" in line for line in oops)
 
 
+def test_a_real_hang_is_timeout_with_the_stall_when_lavas_monitor_times_out():
+    status, reason, state, detail = read_back("hang", "Incomplete")
+    assert status is Status.TIMEOUT and state is ExitState.TIMED_OUT
+    assert reason == "no answer from the guest while testing; the kernel reported: rcu: INFO: rcu_sched self-detected stall on CPU"
+    assert "lava-test-monitor timed out after 120 seconds" in detail
+
+
 def test_a_job_cancelled_from_lavas_side_is_an_infrastructure_error_in_lavas_words():
     status, reason, state, _ = read_back("canceled", "Canceled")
     assert status is Status.INFRA_ERROR and not status.is_verdict and state is ExitState.LOST
