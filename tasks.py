@@ -301,7 +301,7 @@ def clean(c, base=None, keep_runs=None, cells=False, all=False):
                     "(default: local)"})
 @_edge
 def lab(c, action, purge=False, name="local"):
-    """A LAVA lab on this host, on loopback, for trying --lab and for the tests: lab up, lab down [--purge], lab status."""
+    """A LAVA lab on this host, on loopback: lab up, lab down [--purge], lab status (for --lab local)."""
     from workbench.lab import local
 
     settings = _settings(c)

@@ -267,6 +267,13 @@ def test_labs_come_from_invoke_yaml_and_name_the_token_variable_never_the_token(
         Settings.from_mapping({"labs": {"x": {"url": "http://a/", "token_env": "T", "artifacts": "ftp://a"}}})
 
 
+def test_the_commands_a_run_records_say_which_lab():
+    from workbench.bisect import BisectRequest
+    from workbench.matrix import MatrixRequest
+    assert MatrixRequest(base="v6.12", lab="local").command() == "invoke matrix --base v6.12 --tests cow --lab local"
+    assert BisectRequest("v6.1", "v6.2", ("cow",), ("THP",), lab="local").command().endswith(" --lab local")
+
+
 # --- the initramfs --------------------------------------------------------------------------------------
 
 def newc(data: bytes) -> dict[str, tuple[int, bytes]]:

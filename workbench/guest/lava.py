@@ -81,8 +81,9 @@ class LavaExecutor:
 
     def check(self) -> None:
         initramfs.check()
-        jobdef.append(self.settings.vm), jobdef.memory_mib(self.settings.vm.memory)
-        self.api.whoami()
+        jobdef.append(self.settings.vm)  # refuses what a job's kernel argument cannot hold
+        jobdef.memory_mib(self.settings.vm.memory)
+        self.api.whoami()  # a wrong token fails here
         devices = [d for d in self.api.devices() if d.get("device_type") == self.lab.device_type]
         usable = [d for d in devices if d.get("health") not in ("Retired", "Maintenance", "Bad")]
         if not usable:
