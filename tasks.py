@@ -22,6 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 TREE = "kernel git tree (default from invoke.yaml, else the Debian import)"
 STUDY = "study name under templates/, or a study directory"
 VERBOSE = "echo every external command (they are always in the run's commands.log)"
+LAB = "boot and test the cells on this LAVA lab (a name under `labs` in invoke.yaml, e.g. local) instead of this host"
 
 
 def _edge(fn: F) -> F:
@@ -117,16 +118,16 @@ def check_variants(c, base, variants=None, tree=None, study=None, verbose=False)
 
 def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
            tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
-           verbose: bool, no_reuse: bool = False) -> Any:
+           verbose: bool, no_reuse: bool = False, lab: str | None = None) -> Any:
     from workbench import matrix
 
     settings = _settings(c, study=study, overlap=overlap, timeout=_float(timeout, "--timeout"),
-                         configs=configs, verbose=verbose or None)
+                         configs=configs, verbose=verbose or None, lab=lab)
     names = _list(variants)
     req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests),
                                repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
                                study=study, timeout=_float(timeout, "--timeout"), overlap=overlap,
-                               reuse=not no_reuse)
+                               reuse=not no_reuse, lab=lab)
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
     return run, settings
@@ -148,19 +149,19 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
                         "force",
              "configs": "configs to build, comma-separated; each joins kbuild/ fragments with '+' "
                         "(e.g. minimal,minimal+debug: one column group per config)",
-             "verbose": VERBOSE,
+             "verbose": VERBOSE, "lab": LAB,
              "no-reuse": "boot a variant whose kernel is the base's, byte for byte, instead of reusing the base's cell"}
 
 
 @task(help={**CELL_HELP, "variant": "the variant (or base), or NAME=PATCH|MBOX|REF: a change you bring"})
 @_edge
 def run(c, base, variant="base", tests=None, tree=None, repeat=None, study=None, timeout=None, overlap=None,
-        configs=None, verbose=False, no_reuse=False):
+        configs=None, verbose=False, no_reuse=False, lab=None):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
     result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose,
-                       no_reuse)
+                       no_reuse, lab)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
 
@@ -184,7 +185,7 @@ def main(c, base="v6.12", tests=None):
             "all": "the terminal table with every row (by default the rows that differ from base)"})
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False):
+           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
@@ -192,7 +193,7 @@ def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="t
     if format not in report.FORMATS:
         raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
-                            verbose, no_reuse)
+                            verbose, no_reuse, lab)
     print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 
@@ -210,15 +211,16 @@ def _color(mode: str) -> bool:
             "bad-on": "what makes a watched case bad: skip,fail (default), fail, skip, or 'skip:<reason text>'",
             "crash-skip": "count a kernel crash as a skip instead of bad",
             "repeat": "run each step N times (a case bad in any run makes the step bad)", "tree": TREE,
-            "verbose": VERBOSE})
+            "verbose": VERBOSE, "lab": LAB})
 @_edge
-def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=None, tree=None, verbose=False):
+def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat=None, tree=None, verbose=False,
+           lab=None):
     """Find the commit that broke a test case: git bisect run with the workbench's build, boot and test."""
     from workbench import bisect as wbisect
 
     req = wbisect.BisectRequest(good=good, bad=bad, tests=_list(test) or ("cow",), cases=tuple(case), bad_on=bad_on,
-                                crash_skip=crash_skip, repeat=_int(repeat or 1, "--repeat"), tree=tree)
-    print(wbisect.summary(wbisect.bisect(req, _settings(c, verbose=verbose or None), _say)))
+                                crash_skip=crash_skip, repeat=_int(repeat or 1, "--repeat"), tree=tree, lab=lab)
+    print(wbisect.summary(wbisect.bisect(req, _settings(c, verbose=verbose or None, lab=lab), _say)))
 
 
 @task(help={"base": "tag, branch or commit the series applies to", "variant": "the variant to send",
@@ -292,6 +294,24 @@ def clean(c, base=None, keep_runs=None, cells=False, all=False):
     print(wclean.table(wclean.usage(settings, Runner())))
 
 
+@task(positional=["action"],
+      help={"action": "up (install what is missing, start the daemons, add the devices), down, or status",
+            "purge": "with down: also remove the LAVA packages, databases, settings and devices (nothing left)",
+            "name": "the lab's declaration in invoke.yaml whose URL, device type and device count it uses "
+                    "(default: local)"})
+@_edge
+def lab(c, action, purge=False, name="local"):
+    """A LAVA lab on this host, on loopback: lab up, lab down [--purge], lab status (for --lab local)."""
+    from workbench.lab import local
+
+    settings = _settings(c)
+    if action not in ("up", "down", "status"):
+        raise errors.UserError(f"`invoke lab {action}`: the action is up, down or status", "e.g. invoke lab up.")
+    if purge and action != "down":
+        raise errors.UserError("--purge goes with `invoke lab down`", "e.g. invoke lab down --purge.")
+    print(local.main(settings, name, action, purge, _say))
+
+
 @task(help={"browser": "also install chromium (for the HTML report's browser test)"})
 @_edge
 def setup(c, browser=True):
@@ -338,5 +358,5 @@ def test(c, kernel=False, k=None, checks=True):
 
 
 ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,
-                clean, test)
+                clean, test, lab)
 ns.configure({"workbench": DEFAULTS})

@@ -41,7 +41,11 @@ class FakeLab:
     name: str = "fakelab"
     lanes: int = 4  # cells in flight at once
     interrupt_collect: bool = False  # Ctrl-C while collecting, after everything was submitted
+    waits: bool = False  # submit only once every cell is built
+    retries: int = 0
+    fail_first: tuple[str, ...] = ()  # labels whose first boot ends in an infrastructure error
     events: list[str] = field(default_factory=list)
+    tells: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -62,6 +66,12 @@ class FakeLab:
     def in_flight(self) -> int:
         return self.lanes
 
+    def waits_for_builds(self) -> bool:
+        return self.waits
+
+    def attach(self, tell: Any) -> None:
+        self.tells.append(("attached", "", ""))
+
     def submit(self, job: GuestJob) -> Handle:
         self.events.append(f"submit {job.label}")
         (job.workdir / "job.json").write_text(json.dumps({"label": job.label, "image": job.image.exists()}))
@@ -74,6 +84,9 @@ class FakeLab:
             raise KeyboardInterrupt
         job = json.loads((handle.workdir / "job.json").read_text())
         self.events.append(f"collect {job['label']}")
+        if job["label"] in self.fail_first and self.events.count(f"collect {job['label']}") == 1:
+            return Collected(console="Linux version 6.12.117\n", tests={}, env={}, state=ExitState.LOST,
+                             reached_guest=False, seconds=1.0, detail=f"job {handle.data['job']} Canceled")
         return Collected(console="Linux version 6.12.117\n### WORKBENCH-GUEST-START\n", tests={"cow": (COW, 0)},
                          env={"swap_kb": "1"}, state=ExitState.FINISHED, reached_guest=True, seconds=1.0,
                          detail=f"job {handle.data['job']}")

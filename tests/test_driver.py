@@ -10,8 +10,11 @@ from pathlib import Path
 import fake_lab
 import pytest
 
+from workbench.cells.cache import CellCache
 from workbench.cells.plan import plan
 from workbench.kernel.tree import Base
+from workbench.proc import Runner
+from workbench.settings import Settings
 from workbench.status import Status
 from workbench.study.commits import PatchSet, VariantPatch
 
@@ -32,6 +35,33 @@ def test_one_lane_collects_each_cell_before_the_next_is_submitted(tmp_path):
     lab = fake_lab.FakeLab(lanes=0)
     fake_lab.drive(tmp_path, lab, [])
     assert lab.events == ["submit base", "collect base", "submit a", "collect a", "submit b", "collect b"]
+
+
+def test_an_executor_that_waits_for_builds_gets_every_cell_after_the_last_build(tmp_path):
+    lab, builds = fake_lab.FakeLab(lanes=4, waits=True), []
+    view = fake_lab.View()
+    driver_mod = fake_lab.driver_mod
+    driver_mod.build_cell = fake_lab.fake_build(builds)  # type: ignore[assignment]
+    driver_mod.Driver(fake_lab.prepared(tmp_path), lab, CellCache(tmp_path / "cache" / "cells"),
+                      Settings(cache=tmp_path / "cache"), Runner(), view, record=lambda c: None).run(fake_lab.specs())
+    assert lab.events == ["submit base", "submit a", "submit b", "collect base", "collect a", "collect b"]
+    built = [i for i, line in enumerate(view.lines) if line.endswith(": building")]
+    booted = [i for i, line in enumerate(view.lines) if line.endswith(": booting")]
+    assert len(built) == 3 and max(built) < min(booted)  # nothing boots while make runs
+    assert "every cell is built: submitting 3 to fakelab (qemu)" in view.lines
+    assert lab.tells == [("attached", "", "")]
+
+
+def test_an_infrastructure_error_is_submitted_once_more_and_its_reason_kept(tmp_path):
+    lab = fake_lab.FakeLab(lanes=4, retries=1, fail_first=("a",))
+    results = fake_lab.drive(tmp_path, lab, [])
+    assert lab.events == ["submit base", "submit a", "submit b", "collect base", "collect a", "submit a",
+                          "collect b", "collect a"]  # submitted again at once, collected last
+    a = results[1]
+    assert a.status is Status.PASS and a.earlier == ["the guest was lost (job job-" + a.identity[:6] + " Canceled)"]
+    assert a.detail == f"job job-{a.identity[:6]}"
+    no_retry = fake_lab.FakeLab(lanes=0, fail_first=("b",))
+    assert fake_lab.drive(tmp_path / "2", no_retry, [])[2].status is Status.INFRA_ERROR  # retries 0: next run
 
 
 def test_after_a_ctrl_c_a_second_process_follows_the_submitted_cells(tmp_path):

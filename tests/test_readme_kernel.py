@@ -2,7 +2,9 @@
 minutes, and most cells come from the cache). Commands that name a tree this machine does not
 have (`~/src/linux`, tags v6.2/v6.4/v6.5 of a tree with history) must fail with the workbench's
 own one-paragraph error that says what to do; `clean` runs without its destructive flags (their
-parsing is checked by test_readme.py); `./wb test --kernel` is this very suite and is not run."""
+parsing is checked by test_readme.py); `./wb test --kernel` is this very suite and is not run.
+After `invoke lab up` the lab's token goes into the variable the `--lab local` commands need;
+`invoke lab down` is run last, and only when the lab was not up before the test."""
 from __future__ import annotations
 
 import json
@@ -10,11 +12,12 @@ import os
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from test_readme import commands
 
-from workbench.settings import PROJECT_ROOT
+from workbench.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.kernel
 NO_TREE = ("~/src/linux", "--good v6.2", "--base v6.5")  # what this machine has no tree for
@@ -31,10 +34,14 @@ def test_every_readme_command_runs_as_written(tmp_path):
     if not (PROJECT_ROOT / ".venv" / "bin" / "invoke").exists():
         pytest.skip("no project venv: run ./wb once")
     env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path), "NO_COLOR": "1"}
+    lab_state = Path(env.get("INVOKE_WORKBENCH_CACHE") or Settings.from_mapping({}).cache).expanduser() / "lab"
+    lab_was_up = "answers" in run("invoke lab status", env).stdout.splitlines()[0]
     ran: list[str] = []
     for command in commands():
         if command.startswith("./wb test --kernel") or command.startswith("invoke clean") and "--" in command:
             continue
+        if command.startswith("invoke lab down"):
+            continue  # last, below
         if "RUN_A" in command or "RUN " in command + " ":
             ids = sorted(p.parent.name for p in (tmp_path / "results").glob("*/run.json")
                          if json.loads((p.parent / "run.json").read_text())["kind"] == "matrix")
@@ -47,6 +54,10 @@ def test_every_readme_command_runs_as_written(tmp_path):
             assert done.returncode == 2 and re.search(r"^error: ", done.stderr, re.MULTILINE), f"{command}:\n{said[-2000:]}"
             continue
         assert done.returncode == 0, f"{command} exited {done.returncode}:\n{said[-3000:]}"
+        if command == "invoke lab up":
+            env["WORKBENCH_LAVA_TOKEN"] = (lab_state / "token").read_text().strip()
+    if not lab_was_up:
+        assert run("invoke lab down", env).returncode == 0
     assert len(ran) >= 15
     assert (PROJECT_ROOT / "r.html").exists()
     (PROJECT_ROOT / "r.html").unlink()

@@ -141,6 +141,7 @@ class BisectRequest:
     crash_skip: bool = False
     repeat: int = 1
     tree: str | None = None
+    lab: str | None = None
 
     def command(self) -> str:
         """The command that reproduces the bisection, quoted for a shell."""
@@ -148,7 +149,7 @@ class BisectRequest:
         argv += [x for case in self.cases for x in ("--case", case)]
         argv += (["--bad-on", self.bad_on] if self.bad_on else []) + (["--crash-skip"] if self.crash_skip else [])
         argv += (["--repeat", str(self.repeat)] if self.repeat > 1 else []) + (["--tree", self.tree] if self.tree else [])
-        return shlex.join(argv)
+        return shlex.join(argv + (["--lab", self.lab] if self.lab else []))
 
 
 @dataclass

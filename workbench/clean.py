@@ -42,7 +42,8 @@ def usage(settings: Settings, runner: Runner) -> list[Usage]:
                 rows.append(Usage(f"  of it: build directory {build.name}", build, du(build, runner)))
     for name, what in (("cells", "cell cache"), ("clones", "clones (objects shared with your trees)"),
                        ("debian.git", "Debian imports"), ("debs", "downloaded .debs"), ("ccache", "ccache"),
-                       ("logs", "logs of tasks without a run folder")):
+                       ("logs", "logs of tasks without a run folder"),
+                       ("artifacts", "kernels and initramfs published for labs")):
         if (settings.cache / name).exists():
             rows.append(Usage(what, settings.cache / name, du(settings.cache / name, runner)))
     runs = list_runs(settings)
@@ -70,7 +71,8 @@ def clean(settings: Settings, runner: Runner, bases: list[str], keep_runs: int |
             done.append(f"removed worktree and build directory {base_dir}")
     if everything or cells:
         shutil.rmtree(settings.cache / "cells", ignore_errors=True)
-        done.append("emptied the cell cache (every cell will run again)")
+        shutil.rmtree(settings.cache / "artifacts", ignore_errors=True)
+        done.append("emptied the cell cache and the labs' artifacts (every cell will run again)")
     runs = list_runs(settings)
     keep = 0 if everything else keep_runs
     if keep is not None and len(runs) > keep:

@@ -23,7 +23,7 @@ from .cells.plan import BASE, Plan, plan
 from .cells.prepare import Prepared, configure, kunit_fragments, load_configs, prepare
 from .errors import UserError
 from .guest.select import executor_for
-from .guest.vng import overlap_note
+from .guest.vng import VngExecutor, overlap_note
 from .kernel import kbuild, kunit, selftests
 from .kernel.kbuild import Config
 from .kernel.selftests import TestSource
@@ -53,6 +53,7 @@ class MatrixRequest:
     timeout: float | None = None
     overlap: str | None = None
     reuse: bool = True  # False (--no-reuse): a variant with the base's machine code still gets its own boots
+    lab: str | None = None  # --lab NAME: the cells boot on that lab
 
     @property
     def include_base(self) -> bool:
@@ -75,7 +76,8 @@ class MatrixRequest:
             argv += ["--tests", ",".join(self.tests)]
         for flag, value in (("--repeat", self.repeat if self.repeat > 1 else None), ("--tree", self.tree),
                             ("--configs", ",".join(self.configs) if self.configs else None),
-                            ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap)):
+                            ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap),
+                            ("--lab", self.lab)):
             if value is not None:
                 argv += [flag, str(value)]
         argv += [] if self.reuse else ["--no-reuse"]
@@ -185,7 +187,7 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
             prepared = prepare(c.kt, wt, c.configs, c.sources, settings, runner, run.dir, prog.say)
             _start(run, prepared, p, prog)
             executor = executor_for(settings, runner)
-            if note := overlap_note(settings, executor.accel or "tcg"):
+            if isinstance(executor, VngExecutor) and (note := overlap_note(settings, executor.accel or "tcg")):
                 prog.say(note)
             Driver(prepared, executor, CellCache(settings.cache / "cells"), settings, runner, prog,
                    record=lambda cell: runs.record(run, cell), fold=req.reuse).run(p.specs)

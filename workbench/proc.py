@@ -139,6 +139,22 @@ class Runner:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         return Spawned(self, args, proc, time.monotonic(), rc_file, self._register(proc.pid))
 
+    def daemon(self, argv: Sequence[str | os.PathLike[str]], *, output: Path,
+               env: Mapping[str, str] | None = None, cwd: Path | str | None = None) -> int:
+        """Start a server that outlives the workbench (the local lab's daemons): in a session of its
+        own, no guard, not registered for reaping; its output into `output`. Returns its pid, which
+        is also its process group (what `stop_group` ends)."""
+        args = [os.fspath(a) for a in argv]
+        self._announce(args, cwd, False)
+        full_env = self._env(env)
+        if shutil.which(args[0], path=full_env.get("PATH")) is None:
+            raise _not_installed(args)
+        self._record(args, cwd, None)
+        with open(output, "ab") as fh:
+            proc = subprocess.Popen(args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=fh,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        return proc.pid
+
     # --- pieces -----------------------------------------------------------------------------------
     @staticmethod
     def _env(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -327,3 +343,38 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(pgid: int, grace: float = 20.0) -> bool:
+    """End the process group `pgid` (one we started with `Runner.daemon`): SIGTERM, then SIGKILL
+    after `grace` seconds. True if it had to be killed."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while group_alive(pgid) and time.monotonic() < deadline:
+        _reap(pgid)
+        time.sleep(0.25)
+    if not group_alive(pgid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own child `pid`, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

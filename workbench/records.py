@@ -99,6 +99,8 @@ class CellResult:
     dir: str = ""
     cached: bool = False
     same_code: bool = False  # its kernel is the base's, byte for byte: the base's result, under this name
+    detail: str = ""  # the executor's own words on how the boot ended ("vng exited 0", a lab's job id and URL)
+    earlier: list[str] = field(default_factory=list)  # why earlier boots of it in this run did not count
 
     @property
     def cases(self) -> list[Case]:

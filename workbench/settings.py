@@ -39,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
         "append": "oops=panic panic=-1",
     },
     "overlap": "auto",  # boot cell k while building k+1: auto (only with KVM or > 2 cores) | on | off | force
+    "lab": None,  # boot and test the cells on this lab (a name under `labs`); None: virtme-ng on this host
+    "labs": {  # LAVA labs, by name (see LabSettings); `invoke lab up` brings up `local` on this host
+        "local": {"url": "http://127.0.0.1:8000/", "token_env": "WORKBENCH_LAVA_TOKEN", "device_type": "qemu",
+                  "accel": "tcg", "artifacts": "file", "jobs": 8, "devices": 2,
+                  "timeouts": {"deploy": 120, "boot": 300, "queue": 3600}},
+    },
     "outputs": None,  # where patches/ and results/ go; None: the project's own folders
     "templates": None,  # studies and report templates; None: the project's templates/
     "verbose": False,  # echo every external command on the terminal (they are always logged)
@@ -116,6 +122,73 @@ def _number(kind: type[int | float], raw: Mapping[str, Any], key: str) -> Any:
 
 
 @dataclass(frozen=True)
+class LabSettings:
+    """A LAVA lab the cells can run on (`labs.<name>` in invoke.yaml).
+
+    The API token is never a setting: `token_env` names the environment variable that holds it.
+    `artifacts` says how the lab's workers fetch a cell's kernel and initramfs: `file` (the
+    workers are on this host and read the workbench's artifact folder), `file:///PATH` (they see
+    that folder at PATH), or `http://ADDR:PORT` (the workbench serves it there while it runs).
+    """
+
+    name: str
+    url: str
+    token_env: str
+    device_type: str = "qemu"
+    accel: str = "tcg"  # what the devices' QEMU runs the guest with: tcg or kvm
+    artifacts: str = "file"
+    jobs: int = 8  # jobs submitted and not yet collected, at most
+    devices: int = 2  # `invoke lab up` only: how many devices the local lab gets
+    deploy_timeout: float = 120  # seconds for the worker to fetch the artifacts
+    boot_timeout: float = 300  # seconds from QEMU's start to the guest script's start marker
+    queue_timeout: float = 3600  # seconds a job may wait for a device before the workbench gives up on it
+
+    @property
+    def api(self) -> str:
+        return self.url.rstrip("/") + "/api/v0.2/"
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"url": self.url, "token_env": self.token_env, "device_type": self.device_type, "accel": self.accel,
+                "artifacts": self.artifacts, "jobs": self.jobs, "devices": self.devices,
+                "timeouts": {"deploy": self.deploy_timeout, "boot": self.boot_timeout, "queue": self.queue_timeout}}
+
+    @classmethod
+    def from_mapping(cls, name: str, raw: Mapping[str, Any]) -> LabSettings:
+        where = f"labs.{name}"
+        raw = dict(raw) if hasattr(raw, "items") else {}  # Invoke hands nested settings over as its own proxies
+        if not raw.get("url") or not raw.get("token_env"):
+            raise UserError(f"lab {name!r} needs at least `url` and `token_env` (the name of the variable holding "
+                            "its API token)", f"Fix {where} in invoke.yaml (the README's lab section shows one).")
+        times = dict(raw.get("timeouts") or {})
+        try:
+            lab = cls(name=name, url=str(raw["url"]), token_env=str(raw["token_env"]),
+                      device_type=str(raw.get("device_type") or "qemu"), accel=str(raw.get("accel") or "tcg").lower(),
+                      artifacts=str(raw.get("artifacts") or "file"), jobs=int(raw.get("jobs") or 8),
+                      devices=int(raw.get("devices") or 2), deploy_timeout=float(times.get("deploy") or 120),
+                      boot_timeout=float(times.get("boot") or 300), queue_timeout=float(times.get("queue") or 3600))
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{where}: {exc}", f"Fix {where} in invoke.yaml: jobs, devices and timeouts are numbers."
+                            ) from None
+        if lab.accel not in ("tcg", "kvm"):
+            raise UserError(f"{where}.accel must be tcg or kvm, not {lab.accel!r}", f"Fix {where} in invoke.yaml.")
+        if not lab.url.startswith(("http://", "https://")):
+            raise UserError(f"{where}.url must be an http:// or https:// URL, not {lab.url!r}",
+                            f"Fix {where} in invoke.yaml, e.g. url: http://127.0.0.1:8000/.")
+        if not (lab.artifacts == "file" or lab.artifacts.startswith(("file:///", "http://"))):
+            raise UserError(f"{where}.artifacts must be file, file:///PATH or http://ADDR:PORT, not {lab.artifacts!r}",
+                            f"Fix {where} in invoke.yaml.")
+        return lab
+
+
+def parse_labs(raw: Any) -> dict[str, LabSettings]:
+    if not raw:
+        return {}
+    if not hasattr(raw, "items"):
+        raise UserError("`labs` must map lab names to their declarations", "Fix `labs` in invoke.yaml.")
+    return {str(name): LabSettings.from_mapping(str(name), decl) for name, decl in raw.items()}
+
+
+@dataclass(frozen=True)
 class Settings:
     cache: Path
     tree: Path | None = None
@@ -125,6 +198,8 @@ class Settings:
     configs: tuple[str, ...] = ("minimal",)
     vm: VmSettings = field(default_factory=VmSettings)
     overlap: Overlap = Overlap.AUTO
+    lab: str | None = None  # the lab the cells run on (a key of `labs`), None: this host
+    labs: dict[str, LabSettings] = field(default_factory=dict)
     project: Path = PROJECT_ROOT
     outputs: Path = PROJECT_ROOT
     templates: Path = PROJECT_ROOT / "templates"
@@ -150,6 +225,10 @@ class Settings:
     def kbuild_dir(self) -> Path:
         return self.project / "kbuild"
 
+    @property
+    def lab_settings(self) -> LabSettings | None:
+        return self.labs[self.lab] if self.lab else None
+
     def task_log(self, task: str) -> Path:
         """Where a task without a run folder (tree, patches, series, setup) logs its commands."""
         return self.cache / "logs" / f"{task}.log"
@@ -170,6 +249,11 @@ class Settings:
         if merged.get("fragments") and "configs" not in raw and overrides.get("configs") is None:
             configs = ("+".join(split_list(merged["fragments"])),)
         tree, outputs, templates = merged.get("tree"), merged.get("outputs"), merged.get("templates")
+        labs = parse_labs(merged.get("labs"))
+        lab = str(merged["lab"]).strip() if merged.get("lab") not in (None, "", "none", "host") else None
+        if lab is not None and lab not in labs:
+            raise UserError(f"no lab {lab!r} is declared", f"Labs in invoke.yaml: {', '.join(labs) or 'none'}; "
+                            "declare it under `labs` (see the README), or leave --lab out to boot on this host.")
         return cls(
             cache=_path(merged["cache"]),
             tree=_path(tree).resolve() if tree else None,
@@ -179,6 +263,8 @@ class Settings:
             configs=configs or ("minimal",),
             vm=vm,
             overlap=Overlap.parse(merged["overlap"]),
+            lab=lab,
+            labs=labs,
             outputs=_path(outputs) if outputs else PROJECT_ROOT,
             templates=_path(templates) if templates else PROJECT_ROOT / "templates",
             verbose=_flag(merged.get("verbose")),
@@ -188,7 +274,8 @@ class Settings:
         """The mapping `from_mapping` turns back into these settings."""
         return {"tree": str(self.tree) if self.tree else None, "cache": str(self.cache), "study": self.study,
                 "tests": ",".join(self.tests), "jobs": self.jobs, "configs": ",".join(self.configs),
-                "vm": self.vm.to_mapping(), "overlap": self.overlap.value, "outputs": str(self.outputs),
+                "vm": self.vm.to_mapping(), "overlap": self.overlap.value, "lab": self.lab,
+                "labs": {name: lab.to_mapping() for name, lab in self.labs.items()}, "outputs": str(self.outputs),
                 "templates": str(self.templates), "verbose": self.verbose}
 
 

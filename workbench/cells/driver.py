@@ -4,8 +4,11 @@ For each planned cell: its finished result from the cache if there is one; else 
 it to the executor (`submit`), and judge what comes back (`collect`). The executor says how many
 submitted cells may wait while the next one builds: virtme-ng under TCG on two cores collects
 at once (a guest starved by make reads as false stalls), with KVM it boots one cell while the
-next builds, a lab may run many. A handle an earlier, interrupted process left is followed
-(collected) rather than submitted again; one whose boot is gone is run again.
+next builds, a lab may run many; an executor that waits for builds (a lab whose guests share
+this host's cores) gets every cell only once the last one is built. A boot that ends in an
+infrastructure error is submitted again as often as the executor's `retries` say (a lab: once),
+the reason kept in the record's `earlier`. A handle an earlier, interrupted process left is
+followed (collected) rather than submitted again; one whose boot is gone is run again.
 """
 from __future__ import annotations
 
@@ -44,7 +47,9 @@ class View(Protocol):
 class _Flight:
     spec: CellSpec
     result: CellResult  # filled in when collected
-    handle: Handle
+    job: GuestJob
+    handle: Handle | None = None  # None until submitted
+    attempt: int = 0
 
 
 @dataclass
@@ -62,28 +67,40 @@ class Driver:
     def run(self, specs: list[CellSpec]) -> list[CellResult]:
         """Every spec's result, in the specs' order (they finish in another when cells are in flight)."""
         flying: list[_Flight] = []
+        built: list[_Flight] = []  # waiting for the last build (an executor that waits for builds)
         staging = self.cache.root / f".staging-{os.getpid()}"
+        self.executor.attach(self.view.stage)
         try:
             for spec in specs:
                 known = self._known(spec)
                 if known:
                     self._finish(spec, known)
                     continue
-                while flying and len(flying) >= max(self.executor.in_flight(), 1):
-                    self._land(flying.pop(0))
-                outcome = self._build_and_submit(spec, staging)
-                if isinstance(outcome, _Flight):
-                    flying.append(outcome)
-                    if self.executor.in_flight() == 0:
-                        self._land(flying.pop(0))
-                else:
+                self._make_room(flying)
+                outcome = self._build(spec, staging)
+                if not isinstance(outcome, _Flight):
                     self._finish(spec, outcome)
+                elif self.executor.waits_for_builds():
+                    built.append(outcome)
+                else:
+                    flying.append(self._submit(outcome))
+                    if self.executor.in_flight() == 0:
+                        self._land(flying)
+            if built:
+                self.view.say(f"every cell is built: submitting {len(built)} to {self.executor.describe()}")
+            for flight in built:
+                self._make_room(flying)
+                flying.append(self._submit(flight))
             while flying:
-                self._land(flying.pop(0))
+                self._land(flying)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         order = {id(spec): i for i, spec in enumerate(specs)}
         return [r for _, r in sorted(self.results, key=lambda pair: order[id(pair[0])])]
+
+    def _make_room(self, flying: list[_Flight]) -> None:
+        while flying and len(flying) >= max(self.executor.in_flight(), 1):
+            self._land(flying)
 
     # --- one cell ---------------------------------------------------------------------------------
     def identity(self, spec: CellSpec) -> str:
@@ -106,7 +123,8 @@ class Driver:
         result = self._collect(spec, identity, handle, self._result(spec, identity))
         return result if result.status.is_verdict else None
 
-    def _build_and_submit(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:
+    def _build(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:
+        """Build the cell; a flight ready to submit, or its result when it needs no boot."""
         if not self.prepared.available:  # nothing to boot for: no build either
             result = self._result(spec, self.identity(spec))
             if self.prepared.failed:
@@ -156,9 +174,16 @@ class Driver:
                 return self.cache.put(folded)
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.binaries_run,
-                       script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name)
-        self.view.stage(spec.name, "booting", f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
-        return _Flight(spec, result, self.executor.submit(job))
+                       script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name,
+                       meta={"base": spec.base.name, "variant": spec.variant, "commit": spec.commit,
+                             "config": spec.config, "config_hash": self.prepared.configs[spec.config].config_hash})
+        return _Flight(spec, result, job)
+
+    def _submit(self, flight: _Flight) -> _Flight:
+        self.view.stage(flight.spec.name, "booting",
+                        f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
+        flight.handle = self.executor.submit(flight.job)
+        return flight
 
     def _base_result(self, spec: CellSpec) -> CellResult | None:
         """The base's finished cell of this run for the spec's config and repeat, if it reached a verdict."""
@@ -167,8 +192,20 @@ class Driver:
                 return r
         return None
 
-    def _land(self, flight: _Flight) -> None:
+    def _land(self, flying: list[_Flight]) -> None:
+        """Collect the oldest flight; one that ends in an infrastructure error is submitted again
+        (at the end of the line) as often as the executor says, the reason kept in the record."""
+        flight = flying.pop(0)
+        assert flight.handle is not None
         result = self._collect(flight.spec, flight.result.identity, flight.handle, flight.result)
+        if result.status is Status.INFRA_ERROR and flight.attempt < self.executor.retries:
+            self.view.say(f"{flight.spec.name}: {result.status.value} — {result.reason}; submitting it once more")
+            flight.result = replace(result, earlier=[*result.earlier, result.reason], status=Status.NOT_RUN,
+                                    reason="", splat=[], tests={})
+            flight.attempt += 1
+            (self.cache.dir(result.identity) / RESULT).unlink(missing_ok=True)  # a kill now follows the new boot
+            flying.append(self._submit(flight))
+            return
         self._finish(flight.spec, result)
 
     def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
@@ -181,6 +218,7 @@ class Driver:
         result.tests = parse_tests(collected, self.prepared.binaries_run, self.prepared.kunit)
         result.status, result.reason = judge(collected, result.tests, self.prepared.available)
         result.tests.update(unbuilt(self.prepared.failed))  # their own rows; the cell is judged by what ran
+        result.detail = collected.detail
         if result.status.is_verdict:
             (self.cache.dir(identity) / "bzImage").unlink(missing_ok=True)  # a verdict never boots again
             self.view.note_time("boot", collected.seconds)

@@ -30,6 +30,7 @@ from ..settings import VmSettings
 
 HANDLE = "handle.json"
 Say = Callable[[str], None]
+Tell = Callable[[str, str, str], None]  # (a cell's label, its stage, a detail): the progress view's stage()
 
 
 class ExitState(str, enum.Enum):
@@ -52,6 +53,7 @@ class GuestJob:
     script: Path
     vm: VmSettings
     label: str = ""  # for progress lines
+    meta: dict[str, str] = field(default_factory=dict)  # what the cell is (base, variant, commit, config), for a lab
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Collected:
 class Executor(Protocol):
     name: str
     fragments: tuple[str, ...]  # config fragments its guests need (kbuild/<name>.config), after the study's
+    retries: int  # how often a cell whose boot ends in an infrastructure error is submitted again, in the run
 
     @property
     def ready(self) -> bool:
@@ -123,6 +126,14 @@ class Executor(Protocol):
     def in_flight(self) -> int:
         """How many submitted cells may wait uncollected while the next one builds (0: collect at once)."""
         ...
+
+    def waits_for_builds(self) -> bool:
+        """Whether cells are submitted only once every cell is built (a lab whose guests share this
+        host's few cores with make: a starved guest shows stalls that read as false TIMEOUTs)."""
+        ...
+
+    def attach(self, tell: Tell) -> None:
+        """Where to report a submitted cell's stage while it waits (a lab: the job's id, state, URL)."""
 
     def submit(self, job: GuestJob) -> Handle:
         ...

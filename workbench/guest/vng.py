@@ -24,7 +24,7 @@ from ..proc import Runner, Spawned, alive
 from ..settings import Overlap, Settings, VmSettings
 from . import accel as accel_mod
 from . import console, script
-from .executor import Collected, ExitState, GuestJob, Handle, Say
+from .executor import Collected, ExitState, GuestJob, Handle, Say, Tell
 
 RC_FILE = "vng.rc"
 CONSOLE = "console.log"
@@ -63,6 +63,7 @@ class VngExecutor:
     accel: str | None = None
     vng: str | None = None  # the vng program (default: the venv's, else the PATH's)
     fragments: tuple[str, ...] = ()  # minimal.config has what virtme-ng needs
+    retries: int = 0  # an infrastructure error runs again in the next run, not this one
     _spawned: dict[str, Spawned] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,6 +96,12 @@ class VngExecutor:
 
     def in_flight(self) -> int:
         return 1 if overlap_allowed(self.settings, self.accel or "tcg") else 0
+
+    def waits_for_builds(self) -> bool:
+        return False  # in_flight() 0 already keeps a boot from overlapping a build where that hurts
+
+    def attach(self, tell: Tell) -> None:
+        return None
 
     def submit(self, job: GuestJob) -> Handle:
         vng = self.vng or vng_path()
