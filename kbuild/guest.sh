@@ -23,6 +23,10 @@ echo "### WORKBENCH-GUEST-START"
 # debugfs (gup_test lives there)
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 
+# some tests make their mount points under /mnt (charge_reserved_hugetlb.sh: /mnt/huge), which is
+# the host's, read-only: the guest gets a tmpfs of its own there
+mountpoint -q /mnt || mount -t tmpfs -o size=16m none /mnt 2>/dev/null
+
 # swap on zram
 if [ ! -e /sys/block/zram0 ] && [ -e /sys/class/zram-control/hot_add ]; then
 	cat /sys/class/zram-control/hot_add > /dev/null
@@ -58,10 +62,12 @@ if [ -e /sys/kernel/mm/ksm/run ]; then note ksm yes; else note ksm no; fi
 note kernel "$(uname -r)"
 note cmdline "$(cat /proc/cmdline | sed 's/virtme.exec=[^ ]*//')"
 
-# The tests run from a copy on the guest's /tmp (a tmpfs): some create their files in the current
+# The tests run from a copy on a tmpfs of their own: some create their files in the current
 # folder (gup_longterm's "local tmpfile", soft-dirty, virtual_address_range), which the read-only
-# host folder refuses.
-WORK=$(mktemp -d /tmp/workbench-tests.XXXXXX) && cp -a "$TESTDIR/." "$WORK/" || WORK=$TESTDIR
+# host folder refuses, and gup_longterm skips a filesystem it does not know (the guest's /tmp is
+# an overlay).
+WORK=$(mktemp -d /tmp/workbench-tests.XXXXXX) && { mount -t tmpfs -o size=256m none "$WORK" 2>/dev/null; true; } &&
+	cp -a "$TESTDIR/." "$WORK/" || WORK=$TESTDIR
 note test_dir "$WORK"
 cd "$WORK" || exit 1
 # run_vmtests.sh runs on-fault-limit as "sudo -u nobody" and skips it without sudo; the guest is
