@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from test_probe import REAL, VARIANTS, WORDS, probe_run
 
 from workbench import report
@@ -166,3 +167,16 @@ def test_same_table_same_bytes_and_nothing_to_draw_is_empty(tmp_path):
     no_samples = ExtraTable("t", [], [], costs=[CostRow("x", "ms", (None,), (None,))], columns=["base"])
     assert pictures.cost_svg(no_samples) == ""
 
+
+@pytest.mark.parametrize("words", [True, False])
+def test_the_html_page_opens_with_the_pictures_then_the_differing_rows_then_every_case(tmp_path, words):
+    run = probe_run(tmp_path, words=words)
+    html = report.render(run, "html", Path(__file__).resolve().parent.parent / "templates")
+    order = [html.index(s) for s in ('<figure class="picture grid"><svg', '<figure class="picture cost"><svg',
+                                     '<h2 id="differs">', '<table class="matrix" id="matrix">', '<h2>Cells</h2>')]
+    assert order == sorted(order)
+    assert html.count("<svg") == 2 and "<?xml" not in html
+    assert '<td class="bad">wrong pageout</td>' in html  # the table as text, a click away
+    differs = html[order[2]:order[3]]
+    assert "probe: MADV_PAGEOUT exclusive PTE-mapped THP (16, 32, 64, 128, 256, 512, 1024, 2048 kB)" in differs
+    assert 'id="only-diff"' in html[order[3] - 400:order[3]]  # the filter stays with the full table
