@@ -75,3 +75,34 @@ def test_html_report_screenshot(tmp_path, page):
     assert console_errors(done.stderr) == [], done.stderr[-3000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+@pytest.fixture
+def probe_page(tmp_path) -> Path:
+    from test_probe import probe_run
+
+    html = tmp_path / "probe.html"
+    html.write_text(report.render(probe_run(tmp_path / "run"), "html"))
+    return html
+
+
+@needs_chromium
+def test_html_report_draws_the_grid_and_the_chart_first(tmp_path, probe_page):
+    from PIL import Image
+
+    from workbench.report.pictures import COLOURS
+
+    done = chromium(tmp_path, probe_page.as_uri(), "--dump-dom")
+    assert done.returncode == 0 and console_errors(done.stderr) == [], done.stderr[-3000:]
+    dom = done.stdout
+    grid, cost, matrix = (dom.index(s) for s in ('<figure class="picture grid"><svg',
+                                                 '<figure class="picture cost"><svg', 'id="matrix"'))
+    assert grid < cost < matrix
+    shot = tmp_path / "probe.png"
+    done = chromium(tmp_path, probe_page.as_uri(), f"--screenshot={shot}", "--window-size=1400,1000")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the first screen shows the grid: its cells' colours are on it, as many as the words say
+    colours = {hex_: n for n, (r, g, b) in Image.open(shot).convert("RGB").getcolors(1 << 20)
+               for hex_ in [f"#{r:02x}{g:02x}{b:02x}"]}
+    good, warn, bad = (colours.get(COLOURS[m], 0) for m in ("good", "warn", "bad"))
+    assert good > warn > 10_000 and bad > 10_000, (good, warn, bad)

@@ -1,7 +1,9 @@
-"""The HTML report: one self-contained file (inline CSS, a few lines of JS for the filter).
+"""The HTML report: one self-contained file (inline CSS and SVG, a few lines of JS for the filter).
 
-`<templates>/report/report.html.j2` (the settings' templates folder) renders the `Matrix`; the
-patches (`<run dir>/patches/<variant>.patch`) are highlighted by Pygments with a <style> block.
+`<templates>/report/report.html.j2` (the settings' templates folder) renders the `Matrix`: first
+the study's tables as pictures (pictures.py), then the rows that differ from base (sizes merged),
+then every case. The patches (`<run dir>/patches/<variant>.patch`) are highlighted by Pygments
+with a <style> block.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer
 
 from ..status import Status
-from .common import column_notes, header_line
+from .common import column_notes, header_line, merge_sizes
 from .extra import ExtraTable
 from .model import Matrix
+from .pictures import cost_svg, grid_svg
 
 PATCH_CSS_CLASS = "patch"
 
@@ -36,7 +39,8 @@ def render_html(m: Matrix, extras: list[ExtraTable], templates: Path) -> str:
     patches = {c.variant: patch_html(m.run.dir, c.variant, formatter) for c in m.columns}
     return env.get_template("report.html.j2").render(
         m=m, run=m.run, header=header_line(m.run), patch_css=formatter.get_style_defs(f".{PATCH_CSS_CLASS}"),  # type: ignore[no-untyped-call]
-        patches=patches, extras=extras, notes=column_notes(m), status_class=_status_class)
+        patches=patches, extras=[(t, grid_svg(t), cost_svg(t)) for t in extras], notable=merge_sizes(m.notable()),
+        notes=column_notes(m), status_class=_status_class)
 
 
 def _status_class(s: Status) -> str:
