@@ -82,6 +82,11 @@ def test_a_plain_diff_and_a_branch_of_the_tree(world):
     branch = sources.bring(kt, base, "theirs", "review")
     assert branch.tree == plain.tree  # two sources, one change: one cell
     assert branch.source.startswith("ref review at ") and not branch.notes
+    # `diff -u` output, without git's "diff --git" line, is a diff too
+    unified = tmp_path / "u.diff"
+    unified.write_text("".join(line + "\n" for line in diff.read_text().splitlines()
+                               if not line.startswith(("diff --git ", "index "))))
+    assert sources.bring(kt, base, "unified", str(unified)).tree == plain.tree
 
 
 def test_a_branch_from_an_older_commit_is_replayed_and_says_so(world):

@@ -109,11 +109,14 @@ def _finish(kt: KernelTree, base: Base, name: str, commit: str, source: str, not
     return Brought(name, commit, tree, source, same, tuple(notes))
 
 
+_UNIFIED = re.compile(r"^--- \S.*\n\+\+\+ \S.*\n@@ ", re.MULTILINE)  # `diff -u` output, without git's header
+
+
 def _split(git: Git, path: Path, tmp: Path) -> list[Path]:
     """The mails of an mbox (or the whole file, when it is a plain diff)."""
     text = path.read_text(errors="replace")
     if not text.lstrip().startswith("From "):
-        return [path] if "diff --git " in text else []
+        return [path] if "diff --git " in text or _UNIFIED.search(text) else []
     out = tmp / "mails"
     out.mkdir()
     done = git.run("mailsplit", f"-o{out}", str(path), check=False, quiet=True)
@@ -139,8 +142,8 @@ def _apply(kt: KernelTree, base: Base, parent: str, patch: str, where: str) -> t
     """Apply `patch` on `parent` in a scratch index: (the new tree, a note); a patch that does not
     apply is refused with its hunk, the base, and a tag whose files are its preimage, if any."""
     git = kt.clone
-    if not _FILE.search(patch):
-        raise UserError(f"{where}: holds no `diff --git` change", "Give a patch git can apply.")
+    if not _FILE.search(patch) and not _UNIFIED.search(patch):
+        raise UserError(f"{where}: holds no change (no `diff --git` or `---`/`+++`/`@@` lines)", "Give a patch git can apply.")
     with tempfile.TemporaryDirectory(prefix="wb-apply-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         git.run("read-tree", parent, env=env, quiet=True)
