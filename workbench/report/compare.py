@@ -4,6 +4,7 @@ with its interval, Mann-Whitney U, Holm over the rows of the column)."""
 from __future__ import annotations
 
 from ..records import Run
+from ..status import Status
 from .common import header_line
 from .extra import cost_samples
 from .model import Column, Matrix, Row, matrix_rows
@@ -47,13 +48,20 @@ def _column(a: Matrix, b: Matrix, ca: Column, cb: Column) -> tuple[list[str], st
     for key, ra in rows_a.items():
         rb = rows_b.get(key)
         if rb is None:
-            lines.append(f"  only in A: {key} ({ra.cells[ia].label})")
+            if _has(ra, ia):
+                lines.append(f"  only in A: {key} ({ra.cells[ia].label})")
         elif ra.cells[ia].label != rb.cells[ib].label:
             lines.append(f"  {key}: {ra.cells[ia].label} -> {rb.cells[ib].label}"
                          + (f"  # {rb.cells[ib].reason}" if rb.cells[ib].reason else ""))
-    lines += [f"  only in B: {key} ({r.cells[ib].label})" for key, r in rows_b.items() if key not in rows_a]
+    lines += [f"  only in B: {key} ({r.cells[ib].label})" for key, r in rows_b.items()
+              if key not in rows_a and _has(r, ib)]
     cell = f"; cell {ca.status.value} -> {cb.status.value}" if ca.status is not cb.status else ""
     return lines, cell
+
+
+def _has(row: Row, i: int) -> bool:
+    """Whether column i has the row's case (a row another column of its run has reads NOT_RUN here)."""
+    return row.cells[i].status is not Status.NOT_RUN
 
 
 def _costs(run_a: Run, ca: Column, cb: Column) -> list[str]:
