@@ -7,13 +7,16 @@
 # It sets the guest up the way the mm selftests need (swap on zram, THP,
 # hugetlb pages, debugfs), records what it actually got in OUT/env.txt, then
 # runs each test line-buffered under a timeout: output in OUT/<test>.tap,
-# exit code in OUT/<test>.rc. Markers also go to the kernel log (/dev/kmsg),
-# so the console shows which test was running when something broke.
+# exit code in OUT/<test>.rc; the output is also streamed to the console as it
+# comes, so an executor that has only the console (a lab) keeps a crashed
+# test's partial TAP. Markers also go to the kernel log (/dev/kmsg) at debug
+# level, so dmesg shows which test was running when something broke while the
+# console's TAP lines are not cut by them.
 set -u
 OUT=$1 TESTDIR=$2 ZRAM=$3 THP=$4 HUGE2M=$5 TMO=$6
 shift 6
 
-kmsg() { echo "workbench: $*" > /dev/kmsg 2>/dev/null || true; }
+kmsg() { echo "<7>workbench: $*" > /dev/kmsg 2>/dev/null || true; }
 note() { echo "$1=$2" >> "$OUT/env.txt"; }
 
 : > "$OUT/env.txt"
@@ -91,14 +94,13 @@ for t in "$@"; do
 	*) run=("./$t") ;;
 	esac
 	if [ -x "${run[0]}" ]; then
-		timeout --kill-after=10 "$TMO" stdbuf -oL -eL "${run[@]}" > "$OUT/$t.tap" 2>&1 < /dev/null
-		rc=$?
+		timeout --kill-after=10 "$TMO" stdbuf -oL -eL "${run[@]}" 2>&1 < /dev/null | tee "$OUT/$t.tap"
+		rc=${PIPESTATUS[0]}
 	else
-		echo "1..0 # SKIP $t was not built" > "$OUT/$t.tap"
+		echo "1..0 # SKIP $t was not built" | tee "$OUT/$t.tap"
 		rc=4
 	fi
 	echo "$rc" > "$OUT/$t.rc"
-	cat "$OUT/$t.tap"
 	echo "### WORKBENCH-TEST-END $t rc=$rc"
 	kmsg "test $t end rc=$rc"
 done

@@ -92,3 +92,16 @@ def test_against_compares_cost_rows_of_two_runs(tmp_path):
     assert f"cost {PAGEOUT}:" in base and "*" not in base
     same = report.compare(a, repeated_run(tmp_path / "c", 5, {}, seed=3))
     assert same.endswith("No status changed, no cost changed significantly.\n")
+
+
+def test_the_text_format_lists_cost_rows_a_column_a_line_and_keeps_the_scenarios_readable(tmp_path):
+    run = repeated_run(tmp_path, 5, {"folio_mapcount": 2.0})
+    lines = report.extra_text(table(run))
+    head = next(i for i, line in enumerate(lines) if line.startswith(f"  cost: {PAGEOUT}"))
+    block = lines[head + 1:head + 1 + len(VARIANTS)]
+    assert [line.split()[1] for line in block] == list(VARIANTS)
+    assert block[1].endswith(" *") and "2.0 ms -99." in block[1]  # two significant digits
+    assert "ms [" in block[0]  # base: its interval
+    # the scenario column is never squeezed below 30 characters by wide cells
+    rule = next(line for line in lines if line.startswith("  ---"))
+    assert len(rule.split()[0]) >= 30

@@ -132,7 +132,7 @@ def test_a_significant_change_is_marked_and_relative_only_says_so():
     svg = pictures.cost_svg(table)
     root = parse(svg)
     words = text_of(root)
-    assert "2 ms -99.7% [-100, -100] *" in words and "655 ms +0.8% [-1, +2]" in words
+    assert "2.0 ms -99.7% [-100, -100] *" in words and "655 ms +0.8% [-1, +2]" in words
     assert "+0.8% [-1, +2] *" not in words
     edges = {g.get("id"): g.find(f"{SVG}path").get("style") for g in root.iter(f"{SVG}g")
              if (g.get("id") or "").startswith("bar-")}

@@ -69,14 +69,19 @@ class CostRow:
         s, c = self.summaries[i], self.comparisons[i]
         if s is None:
             return "-"
-        text = f"{s.median:.0f} {self.unit}"
+        text = f"{_num(s.median)} {self.unit}"
         if c is None:
-            return text + (f" [{s.low:.0f}, {s.high:.0f}]" if s.low is not None and s.high is not None else "")
+            return text + (f" [{_num(s.low)}, {_num(s.high)}]" if s.low is not None and s.high is not None else "")
         if c.change_pct is not None:
             text += f" {c.change_pct:+.1f}%"
             if c.low_pct is not None and c.high_pct is not None:
                 text += f" [{c.low_pct:+.0f}, {c.high_pct:+.0f}]"
         return text + (" *" if c.significant else "")
+
+
+def _num(x: float) -> str:
+    """At least two significant digits: 724 ms, 7.2 ms, 1.6 ms."""
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
 
 
 @dataclass
@@ -193,7 +198,7 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
     rows += [[f"cost: {c.label}" + (" (TCG: relative only)" if relative else "")]
              + [c.cell(i) for i in range(len(columns))] for c in costs]
     marks = dict(words.marks) | {c.text: MIXED for g in grid for c in g.cells if c.mixed}
-    return ExtraTable(title=f"{test}: {words.title} (columns as above: "
+    return ExtraTable(title=f"{test}: {words.title} (columns: "
                             + ", ".join(f"{c.id} {c.name}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
                       note=" ".join(x for x in (words.note, _cost_note(m, costs, relative)) if x),

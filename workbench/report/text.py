@@ -76,14 +76,19 @@ def _line(name: str, cells: list[str], widths: list[int], name_w: int) -> str:
     return (f"{name:<{name_w}} " + " ".join(f"{c:<{w}}" for c, w in zip(cells, widths))).rstrip()
 
 
+NAME_MIN = 30  # the scenario column of a study's table, in the text format
+
+
 def extra_text(t: ExtraTable) -> list[str]:
-    """Fixed width, at most WIDTH columns: short headers and words when the table has them, and the
-    first column wrapped."""
+    """Fixed width, about WIDTH columns: short headers and words when the table has them, the first
+    column wrapped (never narrower than NAME_MIN); cost rows after it, a column a line, since their
+    cells are too wide to stand side by side."""
     heads = t.short_headers or t.headers
-    rows = [[str(r[0])] + [t.short.get(str(x), str(x)) for x in r[1:]] for r in t.rows]
+    body = t.rows[:len(t.rows) - len(t.costs)]
+    rows = [[str(r[0])] + [t.short.get(str(x), str(x)) for x in r[1:]] for r in body]
     widths = [max([len(heads[i])] + [len(r[i]) for r in rows if i < len(r)]) for i in range(1, len(heads))]
     longest = max([len(heads[0])] + [len(r[0]) for r in rows])
-    first = max(len(heads[0]), min(longest, WIDTH - 2 - sum(w + 2 for w in widths)))
+    first = max(len(heads[0]), min(longest, max(NAME_MIN, WIDTH - 2 - sum(w + 2 for w in widths))))
     lines = wrap(t.title, WIDTH, "  ") + [
         "  " + f"{heads[0]:<{first}}  " + "  ".join(f"{h:<{w}}" for h, w in zip(heads[1:], widths)),
         "  " + "-" * first + "  " + "  ".join("-" * w for w in widths)]
@@ -92,4 +97,9 @@ def extra_text(t: ExtraTable) -> list[str]:
         lines += ["  " + n for n in names[:-1]]
         lines.append(("  " + f"{names[-1]:<{first}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(r[1:], widths)))
                      .rstrip())
+    for row in t.rows[len(body):]:
+        lines += wrap(f"  {row[0]}", WIDTH, "    ")
+        names = [f"{h} {n.rstrip('~')}" for h, n in zip(heads[1:], t.columns or t.headers[1:])]
+        namew = max(len(n) for n in names)
+        lines += [f"    {n:<{namew}}  {x}" for n, x in zip(names, row[1:])]
     return lines + (wrap(t.note, WIDTH, "") if t.note else [])
