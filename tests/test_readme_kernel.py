@@ -1,7 +1,9 @@
 """Every command README.md shows, run as written on this machine's real trees (the kernel marker:
 minutes, and most cells come from the cache). Commands that name a tree this machine does not
 have (`~/src/linux`, tags v6.2/v6.4/v6.5 of a tree with history) must fail with the workbench's
-own one-paragraph error that says what to do; `clean` runs without its destructive flags (their
+own one-paragraph error that says what to do; the changes a user brings (`fix.patch`, a branch
+`review-branch`) are made for the command that names them, from the study's own patches, and
+removed after it; `clean` runs without its destructive flags (their
 parsing is checked by test_readme.py); `./wb test --kernel` is this very suite and is not run.
 After `invoke lab up` the lab's token goes into the variable the `--lab local` commands need;
 `invoke lab down` is run last, and only when the lab was not up before the test."""
@@ -12,6 +14,8 @@ import os
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -30,11 +34,36 @@ def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False, timeout=3600)
 
 
+def cache_of(env: dict[str, str]) -> Path:
+    return Path(env.get("INVOKE_WORKBENCH_CACHE") or Settings.from_mapping({}).cache).expanduser()
+
+
+@contextmanager
+def brought(env: dict[str, str], tmp_path: Path) -> Iterator[None]:
+    """The changes the README's own-changes command names: fix.patch (the study's folio_mapcount
+    patch, as a user would have it) in the project, and review-branch (page_mapcount's patch
+    applied on v6.12) in the tree; both gone afterwards."""
+    git, patches = ["git", "-C", str(cache_of(env) / "debian.git")], tmp_path / "patches" / "v6.12"
+    fix, scratch = PROJECT_ROOT / "fix.patch", tmp_path / "review"
+    fix.write_text((patches / "folio_mapcount.patch").read_text())
+    try:
+        for argv in ([*git, "worktree", "add", "--detach", str(scratch), "v6.12"],
+                     ["git", "-C", str(scratch), "-c", "user.name=R", "-c", "user.email=r@example.org", "am",
+                      str(patches / "page_mapcount.patch")],
+                     ["git", "-C", str(scratch), "branch", "review-branch"],
+                     [*git, "worktree", "remove", "--force", str(scratch)]):
+            subprocess.run(argv, check=True, capture_output=True)
+        yield
+    finally:
+        fix.unlink()
+        subprocess.run([*git, "branch", "-D", "review-branch"], capture_output=True, check=False)
+
+
 def test_every_readme_command_runs_as_written(tmp_path):
     if not (PROJECT_ROOT / ".venv" / "bin" / "invoke").exists():
         pytest.skip("no project venv: run ./wb once")
     env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path), "NO_COLOR": "1"}
-    lab_state = Path(env.get("INVOKE_WORKBENCH_CACHE") or Settings.from_mapping({}).cache).expanduser() / "lab"
+    lab_state = cache_of(env) / "lab"
     lab_was_up = "answers" in run("invoke lab status", env).stdout.splitlines()[0]
     ran: list[str] = []
     for command in commands():
@@ -46,7 +75,8 @@ def test_every_readme_command_runs_as_written(tmp_path):
             ids = sorted(p.parent.name for p in (tmp_path / "results").glob("*/run.json")
                          if json.loads((p.parent / "run.json").read_text())["kind"] == "matrix")
             command = command.replace("RUN_A", ids[0]).replace("RUN_B", ids[-1]).replace("--run RUN", f"--run {ids[-1]}")
-        done = run(command.replace("--help TASK", "--help matrix"), env)
+        with brought(env, tmp_path) if "fix.patch" in command else nullcontext():
+            done = run(command.replace("--help TASK", "--help matrix"), env)
         ran.append(command)
         said = done.stdout + done.stderr
         assert "Traceback" not in said, f"{command}:\n{said[-3000:]}"
