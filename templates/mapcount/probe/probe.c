@@ -404,6 +404,18 @@ static void counters_read(struct counters *c, size_t size)
 	}
 }
 
+/* how far the splits that failed moved (the kernel tried to split a folio and gave up) */
+static long split_failures(const struct counters *a, const struct counters *b)
+{
+	long n = 0;
+
+	if (a->vm[1] >= 0)
+		n += b->vm[1] - a->vm[1];	/* thp_split_page_failed */
+	if (a->mthp[1] >= 0)
+		n += b->mthp[1] - a->mthp[1];	/* split_failed */
+	return n;
+}
+
 /* "thp_split_page +1, pswpout +256, 2048kB split +1" (the counters that moved), or "none moved" */
 static void counters_delta(const struct counters *a, const struct counters *b, size_t size, char *buf,
 			   size_t len)
@@ -1030,6 +1042,11 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, co
 		printf(", %s %zu of %zu pages %s", l->nc > 1 ? "the children" : "the child", kid_acted,
 		       l->nc * l->c_len / pagesize, cold ? "deactivated" : "paged out");
 	printf("; folio %s; %s\n", nf == 1 ? "small" : split ? "split or freed" : "still whole", moved);
+	if (!kid_acted && split_failures(&c0, &c1) > 0 && (shared ? !acted : (size_t)acted != n)) {
+		/* left alone because a split failed, not because of a sharing check */
+		set_outcome(o, V_INCONCLUSIVE, "the kernel tried to split the folio and failed (%s)", moved);
+		return;
+	}
 	if (shared) {
 		if (kid_acted)
 			set_outcome(o, V_WRONG, "%zu of %zu pages another process maps", kid_acted,
@@ -1260,7 +1277,9 @@ static void run_several(const struct scenario *s, size_t size, bool cold, struct
 	       (unsigned long long)pfn[0], (unsigned long long)pfn[1], (unsigned long long)pfn[2],
 	       (unsigned long long)pfn[3], cold ? "deactivated" : "paged out", acted[0], acted[1], acted[2],
 	       acted[3], n, kid_acted, n, moved);
-	if (kid_acted)
+	if (!kid_acted && !acted[1] && missed && split_failures(&c0, &c1) > 0)
+		set_outcome(o, V_INCONCLUSIVE, "the kernel tried to split a folio and failed (%s)", moved);
+	else if (kid_acted)
 		set_outcome(o, V_WRONG, "%zu of %zu pages of the second folio, which the child maps", kid_acted, n);
 	else if (acted[1])
 		set_outcome(o, V_SPLIT, "%ld of %zu of the second folio, the child keeps its %zu", acted[1], n, n);
