@@ -180,3 +180,16 @@ def test_adding_a_variant_is_a_template_and_one_line(tmp_path):
 def test_unknown_variant_lists_the_known_ones():
     with pytest.raises(UserError, match="folio_mapcount"):
         STUDY.variant("nope")
+
+
+@pytest.mark.parametrize("headers,label", [
+    ("v6.12", "approximate: the base's own folio_likely_mapped_shared() under another name, at every site"),
+    ("v6.1", "approximate: = folio_likely_mapped_shared() of v6.10, backported"),
+])
+def test_an_approximate_column_says_what_it_computes_and_its_message_claims_no_more(headers, label):
+    r = render_shape("v6.10" if headers == "v6.12" else "v6.1", "folio_maybe_mapped_shared", headers=headers)
+    assert r.label == label
+    body = r.message("A U Thor <a@example.org>")
+    assert "no false negatives" not in body and "can miss sharing" in body.replace("\n", " ")
+    exact = render_shape("v6.15", "folio_maybe_mapped_shared", headers="v6.15")
+    assert exact.label == "" and "no false negatives" in exact.message("A <a@b>").replace("\n", " ")

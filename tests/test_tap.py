@@ -300,3 +300,17 @@ def test_split_sections_crlf_and_begin_without_end():
     text = ("### WORKBENCH-TEST-BEGIN a\r\nok 1 x\r\n"
             "### WORKBENCH-TEST-BEGIN b\r\nok 1 y\r\n### WORKBENCH-TEST-END b rc=1\r\n")
     assert split_sections(text) == {"a": ("ok 1 x", None), "b": ("ok 1 y", 1)}
+
+
+def test_an_evidence_line_belongs_to_the_case_it_was_printed_in_whatever_its_verdict():
+    out = parse("TAP version 13\n1..3\n# [RUN] a (4 kB)\n# 1 of 1 pages paged out\n"
+                "# evidence: 4 kB folio at PFN 0x10; this process 1 of 1 pages paged out\nok 1 a (4 kB)\n"
+                "# [RUN] b (4 kB)\nok 2 # SKIP b (4 kB): inconclusive: the folio was not on the LRU\n"
+                "# [RUN] c (4 kB)\n# evidence: the child 1 of 1 pages paged out\n"
+                "not ok 3 c (4 kB)\n", "probe", exit_code=1)
+    a, b, c = out.cases
+    assert a.status is Status.PASS and a.reason == "" and a.evidence.startswith("4 kB folio at PFN 0x10")
+    assert b.evidence == "" and "inconclusive" in b.reason
+    # with no reason of its own a failure's reason is never its evidence line
+    assert c.status is Status.FAIL and c.reason == "" and c.evidence == "the child 1 of 1 pages paged out"
+    assert Case.from_json(a.to_json()) == a and "evidence" not in b.to_json()

@@ -203,6 +203,8 @@ def _describe(run: Run, p: Plan) -> None:
     assert ps is not None
     run.variants, run.same_as_base, run.approximate = p.columns, p.same_as_base, p.approximate
     run.patches = {v.variant: v.commit for v in ps.variants if v.commit}
+    run.computes = {v.variant: v.rendered.label for v in ps.variants
+                    if v.rendered and v.rendered.label and v.variant in p.columns}
     for v in ps.variants:
         if v.patch:
             (run.dir / "patches").mkdir(exist_ok=True)

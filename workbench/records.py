@@ -31,6 +31,7 @@ class Case:
     env_skip: bool = False  # a SKIP because the guest lacked something, not a verdict on the kernel
     group: str = ""  # "Basic COW after fork()"
     number: int = 0  # the TAP number (changes between versions: never match on it)
+    evidence: str = ""  # a `# evidence: ...` line the test printed for the case (what it saw, whatever the verdict)
 
     @property
     def key(self) -> str:
@@ -38,12 +39,14 @@ class Case:
 
     def to_json(self) -> Json:
         return {"test": self.test, "name": self.name, "status": self.status.value, "reason": self.reason,
-                "env_skip": self.env_skip, "group": self.group, "number": self.number}
+                "env_skip": self.env_skip, "group": self.group, "number": self.number} | \
+            ({"evidence": self.evidence} if self.evidence else {})
 
     @classmethod
     def from_json(cls, d: Json) -> Case:
         return cls(test=d["test"], name=d["name"], status=Status(d["status"]), reason=d.get("reason", ""),
-                   env_skip=d.get("env_skip", False), group=d.get("group", ""), number=d.get("number", 0))
+                   env_skip=d.get("env_skip", False), group=d.get("group", ""), number=d.get("number", 0),
+                   evidence=d.get("evidence", ""))
 
 
 @dataclass
@@ -169,6 +172,7 @@ class Run:
     approximate: list[str] = field(default_factory=list)
     patches: dict[str, str] = field(default_factory=dict)  # variant -> commit id
     sources: dict[str, str] = field(default_factory=dict)  # a column the user brought -> where it came from
+    computes: dict[str, str] = field(default_factory=dict)  # a column whose helper is a prototype -> what it computes
     not_run: list[str] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

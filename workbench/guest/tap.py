@@ -39,6 +39,7 @@ from ..status import EXIT_CODES, Status, combine
 DEFAULT_ENV_SKIPS = Path(__file__).resolve().parent.parent.parent / "kbuild" / "environment-skips.txt"
 
 TIMEOUT_RC = 124  # timeout(1) and kselftest/runner.sh
+EVIDENCE = "evidence: "  # a `# evidence: ...` line: what a test saw for the case it is running
 
 _HEADER = re.compile(r"^K?TAP version \d+")
 _PLAN = re.compile(r"^1\.\.(\d+)\s*(?:#\s*(.*))?$")
@@ -197,13 +198,14 @@ class TapParser:
         elif desc and desc != name:
             reason = desc  # `not ok N Leak from parent into child` after a [RUN] line
         else:  # v6.16+: the reason is the last `# ` line before the result
-            reasons = [r for r in diags if not r.startswith("[")]
+            reasons = [r for r in diags if not r.startswith(("[", EVIDENCE))]
             reason = reasons[-1] if reasons else ""
         count = level.names[name] = level.names.get(name, 0) + 1
         unique = name if count == 1 else f"{name} [{count}]"
         env = status is Status.SKIP and any(p.search(reason) for p in self.env_skips)
+        evidence = next((d[len(EVIDENCE):].strip() for d in reversed(diags) if d.startswith(EVIDENCE)), "")
         level.cases[number] = Case(test=self.test, name=unique, status=status, reason=reason, env_skip=env,
-                                   group=name.split(_GROUP_SEP, 1)[0], number=number)
+                                   group=name.split(_GROUP_SEP, 1)[0], number=number, evidence=evidence)
 
     def finish(self, exit_code: int | None = None) -> TestOutput:
         """The binary's result; `exit_code` None when unknown (the run was cut short).

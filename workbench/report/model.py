@@ -31,6 +31,7 @@ class TableCell:
     differs: bool = False  # from the base column
     same_as_base: bool = False  # the column has no cell of its own: this is the base's
     from_cell: bool = False  # the case is missing in (a repeat of) this column: the cell's status stands in
+    evidence: str = ""  # what the test saw for the case (its `# evidence:` line), in the first repeat that has one
 
     @property
     def flaky(self) -> bool:
@@ -237,25 +238,27 @@ def _row_order(columns: list[Column]) -> list[tuple[str, str, str, str]]:
     return order
 
 
-CaseInfo = tuple[Status, str, bool]  # status, reason, environment skip
+CaseInfo = tuple[Status, str, bool, str]  # status, reason, environment skip, evidence
 
 
 def _table_cell(col: Column, maps: list[dict[str, CaseInfo]], key: str, test: str
                 ) -> tuple[TableCell, tuple[Status, ...]]:
     """The column's cell of one row, and its status in each repeat."""
-    per: list[tuple[Status, str, bool, bool]] = []  # status, reason, env skip, missing (cell status stands in)
+    per: list[tuple[Status, str, bool, str, bool]] = []  # CaseInfo, missing (cell status stands in)
     for cell, m in zip(col.cells, maps):
         if key in m:
             per.append((*m[key], False))
         else:
-            per.append((*_missing(cell, test), False, True))
+            per.append((*_missing(cell, test), False, "", True))
     if not per:
-        per = [(Status.NOT_RUN, "no result: the run did not reach this cell", False, True)]
+        per = [(Status.NOT_RUN, "no result: the run did not reach this cell", False, "", True)]
     distinct = tuple(dict.fromkeys(p[0] for p in per))
     status = combine(distinct)
     reason = next(p[1] for p in per if p[0] is status)
     env = status is Status.SKIP and all(p[2] for p in per if p[0] is Status.SKIP)
-    return (TableCell(status, distinct, reason, env, same_as_base=col.same_as_base, from_cell=any(p[3] for p in per)),
+    evidence = next((p[3] for p in per if p[0] is status and p[3]), "")
+    return (TableCell(status, distinct, reason, env, same_as_base=col.same_as_base, from_cell=any(p[4] for p in per),
+                      evidence=evidence),
             tuple(p[0] for p in per))
 
 
@@ -271,9 +274,9 @@ def _cell_map(cell: CellResult) -> dict[str, CaseInfo]:
     m: dict[str, CaseInfo] = {}
     for out in cell.tests.values():
         if not out.cases:
-            m.setdefault(f"{out.test}: (binary)", (out.status, out.reason, False))
+            m.setdefault(f"{out.test}: (binary)", (out.status, out.reason, False, ""))
         for c in out.cases:
-            m.setdefault(c.key, (c.status, c.reason, c.env_skip))
+            m.setdefault(c.key, (c.status, c.reason, c.env_skip, c.evidence))
     return m
 
 

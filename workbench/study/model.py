@@ -71,6 +71,7 @@ class Prototype:
     requires: tuple[str, ...]
     note: str
     home: str = "include/linux/mm.h"  # where an RFC series moves it
+    label: str = ""  # what a column using it computes at such a base, in a few words (the reports say it)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def _build(root: Path, raw: dict[str, Any]) -> Study:
     helpers = {
         name: tuple(Prototype(helper=name, template=p["template"], accuracy=Accuracy(p.get("accuracy", "exact")),
                               requires=tuple(p.get("requires", ())), note=p.get("note", ""),
-                              home=p.get("home", "include/linux/mm.h"))
+                              home=p.get("home", "include/linux/mm.h"), label=p.get("label", ""))
                     for p in protos)
         for name, protos in raw.get("helpers", {}).items()}
     message = head.get("message")

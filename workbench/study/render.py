@@ -39,6 +39,7 @@ class UsedPrototype:
     text: str = ""  # the C code as rendered
     home: str = "include/linux/mm.h"
     requires: tuple[str, ...] = ()
+    label: str = ""
 
 
 @dataclass
@@ -56,6 +57,11 @@ class Rendered:
     @property
     def approximate(self) -> bool:
         return any(p.accuracy == Accuracy.APPROXIMATE for p in self.prototypes)
+
+    @property
+    def label(self) -> str:
+        """What the variant computes at this base where a prototype stands in for a helper."""
+        return "; ".join(p.label for p in self.prototypes if p.label)
 
     def message(self, signoff: str) -> str:
         return f"{self.subject}\n\n{self.body}\n\nSigned-off-by: {signoff}\n"
@@ -107,7 +113,8 @@ def render_variant(study: Study, located: Located, variant: Variant, has: Has, c
     for site, after in sorted(predicates, key=lambda p: -p[0].start):
         new = new[:site.start] + after + new[site.end:]
     used = [UsedPrototype(p.helper, p.accuracy, p.note, p.template,
-                          _render(env, p.template, {**context, "has": has}).strip("\n") + "\n", p.home, p.requires)
+                          _render(env, p.template, {**context, "has": has}).strip("\n") + "\n", p.home, p.requires,
+                          p.label)
             for p in prototypes]
     if used:
         at = csrc.insertion_point(located.text, located.masked, located.function)

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -79,7 +80,7 @@
 
 #define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
 #define KSM_DIR		"/sys/kernel/mm/ksm"
-#define DEFAULT_COST_MB	1024
+#define DEFAULT_COST_MB	256
 #define KSM_WAIT_MS	20000
 
 static size_t pagesize, pmdsize;
@@ -199,7 +200,7 @@ static void on_signal(int sig)
 
 /* ---------------------------------------------------------------- TAP */
 
-enum verdict { V_PASS, V_MISSED, V_WRONG, V_SKIP, V_ERROR };
+enum verdict { V_PASS, V_MISSED, V_SPLIT, V_WRONG, V_INCONCLUSIVE, V_SKIP, V_ERROR };
 
 struct outcome {
 	enum verdict v;
@@ -237,11 +238,20 @@ static void end_case(const char *name, bool cold, const struct outcome *o)
 		printf("not ok %d %s # treated exclusive as shared (missed %s)%s%s\n", test_nr, name, act,
 		       o->msg[0] ? ": " : "", o->msg);
 		break;
+	case V_SPLIT:
+		n_fail++;
+		printf("not ok %d %s # split a shared folio, %s only this process's pages%s%s\n", test_nr, name,
+		       cold ? "deactivated" : "paged out", o->msg[0] ? ": " : "", o->msg);
+		break;
 	case V_WRONG:
 		n_fail++;
 		printf("not ok %d %s # treated shared as exclusive (%s)%s%s\n", test_nr, name,
-		       cold ? "deactivated a shared folio" : "paged out a shared folio",
+		       cold ? "deactivated pages another process maps" : "paged out pages another process maps",
 		       o->msg[0] ? ": " : "", o->msg);
+		break;
+	case V_INCONCLUSIVE:
+		n_skip++;
+		printf("ok %d # SKIP %s: inconclusive: %s\n", test_nr, name, o->msg);
 		break;
 	case V_SKIP:
 		n_skip++;
@@ -325,10 +335,149 @@ static long smaps_anon_huge_kb(const void *addr)
 	return kb;
 }
 
+/* pagemap entries of another process (pid 0: this one); 0 on success */
+static int pagemap_of(pid_t pid, const void *addr, size_t npages, uint64_t *out)
+{
+	char path[64];
+	int fd, ret;
+
+	if (!pid)
+		return pagemap_read(addr, npages, out);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ret = pread(fd, out, npages * sizeof(uint64_t), (off_t)((uintptr_t)addr / pagesize * sizeof(uint64_t))) ==
+	      (ssize_t)(npages * sizeof(uint64_t)) ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+/* Is [pfn0, pfn0 + n) one folio of n pages (n 1: a small page)? */
+static bool folio_whole(uint64_t pfn0, size_t n)
+{
+	size_t i;
+
+	if (n == 1)
+		return !(kpf(pfn0) & (F_HEAD | F_TAIL | F_NOPAGE));
+	if (!(kpf(pfn0) & F_HEAD))
+		return false;
+	for (i = 1; i < n; i++)
+		if (!(kpf(pfn0 + i) & F_TAIL))
+			return false;
+	return !(kpf(pfn0 + n) & F_TAIL);
+}
+
 /*
- * Is [mem, mem + size) one THP of exactly that size? 0: yes; 1: no (why in msg).
+ * Counters that tell what the kernel did during one madvise(): /proc/vmstat and, where the kernel
+ * has them (v6.10+), the per-size THP stats. -1: this kernel does not have it.
  */
-static int check_thp(const char *mem, size_t size, char *msg, size_t len)
+static const char *const vm_names[] = { "thp_split_page", "thp_split_page_failed", "thp_swpout",
+					"thp_swpout_fallback", "pswpout", "pgdeactivate" };
+#define NR_VM (int)(sizeof(vm_names) / sizeof(vm_names[0]))
+static const char *const mthp_names[] = { "split", "split_failed", "swpout", "swpout_fallback" };
+#define NR_MTHP (int)(sizeof(mthp_names) / sizeof(mthp_names[0]))
+
+struct counters {
+	long vm[NR_VM];
+	long mthp[NR_MTHP];
+};
+
+static void counters_read(struct counters *c, size_t size)
+{
+	FILE *f = fopen("/proc/vmstat", "r");
+	char name[64], path[200];
+	long v;
+	int i;
+
+	for (i = 0; i < NR_VM; i++)
+		c->vm[i] = -1;
+	while (f && fscanf(f, "%63s %ld", name, &v) == 2)
+		for (i = 0; i < NR_VM; i++)
+			if (!strcmp(name, vm_names[i]))
+				c->vm[i] = v;
+	if (f)
+		fclose(f);
+	for (i = 0; i < NR_MTHP; i++) {
+		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/stats/%s", size / 1024, mthp_names[i]);
+		c->mthp[i] = size > pagesize ? read_long(path) : -1;
+	}
+}
+
+/* how far the splits that failed moved (the kernel tried to split a folio and gave up) */
+static long split_failures(const struct counters *a, const struct counters *b)
+{
+	long n = 0;
+
+	if (a->vm[1] >= 0)
+		n += b->vm[1] - a->vm[1];	/* thp_split_page_failed */
+	if (a->mthp[1] >= 0)
+		n += b->mthp[1] - a->mthp[1];	/* split_failed */
+	return n;
+}
+
+/* "thp_split_page +1, pswpout +256, 2048kB split +1" (the counters that moved), or "none moved" */
+static void counters_delta(const struct counters *a, const struct counters *b, size_t size, char *buf,
+			   size_t len)
+{
+	size_t used = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < NR_VM && used < len; i++)
+		if (a->vm[i] >= 0 && b->vm[i] != a->vm[i])
+			used += snprintf(buf + used, len - used, "%s%s %+ld", used ? ", " : "", vm_names[i],
+					 b->vm[i] - a->vm[i]);
+	for (i = 0; i < NR_MTHP && used < len; i++)
+		if (a->mthp[i] >= 0 && b->mthp[i] != a->mthp[i])
+			used += snprintf(buf + used, len - used, "%s%zukB %s %+ld", used ? ", " : "", size / 1024,
+					 mthp_names[i], b->mthp[i] - a->mthp[i]);
+	if (!used)
+		snprintf(buf, len, "no counter moved");
+}
+
+/*
+ * Data that compresses like real memory (about 2-3:1 in zram): of every 64 bytes, 24 from a
+ * pseudo-random stream and 40 zeros. No page is same-filled, which zram would store without
+ * compressing it (and the cost rows would time that shortcut).
+ */
+static void fill(char *mem, size_t len, unsigned int seed)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)seed << 32) ^ (uintptr_t)mem;
+	size_t off;
+	int i;
+
+	for (off = 0; off + 64 <= len; off += 64) {
+		for (i = 0; i < 24; i += 8) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(mem + off + i, &x, 8);
+		}
+		memset(mem + off + 24, 0, 40);
+	}
+}
+
+/* zram's mm_stat: what it stores, in how much, and how many pages it kept as same-filled */
+static void zram_stat(const char *when)
+{
+	long long orig, compr, used, limit, max, same;
+	char buf[256];
+
+	if (read_text("/sys/block/zram0/mm_stat", buf, sizeof(buf)) ||
+	    sscanf(buf, "%lld %lld %lld %lld %lld %lld", &orig, &compr, &used, &limit, &max, &same) != 6) {
+		printf("# zram %s: no /sys/block/zram0/mm_stat\n", when);
+		return;
+	}
+	printf("# zram %s: %lld kB stored in %lld kB (ratio %.2f:1), %lld same-filled pages\n", when,
+	       orig >> 10, compr >> 10, compr ? (double)orig / (double)compr : 0.0, same);
+}
+
+/*
+ * Is [mem, mem + size) one THP of exactly that size? 0: yes (its first PFN in *pfn); 1: no (why
+ * in msg).
+ */
+static int check_thp(const char *mem, size_t size, uint64_t *pfn, char *msg, size_t len)
 {
 	size_t n = size / pagesize, i;
 	uint64_t *pm = calloc(n, sizeof(uint64_t)), pfn0, f;
@@ -369,14 +518,15 @@ static int check_thp(const char *mem, size_t size, char *msg, size_t len)
 		snprintf(msg, len, "got a larger folio");
 		goto out;
 	}
+	*pfn = pfn0;
 	ret = 0;
 out:
 	free(pm);
 	return ret;
 }
 
-/* a small page (not part of a large folio)? */
-static int check_small(const char *mem, char *msg, size_t len)
+/* a small page (not part of a large folio)? 0: yes (its PFN in *pfn) */
+static int check_small(const char *mem, uint64_t *pfn, char *msg, size_t len)
 {
 	uint64_t pm, f;
 
@@ -389,6 +539,7 @@ static int check_small(const char *mem, char *msg, size_t len)
 		snprintf(msg, len, "got a large folio instead of a small page");
 		return 1;
 	}
+	*pfn = pm & PM_PFN_MASK;
 	return 0;
 }
 
@@ -411,13 +562,13 @@ struct state {
 	size_t present, swapped, referenced, active;
 };
 
-static int range_state(const char *addr, size_t npages, bool flags, struct state *st)
+static int state_of(pid_t pid, const char *addr, size_t npages, bool flags, struct state *st)
 {
-	uint64_t *pm = calloc(npages, sizeof(uint64_t)), f;
+	uint64_t *pm = calloc(npages ? npages : 1, sizeof(uint64_t)), f;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
-	if (!pm || pagemap_read(addr, npages, pm)) {
+	if (!pm || pagemap_of(pid, addr, npages, pm)) {
 		free(pm);
 		return -1;
 	}
@@ -437,6 +588,11 @@ static int range_state(const char *addr, size_t npages, bool flags, struct state
 	}
 	free(pm);
 	return 0;
+}
+
+static int range_state(const char *addr, size_t npages, bool flags, struct state *st)
+{
+	return state_of(0, addr, npages, flags, st);
 }
 
 /* size-aligned anonymous mapping of exactly `size` bytes */
@@ -531,7 +687,9 @@ static int thp_select(size_t size)
 
 /* ---------------------------------------------------------------- scenarios */
 
-enum half { NONE, FIRST, SECOND };
+enum half { NONE, FIRST, SECOND, FROM_QUARTER };
+
+enum special { PLAIN, COLLAPSE, STRADDLE, SEVERAL };
 
 struct scenario {
 	const char *text;
@@ -540,9 +698,14 @@ struct scenario {
 	bool fork;		/* a child shares the memory */
 	enum half child_unmap;	/* what the child unmaps before the parent acts */
 	enum half parent_unmap;	/* what the parent unmaps before it acts */
-	enum half range;	/* what the parent advises (NONE: all of it) */
+	enum half range;	/* what the parent advises (NONE: all of it; FROM_QUARTER: from size/4 on) */
 	bool shared;		/* expected: another process maps the folio -> left alone */
 	bool cold;		/* also run with MADV_COLD */
+	int children;		/* how many children share it (0: one when fork) */
+	enum special how;	/* COLLAPSE: the THP is made by MADV_COLLAPSE; STRADDLE: mremap()ed across
+				 * two page tables; SEVERAL: four folios in one page table, a child
+				 * maps the second */
+	size_t max_div;		/* SEVERAL: sizes up to the PMD size / max_div */
 };
 
 static const struct scenario thp_scenarios[] = {
@@ -562,6 +725,22 @@ static const struct scenario thp_scenarios[] = {
 	  true, true },
 	{ "THP mapped in disjoint halves, parent first, child second", false, false, true, FIRST, SECOND,
 	  FIRST, true, true },
+	/* the review's missing cases (issue: a PMD THP advised in part, ranges that start mid-folio,
+	 * more than two processes, THPs MADV_COLLAPSE made, folios across page tables, several
+	 * folios in one table) */
+	{ "exclusive PMD-mapped THP, first half advised", true, true, false, NONE, NONE, FIRST, false, false },
+	{ "PMD-mapped THP shared with a child, first half advised", true, true, true, NONE, NONE, FIRST, true,
+	  false },
+	{ "exclusive PTE-mapped THP advised from a quarter in", false, false, false, NONE, NONE, FROM_QUARTER,
+	  false, true },
+	{ "PTE-mapped THP shared with two children", false, false, true, NONE, NONE, NONE, true, true, 2 },
+	{ "exclusive THP made by MADV_COLLAPSE", true, true, false, NONE, NONE, NONE, false, false, 0, COLLAPSE },
+	{ "THP made by MADV_COLLAPSE, shared with a child", true, true, true, NONE, NONE, NONE, true, false, 0,
+	  COLLAPSE },
+	{ "exclusive THP mremap()ed across two page tables", false, false, false, NONE, NONE, NONE, false, true,
+	  0, STRADDLE },
+	{ "four THPs in one page table, a child maps the second", false, false, true, NONE, NONE, NONE, true,
+	  true, 0, SEVERAL, 4 },
 };
 #define NR_THP_SCENARIOS (int)(sizeof(thp_scenarios) / sizeof(thp_scenarios[0]))
 
@@ -577,8 +756,13 @@ struct child {
 	int ready, go;	/* parent's ends of the pipes */
 };
 
-/* fork a child that unmaps `unmap` of [mem, mem + size), says so, and waits; 0 on success */
-static int start_child(struct child *c, char *mem, size_t size, enum half unmap, bool rewrite,
+#define MAX_CHILDREN 2
+
+/*
+ * fork a child that keeps only [mem + keep, mem + keep + keep_len) of [mem, mem + size) mapped,
+ * says so, and waits; 0 on success
+ */
+static int start_child(struct child *c, char *mem, size_t size, size_t keep, size_t keep_len, bool rewrite,
 		       char *msg, size_t len)
 {
 	int ready[2], go[2];
@@ -612,7 +796,9 @@ static int start_child(struct child *c, char *mem, size_t size, enum half unmap,
 		close(ready[0]);
 		close(go[1]);
 		ch = 'r';
-		if (unmap != NONE && munmap(mem + (unmap == SECOND ? size / 2 : 0), size / 2))
+		if (keep && munmap(mem, keep))
+			ch = 'u';
+		if (keep + keep_len < size && munmap(mem + keep + keep_len, size - keep - keep_len))
 			ch = 'u';
 		if (rewrite)	/* KSM: break COW, so that the child has its own page with the same bytes */
 			*(volatile char *)mem = *(volatile char *)mem;
@@ -656,17 +842,165 @@ static void stop_child(struct child *c)
 	c->pid = -1;
 }
 
+/* [off, off + len) of a folio of `size` bytes: the half `h` of it, or all of it */
+static void part(enum half h, size_t size, size_t *off, size_t *len)
+{
+	*off = h == SECOND ? size / 2 : h == FROM_QUARTER ? size / 4 : 0;
+	*len = h == NONE ? size : h == FROM_QUARTER ? size - size / 4 : size / 2;
+}
+
 /*
- * madvise() the parent's range and judge what happened to it.
- * For MADV_COLD the pages are first marked accessed (PG_referenced), and the
- * verdict reads whether PG_referenced was cleared (MADV_COLD clears it on every
- * folio it deactivates; nothing else clears it without memory pressure).
+ * What a case set up, checked again right before madvise(): one folio of `size` bytes at PFN pfn0
+ * (its first byte at mem in the parent's address space), of which the parent maps
+ * [p_off, p_off + p_len) and each child [c_off, c_off + c_len).
  */
-static void advise_and_judge(char *start, size_t len, bool cold, bool shared, bool pmd_mapped,
+struct layout {
+	char *mem;
+	size_t size;
+	uint64_t pfn0;
+	size_t p_off, p_len;
+	size_t c_off, c_len;
+	struct child *c;
+	int nc;
+	int pmd;	/* 1: the parent maps it by a PMD, 0: by PTEs, -1: not checked */
+};
+
+/* 0: the state is what the scenario needs; else why not (an inconclusive case) */
+static int layout_check(const struct layout *l, char *msg, size_t len)
+{
+	size_t n = l->size / pagesize, i;
+	uint64_t *pm = calloc(n, sizeof(uint64_t));
+	int k, ret = 1;
+	long kb;
+
+	if (!pm) {
+		snprintf(msg, len, "out of memory");
+		return 1;
+	}
+	if (!folio_whole(l->pfn0, n)) {
+		snprintf(msg, len, "the %zu kB folio was no longer one folio before madvise (split meanwhile)",
+			 l->size / 1024);
+		goto out;
+	}
+	if (n > 1 && !(kpf(l->pfn0) & F_LRU)) {
+		snprintf(msg, len, "the folio was not on the LRU before madvise");
+		goto out;
+	}
+	for (k = -1; k < l->nc; k++) {
+		pid_t pid = k < 0 ? 0 : l->c[k].pid;
+		size_t off = k < 0 ? l->p_off : l->c_off, cnt = (k < 0 ? l->p_len : l->c_len) / pagesize;
+
+		if (pagemap_of(pid, l->mem + off, cnt, pm)) {
+			snprintf(msg, len, "cannot read the pagemap of %s", k < 0 ? "the parent" : "a child");
+			goto out;
+		}
+		for (i = 0; i < cnt; i++)
+			if (!(pm[i] & PM_PRESENT) || (pm[i] & PM_PFN_MASK) != l->pfn0 + off / pagesize + i) {
+				snprintf(msg, len, "page %zu of the folio is not mapped by %s as the scenario needs",
+					 off / pagesize + i, k < 0 ? "the parent" : "the child");
+				goto out;
+			}
+	}
+	if (l->pmd >= 0) {
+		kb = smaps_anon_huge_kb(l->mem + l->p_off);
+		if (l->pmd ? kb < (long)(l->size / 1024) : kb != 0) {
+			snprintf(msg, len, "the parent does not map the folio by %s (AnonHugePages %ld kB)",
+				 l->pmd ? "a PMD" : "PTEs", kb);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(pm);
+	return ret;
+}
+
+/* the children's pages of the folio: how many are swapped, and how many REFERENCED */
+static void children_state(const struct layout *l, bool flags, struct state *sum)
+{
+	struct state st;
+	int k;
+
+	memset(sum, 0, sizeof(*sum));
+	for (k = 0; k < l->nc; k++) {
+		if (state_of(l->c[k].pid, l->mem + l->c_off, l->c_len / pagesize, flags, &st))
+			continue;
+		sum->present += st.present;
+		sum->swapped += st.swapped;
+		sum->referenced += st.referenced;
+		sum->active += st.active;
+	}
+}
+
+/*
+ * For MADV_COLD: mark [start, start + len) accessed until PG_referenced shows. mark_page_accessed()
+ * sets it, then activates the folio and clears it, then sets it again; a small folio's activation
+ * waits in a per-CPU batch, so its flags may go round that cycle more than once. 0: done.
+ */
+static int mark_referenced(char *start, size_t len, bool pmd_mapped, struct outcome *o)
+{
+	size_t n = len / pagesize;
+	struct state st = { 0 };
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		if (touch_range(start, len, 1)) {
+			set_outcome(o, V_ERROR, "reading /proc/self/mem: %s", strerror(errno));
+			return -1;
+		}
+		range_state(start, n, true, &st);
+		if (st.referenced == n)
+			return 0;
+	}
+	set_outcome(o, V_SKIP, "LRU state not observable: %zu of %zu pages REFERENCED, %zu ACTIVE "
+		    "in /proc/kpageflags after marking them accessed%s", st.referenced, n,
+		    st.active, pmd_mapped ? " (GUP marks a PMD-mapped THP young, not accessed)" : "");
+	return -1;
+}
+
+/* what madvise() did to the parent's range: pages acted on, or -1 (the outcome says why) */
+static long acted_on(char *start, size_t n, bool cold, struct outcome *o)
+{
+	struct state after;
+
+	if (range_state(start, n, cold, &after)) {
+		set_outcome(o, V_ERROR, "cannot read pagemap");
+		return -1;
+	}
+	if (cold) {
+		if (after.present != n) {
+			set_outcome(o, V_ERROR, "%zu of %zu pages left memory after MADV_COLD", n - after.present, n);
+			return -1;
+		}
+		return (long)(n - after.referenced);
+	}
+	if (after.swapped + after.present != n) {
+		set_outcome(o, V_ERROR, "%zu of %zu pages neither present nor swapped", n - after.swapped - after.present, n);
+		return -1;
+	}
+	return (long)after.swapped;
+}
+
+/*
+ * madvise() the parent's range [start, start + len) of the folio l describes and judge what
+ * happened, from both processes' pagemaps and the folio's flags: correct; missed (an exclusive
+ * folio left alone); split (a shared folio split, only this process's pages acted on); wrong
+ * (pages another process maps paged out or deactivated); inconclusive (the state was not what
+ * the scenario needs). The evidence goes into a `# evidence:` line right before the result.
+ * For MADV_COLD the pages are first marked accessed (PG_referenced), and acting on a page means
+ * clearing it (MADV_COLD clears it on every folio it deactivates; nothing else clears it without
+ * memory pressure).
+ */
+static void advise_and_judge(char *start, size_t len, bool cold, bool shared, const struct layout *l,
 			     struct outcome *o)
 {
-	size_t n = len / pagesize, acted, i;
-	struct state before, after;
+	size_t n = len / pagesize, nf = l->size / pagesize;
+	struct state before, kids0, kids1;
+	struct counters c0, c1;
+	char why[200], moved[300];
+	long acted;
+	size_t kid_acted;
+	bool split;
 
 	if (range_state(start, n, cold, &before)) {
 		set_outcome(o, V_ERROR, "cannot read pagemap");
@@ -676,29 +1010,14 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, bo
 		set_outcome(o, V_ERROR, "only %zu of %zu pages present before madvise", before.present, n);
 		return;
 	}
-	if (cold) {
-		/*
-		 * Mark the pages accessed until PG_referenced shows: mark_page_accessed()
-		 * sets it, then activates the folio and clears it, then sets it again;
-		 * a small folio's activation waits in a per-CPU batch, so its flags
-		 * may go round that cycle more than once.
-		 */
-		for (i = 0; i < 6; i++) {
-			if (touch_range(start, len, 1)) {
-				set_outcome(o, V_ERROR, "reading /proc/self/mem: %s", strerror(errno));
-				return;
-			}
-			range_state(start, n, true, &before);
-			if (before.referenced == n)
-				break;
-		}
-		if (before.referenced != n) {
-			set_outcome(o, V_SKIP, "LRU state not observable: %zu of %zu pages REFERENCED, %zu ACTIVE "
-				    "in /proc/kpageflags after marking them accessed%s", before.referenced, n,
-				    before.active, pmd_mapped ? " (GUP marks a PMD-mapped THP young, not accessed)" : "");
-			return;
-		}
+	if (cold && mark_referenced(start, len, l->pmd == 1, o))
+		return;
+	if (layout_check(l, why, sizeof(why))) {
+		set_outcome(o, V_INCONCLUSIVE, "%s", why);
+		return;
 	}
+	children_state(l, cold, &kids0);
+	counters_read(&c0, l->size);
 	if (madvise(start, len, cold ? MADV_COLD : MADV_PAGEOUT)) {
 		if (errno == EINVAL)
 			set_outcome(o, V_SKIP, "madvise(%s) not supported", cold ? "MADV_COLD" : "MADV_PAGEOUT");
@@ -707,75 +1026,122 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, bo
 				    strerror(errno));
 		return;
 	}
-	if (range_state(start, n, cold, &after)) {
-		set_outcome(o, V_ERROR, "cannot read pagemap");
+	counters_read(&c1, l->size);
+	children_state(l, cold, &kids1);
+	acted = acted_on(start, n, cold, o);
+	if (acted < 0)
+		return;
+	kid_acted = cold ? kids0.referenced - kids1.referenced : kids1.swapped;
+	/* the folio cannot have been freed while a child still maps a page of it */
+	split = nf > 1 && !folio_whole(l->pfn0, nf);
+	counters_delta(&c0, &c1, l->size, moved, sizeof(moved));
+	printf("# evidence: %zu kB folio at PFN %#llx (one folio, %s, %s) before madvise; after it: this process "
+	       "%ld of %zu pages %s", l->size / 1024, (unsigned long long)l->pfn0, nf > 1 ? "on the LRU" : "small",
+	       l->pmd == 1 ? "PMD-mapped" : "PTE-mapped", acted, n, cold ? "deactivated" : "paged out");
+	if (l->nc)
+		printf(", %s %zu of %zu pages %s", l->nc > 1 ? "the children" : "the child", kid_acted,
+		       l->nc * l->c_len / pagesize, cold ? "deactivated" : "paged out");
+	printf("; folio %s; %s\n", nf == 1 ? "small" : split ? "split or freed" : "still whole", moved);
+	if (!kid_acted && split_failures(&c0, &c1) > 0 && (shared ? !acted : (size_t)acted != n)) {
+		/* left alone because a split failed, not because of a sharing check */
+		set_outcome(o, V_INCONCLUSIVE, "the kernel tried to split the folio and failed (%s)", moved);
 		return;
 	}
-	if (cold) {
-		if (after.present != n) {
-			set_outcome(o, V_ERROR, "%zu of %zu pages left memory after MADV_COLD", n - after.present, n);
-			return;
-		}
-		acted = n - after.referenced;
-		printf("# %zu of %zu pages deactivated (PG_referenced cleared); ACTIVE %zu -> %zu\n",
-		       acted, n, before.active, after.active);
-	} else {
-		acted = after.swapped;
-		printf("# %zu of %zu pages paged out (swapped), %zu present\n", acted, n, after.present);
-		if (after.swapped + after.present != n) {
-			set_outcome(o, V_ERROR, "%zu of %zu pages neither present nor swapped",
-				    n - after.swapped - after.present, n);
-			return;
-		}
-	}
 	if (shared) {
-		if (acted == 0)
-			set_outcome(o, V_PASS, "");
+		if (kid_acted)
+			set_outcome(o, V_WRONG, "%zu of %zu pages another process maps", kid_acted,
+				    l->nc * l->c_len / pagesize);
+		else if (acted && split)
+			set_outcome(o, V_SPLIT, "%ld of %zu, the other process keeps its %zu", acted, n,
+				    l->nc * l->c_len / pagesize);
+		else if (acted)
+			set_outcome(o, V_WRONG, "%ld of %zu pages of a folio another process maps", acted, n);
 		else
-			set_outcome(o, V_WRONG, "%zu of %zu pages", acted, n);
+			set_outcome(o, V_PASS, "");
 	} else {
-		if (acted == n)
+		if ((size_t)acted == n)
 			set_outcome(o, V_PASS, "");
 		else if (acted == 0)
 			set_outcome(o, V_MISSED, "");
 		else
-			set_outcome(o, V_ERROR, "only %zu of %zu pages %s", acted, n,
+			set_outcome(o, V_INCONCLUSIVE, "only %ld of %zu pages %s", acted, n,
 				    cold ? "deactivated" : "paged out");
 	}
 }
 
-static void run_thp(const struct scenario *s, size_t size, bool cold, struct outcome *o)
+/* every THP size off (MADV_COLLAPSE makes THPs without them); 0 on success */
+static int thp_none(void)
 {
-	size_t half = size / 2;
-	struct child c = { .pid = -1 };
-	char *mem, *start, msg[160];
-	size_t len;
-	long kb;
+	char path[200];
+	int i, err = 0;
 
-	if (thp_select(size)) {
+	if (knob_set(THP_DIR "/enabled", "never"))
+		err = -1;
+	for (i = 0; i < nthp; i++) {
+		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/enabled", thp_kb[i]);
+		if (knob_set(path, "never"))
+			err = -1;
+	}
+	return err;
+}
+
+/* a THP of `size` bytes at a size-aligned address, populated with data; NULL: o says why */
+static char *make_thp(const struct scenario *s, size_t size, uint64_t *pfn, struct outcome *o)
+{
+	char *mem, msg[160];
+
+	if (s->how == COLLAPSE ? thp_none() : thp_select(size)) {
 		set_outcome(o, V_ERROR, "cannot set the THP knobs for %zu kB", size / 1024);
-		return;
+		return NULL;
 	}
 	mem = map_aligned(size, size);
 	if (!mem) {
 		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
-		return;
+		return NULL;
 	}
-	madvise(mem, size, MADV_HUGEPAGE);	/* direct compaction with defrag=madvise */
-	memset(mem, 0x5a, size);
-	if (check_thp(mem, size, msg, sizeof(msg))) {
+	if (s->how != COLLAPSE)
+		madvise(mem, size, MADV_HUGEPAGE);	/* direct compaction with defrag=madvise */
+	fill(mem, size, (unsigned int)test_nr);
+	if (s->how == COLLAPSE && madvise(mem, size, MADV_COLLAPSE)) {
+		set_outcome(o, V_SKIP, "MADV_COLLAPSE: %s", strerror(errno));
+		munmap(mem, size);
+		return NULL;
+	}
+	if (check_thp(mem, size, pfn, msg, sizeof(msg))) {
 		set_outcome(o, V_SKIP, "did not get a THP populated (%s)", msg);
-		goto out;
+		munmap(mem, size);
+		return NULL;
 	}
 	/* keep khugepaged from collapsing a PTE-mapped THP back while we look at it */
 	madvise(mem, size, MADV_NOHUGEPAGE);
+	return mem;
+}
+
+static void run_several(const struct scenario *s, size_t size, bool cold, struct outcome *o);
+
+static void run_thp(const struct scenario *s, size_t size, bool cold, struct outcome *o)
+{
+	struct child c[MAX_CHILDREN] = { { .pid = -1 }, { .pid = -1 } };
+	struct layout l = { .size = size, .c = c, .pmd = -1 };
+	char *mem, *start, *area = NULL, msg[160];
+	size_t len, off, keep, keep_len;
+	long kb;
+	int k;
+
+	if (s->how == SEVERAL) {
+		run_several(s, size, cold, o);
+		return;
+	}
+	mem = make_thp(s, size, &l.pfn0, o);
+	if (!mem)
+		return;
 	if (size == pmdsize) {
 		kb = smaps_anon_huge_kb(mem);
 		if (s->pmd_mapped && kb < (long)(size / 1024)) {
 			set_outcome(o, V_SKIP, "did not get a THP populated (not PMD-mapped: AnonHugePages %ld kB)", kb);
 			goto out;
 		}
-		if (!s->pmd_mapped) {
+		if (!s->pmd_mapped && s->how != STRADDLE) {
 			if (pte_map(mem, size)) {
 				set_outcome(o, V_ERROR, "mprotect: %s", strerror(errno));
 				goto out;
@@ -786,26 +1152,156 @@ static void run_thp(const struct scenario *s, size_t size, bool cold, struct out
 				goto out;
 			}
 		}
+		l.pmd = s->pmd_mapped;
 	}
-	if (s->fork && start_child(&c, mem, size, s->child_unmap, false, msg, sizeof(msg))) {
-		set_outcome(o, V_ERROR, "%s", msg);
-		goto out;
+	if (s->how == STRADDLE) {
+		/* move it so that a page-table boundary (a PMD-aligned address) cuts it in two */
+		area = map_aligned(2 * pmdsize, pmdsize);
+		if (!area) {
+			set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+			goto out;
+		}
+		start = mremap(mem, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, area + pmdsize - size / 2);
+		if (start == MAP_FAILED) {
+			set_outcome(o, V_ERROR, "mremap: %s", strerror(errno));
+			goto out;
+		}
+		mem = start;
+		l.pmd = size == pmdsize ? 0 : -1;
 	}
-	if (s->parent_unmap != NONE && munmap(mem + (s->parent_unmap == SECOND ? half : 0), half)) {
+	l.mem = mem;
+	part(s->child_unmap == FIRST ? SECOND : s->child_unmap == SECOND ? FIRST : NONE, size, &keep, &keep_len);
+	for (k = 0; s->fork && k < (s->children ? s->children : 1); k++) {
+		if (start_child(&c[k], mem, size, keep, keep_len, false, msg, sizeof(msg))) {
+			set_outcome(o, V_ERROR, "%s", msg);
+			goto out;
+		}
+		l.nc++;
+	}
+	l.c_off = keep;
+	l.c_len = l.nc ? keep_len : 0;
+	part(s->parent_unmap, size, &off, &len);
+	if (s->parent_unmap != NONE && munmap(mem + off, len)) {
 		set_outcome(o, V_ERROR, "munmap: %s", strerror(errno));
 		goto out;
 	}
-	start = mem + (s->range == SECOND ? half : 0);
-	len = s->range == NONE ? size : half;
-	advise_and_judge(start, len, cold, s->shared, s->pmd_mapped && size == pmdsize, o);
+	part(s->parent_unmap == FIRST ? SECOND : s->parent_unmap == SECOND ? FIRST : NONE, size, &l.p_off, &l.p_len);
+	part(s->range, size, &off, &len);
+	start = mem + off;
+	advise_and_judge(start, len, cold, s->shared, &l, o);
+out:
+	for (k = 0; k < MAX_CHILDREN; k++)
+		stop_child(&c[k]);
+	if (area)
+		munmap(area, 2 * pmdsize);
+	else
+		munmap(mem, size);
+}
+
+/*
+ * Four THPs side by side in one page table; a child keeps only the second mapped. Expected: the
+ * first, third and fourth paged out or deactivated, the second left alone. (Up to v6.9 the PTE
+ * loop stops at the first shared large folio: the folios after it read missed.)
+ */
+static void run_several(const struct scenario *s, size_t size, bool cold, struct outcome *o)
+{
+	size_t total = 4 * size, n = size / pagesize, i;
+	struct child c = { .pid = -1 };
+	struct layout l = { .size = size, .c = &c, .nc = 1, .pmd = -1 };
+	struct counters c0, c1;
+	struct state kids0, kids1;
+	uint64_t pfn[4];
+	char *mem, msg[200], moved[300];
+	long acted[4];
+	size_t missed = 0, kid_acted;
+	int f;
+
+	if (size * s->max_div > pmdsize) {
+		set_outcome(o, V_SKIP, "four %zu kB THPs do not fit in one page table", size / 1024);
+		return;
+	}
+	if (thp_select(size)) {
+		set_outcome(o, V_ERROR, "cannot set the THP knobs for %zu kB", size / 1024);
+		return;
+	}
+	mem = map_aligned(total, total);
+	if (!mem) {
+		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+		return;
+	}
+	madvise(mem, total, MADV_HUGEPAGE);
+	fill(mem, total, (unsigned int)test_nr);
+	for (f = 0; f < 4; f++)
+		if (check_thp(mem + f * size, size, &pfn[f], msg, sizeof(msg))) {
+			set_outcome(o, V_SKIP, "did not get four THPs populated (%s)", msg);
+			goto out;
+		}
+	madvise(mem, total, MADV_NOHUGEPAGE);
+	if (start_child(&c, mem, total, size, size, false, msg, sizeof(msg))) {
+		set_outcome(o, V_ERROR, "%s", msg);
+		goto out;
+	}
+	if (cold && mark_referenced(mem, total, false, o))
+		goto out;
+	for (f = 0; f < 4; f++) {
+		struct layout one = { .mem = mem + f * size, .size = size, .pfn0 = pfn[f], .p_len = size,
+				      .c = &c, .nc = f == 1, .c_len = f == 1 ? size : 0, .pmd = -1 };
+
+		if (layout_check(&one, msg, sizeof(msg))) {
+			set_outcome(o, V_INCONCLUSIVE, "folio %d: %s", f + 1, msg);
+			goto out;
+		}
+	}
+	l.mem = mem;
+	l.c_off = size;
+	l.c_len = size;
+	children_state(&l, cold, &kids0);
+	counters_read(&c0, size);
+	if (madvise(mem, total, cold ? MADV_COLD : MADV_PAGEOUT)) {
+		set_outcome(o, V_ERROR, "madvise: %s", strerror(errno));
+		goto out;
+	}
+	counters_read(&c1, size);
+	children_state(&l, cold, &kids1);
+	for (f = 0; f < 4; f++) {
+		acted[f] = acted_on(mem + f * size, n, cold, o);
+		if (acted[f] < 0)
+			goto out;
+		if (f != 1 && (size_t)acted[f] != n)
+			missed++;
+	}
+	kid_acted = cold ? kids0.referenced - kids1.referenced : kids1.swapped;
+	counters_delta(&c0, &c1, size, moved, sizeof(moved));
+	printf("# evidence: four %zu kB folios at PFNs %#llx %#llx %#llx %#llx (each one folio, on the LRU); "
+	       "after madvise: %s of each %ld, %ld, %ld, %ld of %zu, the child %zu of %zu; %s\n", size / 1024,
+	       (unsigned long long)pfn[0], (unsigned long long)pfn[1], (unsigned long long)pfn[2],
+	       (unsigned long long)pfn[3], cold ? "deactivated" : "paged out", acted[0], acted[1], acted[2],
+	       acted[3], n, kid_acted, n, moved);
+	if (!kid_acted && !acted[1] && missed && split_failures(&c0, &c1) > 0)
+		set_outcome(o, V_INCONCLUSIVE, "the kernel tried to split a folio and failed (%s)", moved);
+	else if (kid_acted)
+		set_outcome(o, V_WRONG, "%zu of %zu pages of the second folio, which the child maps", kid_acted, n);
+	else if (acted[1])
+		set_outcome(o, V_SPLIT, "%ld of %zu of the second folio, the child keeps its %zu", acted[1], n, n);
+	else if (missed) {
+		for (i = 0, f = 0; f < 4; f++)
+			i += f != 1 && acted[f] == 0;
+		if (i == missed)
+			set_outcome(o, V_MISSED, "%zu of the 3 exclusive folios left alone", missed);
+		else
+			set_outcome(o, V_INCONCLUSIVE, "exclusive folios only partly acted on");
+	} else {
+		set_outcome(o, V_PASS, "");
+	}
 out:
 	stop_child(&c);
-	munmap(mem, size);
+	munmap(mem, total);
 }
 
 static void run_small(bool shared, bool cold, struct outcome *o)
 {
 	struct child c = { .pid = -1 };
+	struct layout l = { .size = pagesize, .p_len = pagesize, .c = &c, .pmd = -1 };
 	char msg[160], *mem;
 
 	mem = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -814,16 +1310,19 @@ static void run_small(bool shared, bool cold, struct outcome *o)
 		return;
 	}
 	madvise(mem, pagesize, MADV_NOHUGEPAGE);
-	memset(mem, 0x3c, pagesize);
-	if (check_small(mem, msg, sizeof(msg))) {
+	fill(mem, pagesize, (unsigned int)test_nr);
+	if (check_small(mem, &l.pfn0, msg, sizeof(msg))) {
 		set_outcome(o, V_SKIP, "%s", msg);
 		goto out;
 	}
-	if (shared && start_child(&c, mem, pagesize, NONE, false, msg, sizeof(msg))) {
+	if (shared && start_child(&c, mem, pagesize, 0, pagesize, false, msg, sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		goto out;
 	}
-	advise_and_judge(mem, pagesize, cold, shared, false, o);
+	l.mem = mem;
+	l.nc = shared;
+	l.c_len = shared ? pagesize : 0;
+	advise_and_judge(mem, pagesize, cold, shared, &l, o);
 out:
 	stop_child(&c);
 	munmap(mem, pagesize);
@@ -851,11 +1350,10 @@ static int ksm_start(char *msg, size_t len)
 static void run_ksm(bool cold, struct outcome *o)
 {
 	struct child c = { .pid = -1 };
+	struct layout l = { .size = pagesize, .p_len = pagesize, .c = &c, .nc = 1, .c_len = pagesize, .pmd = -1 };
 	char msg[160], *mem;
 	struct timespec t0, t1;
-	uint64_t pm, cpm;
-	int child_pagemap = -1;
-	char path[64];
+	uint64_t pm, cpm, pfn;
 	size_t i;
 
 	if (access(KSM_DIR "/run", F_OK)) {
@@ -874,12 +1372,12 @@ static void run_ksm(bool cold, struct outcome *o)
 		set_outcome(o, V_SKIP, "Config KSM not enabled (MADV_MERGEABLE: %s)", strerror(errno));
 		goto out;
 	}
-	if (check_small(mem, msg, sizeof(msg))) {
+	if (check_small(mem, &pfn, msg, sizeof(msg))) {
 		set_outcome(o, V_SKIP, "%s", msg);
 		goto out;
 	}
 	/* the child writes a byte of its page with the value it has: a COW copy with the same bytes */
-	if (start_child(&c, mem, pagesize, NONE, true, msg, sizeof(msg))) {
+	if (start_child(&c, mem, pagesize, 0, pagesize, true, msg, sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		goto out;
 	}
@@ -891,16 +1389,9 @@ static void run_ksm(bool cold, struct outcome *o)
 	 * Merged when the parent and the child map the same PFN (the KPF_KSM bit
 	 * cannot tell: at v6.12 /proc/kpageflags sets it for every anon page).
 	 */
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c.pid);
-	child_pagemap = open(path, O_RDONLY);
-	if (child_pagemap < 0) {
-		set_outcome(o, V_ERROR, "open %s: %s", path, strerror(errno));
-		goto out;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		if (pagemap_read(mem, 1, &pm) == 0 && (pm & PM_PRESENT) &&
-		    pread(child_pagemap, &cpm, sizeof(cpm), (off_t)((uintptr_t)mem / pagesize * 8)) == sizeof(cpm) &&
+		if (pagemap_read(mem, 1, &pm) == 0 && (pm & PM_PRESENT) && pagemap_of(c.pid, mem, 1, &cpm) == 0 &&
 		    (cpm & PM_PRESENT) && (pm & PM_PFN_MASK) == (cpm & PM_PFN_MASK))
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -914,10 +1405,10 @@ static void run_ksm(bool cold, struct outcome *o)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("# ksmd merged the pages in %.0f ms (pages_shared %ld, pages_sharing %ld)\n",
 	       elapsed_ms(&t0, &t1), read_long(KSM_DIR "/pages_shared"), read_long(KSM_DIR "/pages_sharing"));
-	advise_and_judge(mem, pagesize, cold, true, false, o);
+	l.mem = mem;
+	l.pfn0 = pm & PM_PFN_MASK;
+	advise_and_judge(mem, pagesize, cold, true, &l, o);
 out:
-	if (child_pagemap >= 0)
-		close(child_pagemap);
 	stop_child(&c);
 	munmap(mem, pagesize);
 }
@@ -953,7 +1444,7 @@ static char *cost_region(size_t len, const char *what)
 		return NULL;
 	}
 	madvise(mem, len, MADV_HUGEPAGE);
-	memset(mem, 0x5a, len);
+	fill(mem, len, 1);
 	kb = smaps_anon_huge_kb(mem);
 	thps = kb > 0 ? (size_t)kb * 1024 / pmdsize : 0;
 	madvise(mem, len, MADV_NOHUGEPAGE);
@@ -1020,6 +1511,7 @@ static void run_cost(void)
 	pageout_ms = timed_advice(mem, len, MADV_PAGEOUT, "MADV_PAGEOUT");
 	if (range_state(mem, n, false, &st) == 0)
 		printf("# cost region after MADV_PAGEOUT: %zu of %zu pages paged out\n", st.swapped, n);
+	zram_stat("holding the cost region");
 	printf("# [COST] MADV_COLD %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024, cold_ms);
 	printf("# [COST] MADV_PAGEOUT %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024,
 	       pageout_ms);
@@ -1029,7 +1521,7 @@ static void run_cost(void)
 	mem = cost_region(len, "(shared with a child)");
 	if (!mem)
 		return;
-	if (start_child(&child, mem, len, NONE, false, msg, sizeof(msg))) {
+	if (start_child(&child, mem, len, 0, len, false, msg, sizeof(msg))) {
 		printf("# cost: %s\n", msg);
 		stop_child(&child);
 		munmap(mem, len);
@@ -1092,6 +1584,8 @@ static void make_plan(void)
 
 					if (s->pmd_only && sizes[j] != pmdsize)
 						continue;
+					if (s->how == SEVERAL && sizes[j] * s->max_div > pmdsize)
+						continue;
 					if (c && !s->cold)
 						continue;
 					add(K_THP, s, sizes[j], c, s->shared);
@@ -1153,6 +1647,21 @@ int main(void)
 	signal(SIGABRT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
+	/*
+	 * One CPU for the probe and its children: madvise() drains only the local CPU's LRU batches
+	 * (lru_add_drain()), so pages faulted on another CPU could still sit in that one's.
+	 */
+	{
+		int cpu = sched_getcpu();
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu < 0 ? 0 : cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			printf("# cannot pin the probe to CPU %d: %s\n", cpu, strerror(errno));
+		else
+			printf("# pinned to CPU %d (its children too)\n", cpu < 0 ? 0 : cpu);
+	}
 	detect_thp();
 	make_plan();
 	printf("1..%d\n", nplan);
@@ -1185,7 +1694,7 @@ int main(void)
 	knobs_restore();
 
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
-	printf("# probe took %.1f s\n", elapsed_ms(&t_start, &t_end) / 1000);
+	printf("# probe ran on CPU %d at the end, took %.1f s\n", sched_getcpu(), elapsed_ms(&t_start, &t_end) / 1000);
 	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", n_pass, n_fail, n_skip, n_error);
 	fflush(stdout);
 	if (n_fail || n_error)
