@@ -88,14 +88,14 @@ def text_of(root: ET.Element) -> str:
 def test_grid_has_one_cell_per_scenario_and_column_coloured_by_its_mark(tmp_path):
     table = probe_table(probe_run(tmp_path))
     root = parse(pictures.grid_svg(table))
-    assert len(cells(root)) == len(table.grid) * len(VARIANTS) == 25 * 5
+    assert len(cells(root)) == len(table.grid) * len(VARIANTS) == 37 * 5
     seen = set()
     for i, row in enumerate(table.grid):
         for j, cell in enumerate(row.cells):
             mark = table.marks.get(cell.word, "none")
             assert fill(root, f"cell-{i}-{j}") == pictures.COLOURS[mark], (row.scenario, j, cell.word)
             seen.add(mark)
-    assert seen == {"good", "warn", "bad", "none"}  # correct, missed, wrong, skipped
+    assert seen == {"good", "warn", "bad", "none"}  # correct, missed and split, wrong, skipped
     words = text_of(root)
     assert "missed pageout" in words and "wrong deactivation" in words and "folio_mapcount" in words
 
