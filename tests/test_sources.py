@@ -58,6 +58,16 @@ def test_a_patch_file_lands_on_the_tree_of_the_same_study_variant(world):
     assert kt.clone.out("log", "-1", "--format=%s", brought.commit).startswith("mm/madvise:")
 
 
+def test_a_relative_patch_path_is_the_users_not_the_clones(world, monkeypatch):
+    """`--variants mine=fix.patch` names a file in the user's folder; git runs in the clone."""
+    _, _, kt, base, settings = world
+    ps = commits.commit_all(kt, STUDY, commits.render_all(kt, STUDY, base, ["folio_mapcount"]), settings.patches_dir)
+    study_patch = Path(ps.get("folio_mapcount").patch)  # type: ignore[arg-type]
+    monkeypatch.chdir(study_patch.parent)
+    brought = sources.bring(kt, base, "mine", study_patch.name)
+    assert brought.tree == tree_of(kt, ps.commit_of("folio_mapcount"))
+
+
 def test_an_mbox_series_is_one_column_with_its_commits(world):
     tmp_path, repo, kt, base, _ = world
     mbox = scratch_patch(tmp_path, repo, [(FINAL, "folio_mapcount(folio) != 1"),

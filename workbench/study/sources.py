@@ -52,7 +52,7 @@ def split_spec(value: str) -> tuple[str, str] | None:
 
 def bring(kt: KernelTree, base: Base, name: str, spec: str) -> Brought:
     """Commit the change SPEC names on `base` (a file, else a ref of the tree)."""
-    path = Path(spec).expanduser()
+    path = Path(spec).expanduser().resolve()  # git runs in the clone: a relative path is the user's cwd's
     if path.is_file():
         return _from_file(kt, base, name, path)
     commit = kt.clone.rev(spec) or kt.clone.rev(f"origin/{spec}") or kt.clone.rev(f"refs/tags/{spec}")
