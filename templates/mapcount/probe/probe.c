@@ -669,13 +669,16 @@ static void detect_thp(void)
 			}
 }
 
-/* Let the kernel allocate anonymous THPs of this size only; 0 on success. */
+/*
+ * Let the kernel allocate anonymous THPs of this size only (0: of no size, MADV_COLLAPSE makes
+ * THPs without them); 0 on success.
+ */
 static int thp_select(size_t size)
 {
 	char path[200];
 	int i, err = 0;
 
-	if (knob_set(THP_DIR "/enabled", "always"))
+	if (knob_set(THP_DIR "/enabled", size ? "always" : "never"))
 		err = -1;
 	for (i = 0; i < nthp; i++) {
 		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/enabled", thp_kb[i]);
@@ -1069,28 +1072,12 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, co
 	}
 }
 
-/* every THP size off (MADV_COLLAPSE makes THPs without them); 0 on success */
-static int thp_none(void)
-{
-	char path[200];
-	int i, err = 0;
-
-	if (knob_set(THP_DIR "/enabled", "never"))
-		err = -1;
-	for (i = 0; i < nthp; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/enabled", thp_kb[i]);
-		if (knob_set(path, "never"))
-			err = -1;
-	}
-	return err;
-}
-
 /* a THP of `size` bytes at a size-aligned address, populated with data; NULL: o says why */
 static char *make_thp(const struct scenario *s, size_t size, uint64_t *pfn, struct outcome *o)
 {
 	char *mem, msg[160];
 
-	if (s->how == COLLAPSE ? thp_none() : thp_select(size)) {
+	if (thp_select(s->how == COLLAPSE ? 0 : size)) {
 		set_outcome(o, V_ERROR, "cannot set the THP knobs for %zu kB", size / 1024);
 		return NULL;
 	}
