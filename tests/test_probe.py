@@ -84,8 +84,8 @@ def test_verdict_table_tells_apart_what_cow_cannot(tmp_path):
     assert row[0].endswith("(16, 32, 64, 128, 256, 512, 1024, 2048 kB)")
     cost = next(r for r in table.rows if r[0].startswith("cost: MADV_PAGEOUT"))
     # one boot a column: the medians and the change against base, no interval and no mark
-    assert re.fullmatch(r"\d+(\.\d)? ms", cost[1])
-    assert all(re.fullmatch(r"\d+(\.\d)? ms [+-]\d+\.\d%", c) for c in cost[2:])
+    assert re.fullmatch(r"\d+(\.\d\d?)? ms", cost[1])
+    assert all(re.fullmatch(r"\d+(\.\d\d?)? ms [+-]\d+\.\d%", c) for c in cost[2:])
     assert "fewer than 3 boots per column: no interval and no mark" in table.note
 
 

@@ -80,8 +80,8 @@ class CostRow:
 
 
 def _num(x: float) -> str:
-    """At least two significant digits: 724 ms, 7.2 ms, 1.6 ms."""
-    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+    """At least two significant digits: 724 ms, 7.2 ms, 0.14 ms."""
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}" if abs(x) >= 1 else f"{x:.2f}"
 
 
 @dataclass

@@ -1472,7 +1472,8 @@ static void run_cost(void)
 	long mb = env && *env ? strtol(env, NULL, 10) : DEFAULT_COST_MB;
 	size_t len, n, referenced, active, referenced0, active0;
 	double cold_ms, pageout_ms;
-	char msg[200];
+	struct counters c0, c1;
+	char msg[200], moved[300];
 	struct child child;
 	struct state st;
 	char *mem;
@@ -1495,12 +1496,15 @@ static void run_cost(void)
 	thp_flags(mem, len, &referenced, &active);
 	printf("# cost region after MADV_COLD: %zu of %zu THPs still REFERENCED, %zu ACTIVE (before: %zu, %zu)\n",
 	       referenced, len / pmdsize, active, referenced0, active0);
+	counters_read(&c0, pmdsize);
 	pageout_ms = timed_advice(mem, len, MADV_PAGEOUT, "MADV_PAGEOUT");
+	counters_read(&c1, pmdsize);
+	counters_delta(&c0, &c1, pmdsize, moved, sizeof(moved));
 	if (range_state(mem, n, false, &st) == 0)
-		printf("# cost region after MADV_PAGEOUT: %zu of %zu pages paged out\n", st.swapped, n);
+		printf("# cost region after MADV_PAGEOUT: %zu of %zu pages paged out; %s\n", st.swapped, n, moved);
 	zram_stat("holding the cost region");
-	printf("# [COST] MADV_COLD %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024, cold_ms);
-	printf("# [COST] MADV_PAGEOUT %zu MiB PTE-mapped THP (%zu kB): %.1f ms\n", len >> 20, pmdsize / 1024,
+	printf("# [COST] MADV_COLD %zu MiB PTE-mapped THP (%zu kB): %.3f ms\n", len >> 20, pmdsize / 1024, cold_ms);
+	printf("# [COST] MADV_PAGEOUT %zu MiB PTE-mapped THP (%zu kB): %.3f ms\n", len >> 20, pmdsize / 1024,
 	       pageout_ms);
 	fflush(stdout);
 	munmap(mem, len);
@@ -1523,9 +1527,9 @@ static void run_cost(void)
 		       "(before: %zu), %zu of %zu pages paged out%s\n", referenced, len / pmdsize, referenced0,
 		       st.swapped, n, st.swapped || referenced < referenced0 ?
 		       ": the variant acted on shared folios, so these times are not the decision alone" : "");
-	printf("# [COST] decision only: MADV_COLD %zu MiB PTE-mapped THP shared with a child (%zu kB): %.1f ms\n",
+	printf("# [COST] decision only: MADV_COLD %zu MiB PTE-mapped THP shared with a child (%zu kB): %.3f ms\n",
 	       len >> 20, pmdsize / 1024, cold_ms);
-	printf("# [COST] decision only: MADV_PAGEOUT %zu MiB PTE-mapped THP shared with a child (%zu kB): %.1f ms\n",
+	printf("# [COST] decision only: MADV_PAGEOUT %zu MiB PTE-mapped THP shared with a child (%zu kB): %.3f ms\n",
 	       len >> 20, pmdsize / 1024, pageout_ms);
 	fflush(stdout);
 	stop_child(&child);
