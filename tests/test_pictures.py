@@ -95,7 +95,7 @@ def test_grid_has_one_cell_per_scenario_and_column_coloured_by_its_mark(tmp_path
             mark = table.marks.get(cell.word, "none")
             assert fill(root, f"cell-{i}-{j}") == pictures.COLOURS[mark], (row.scenario, j, cell.word)
             seen.add(mark)
-    assert seen == {"good", "warn", "bad", "none"}  # correct, missed and split, wrong, skipped
+    assert seen == {"good", "warn", "harm", "bad", "none"}  # correct, missed, split, wrong, skipped
     words = text_of(root)
     assert "missed pageout" in words and "wrong deactivation" in words and "folio_mapcount" in words
 

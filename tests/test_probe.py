@@ -86,7 +86,7 @@ def test_verdict_table_tells_apart_what_cow_cannot(tmp_path):
     # 6.12 goes on past a shared large folio in the same page table: only folio_mapcount misses
     assert words(table, "MADV_PAGEOUT four THPs in one page table") == \
         ["correct", "missed pageout", "correct", "correct", "correct"]
-    assert table.marks["split, pageout of the caller's pages"] == "warn" and table.short[
+    assert table.marks["split, pageout of the caller's pages"] == "harm" and table.short[
         "split, pageout of the caller's pages"] == "split"
     # the sizes that read the same share a row, every size is named
     row = next(r for r in table.rows if r[0].startswith("MADV_PAGEOUT exclusive PTE-mapped THP"))

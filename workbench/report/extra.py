@@ -92,7 +92,7 @@ class ExtraTable:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
-    marks: dict[str, str] = field(default_factory=dict)  # cell text -> "good" | "bad" | "warn" (colours)
+    marks: dict[str, str] = field(default_factory=dict)  # cell text -> "good" | "warn" | "harm" | "bad" (colours)
     short_headers: list[str] = field(default_factory=list)  # for the fixed-width text of a mail
     short: dict[str, str] = field(default_factory=dict)  # cell text -> a shorter word for the text format
     grid: list[GridRow] = field(default_factory=list)  # the verdicts, as data (the pictures draw them)

@@ -1,7 +1,7 @@
 """The HTML report's pictures of a study's table, as inline SVG drawn by matplotlib.
 
 - `grid_svg`: the verdicts as a colour grid, a row per scenario and a column per variant; a cell
-  is filled by its word's mark (good, warn, bad, none) and says its word; a cell whose word
+  is filled by its word's mark (good, warn, harm, bad, none) and says its word; a cell whose word
   changed between boots is hatched and spells out the spread ("correct 4/5, missed pageout 1/5").
 - `cost_svg`: per cost row a panel, per column a bar at the median with the 95% interval of the
   median as an error bar (none below MIN_N boots); a column whose change against base is
@@ -24,7 +24,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from .extra import CostRow, ExtraTable, GridCell
 
-COLOURS = {"good": "#a6e3b0", "warn": "#ffd873", "bad": "#ff9f96", "none": "#e6e9ed"}
+COLOURS = {"good": "#a6e3b0", "warn": "#ffd873", "harm": "#ffb36b", "bad": "#ff9f96", "none": "#e6e9ed"}
 EDGE = "#57606a"
 INK = "#1f2328"
 FONT = 9  # points
@@ -37,7 +37,7 @@ _NUMBERED_ID = re.compile(r' id="[A-Za-z][\w.]*_\d+"')
 
 
 def mark_of(table: ExtraTable, cell: GridCell) -> str:
-    """The mark of the cell's word (the word most boots said): good, warn, bad or none."""
+    """The mark of the cell's word (the word most boots said): good, warn, harm, bad or none."""
     mark = table.marks.get(cell.word, "none")
     return mark if mark in COLOURS else "none"
 

@@ -19,7 +19,7 @@ STYLE = {Status.PASS: "green", Status.SKIP: "yellow", Status.XFAIL: "cyan", Stat
          Status.FAIL: "bold red", Status.ERROR: "bold red", Status.TIMEOUT: "bold magenta",
          Status.CRASH: "bold white on red", Status.BUILD_FAILED: "bold red", Status.INFRA_ERROR: "blue",
          Status.NO_TESTS: "dim", Status.PARSE_ERROR: "red", Status.NOT_RUN: "dim"}
-MARK_STYLE = {"good": "green", "bad": "bold red", "warn": "yellow"}
+MARK_STYLE = {"good": "green", "bad": "bold red", "harm": "dark_orange", "warn": "yellow"}
 
 
 def render_terminal(m: Matrix, extras: list[ExtraTable], width: int | None = None, color: bool = True,

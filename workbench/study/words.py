@@ -14,7 +14,7 @@ from typing import Any
 
 from ..records import Case
 
-MARKS = ("good", "warn", "bad")
+MARKS = ("good", "warn", "harm", "bad")  # harm: worse than warn, short of bad
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Rule:
     status: str = ""  # "" any
     env_skip: bool | None = None
     reason: str = ""  # text the reason contains (any case)
-    mark: str = ""  # good | warn | bad (colours)
+    mark: str = ""  # good | warn | harm | bad (colours)
     short: str = ""  # a shorter word for a mail's fixed-width table
 
     def fits(self, case: Case) -> bool:
