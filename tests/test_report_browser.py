@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from test_report import real_run, report
 
+from workbench.records import Run
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium")
@@ -37,11 +39,14 @@ def console_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if _CONSOLE.search(line)]
 
 
+def html_of(run: Run, path: Path) -> Path:
+    path.write_text(report.render(run, "html"))
+    return path
+
+
 @pytest.fixture
 def page(tmp_path) -> Path:
-    html = tmp_path / "report.html"
-    html.write_text(report.render(real_run(tmp_path / "run"), "html"))
-    return html
+    return html_of(real_run(tmp_path / "run"), tmp_path / "report.html")
 
 
 @needs_chromium
@@ -81,9 +86,7 @@ def test_html_report_screenshot(tmp_path, page):
 def probe_page(tmp_path) -> Path:
     from test_probe import probe_run
 
-    html = tmp_path / "probe.html"
-    html.write_text(report.render(probe_run(tmp_path / "run"), "html"))
-    return html
+    return html_of(probe_run(tmp_path / "run"), tmp_path / "probe.html")
 
 
 @needs_chromium

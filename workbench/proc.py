@@ -335,25 +335,24 @@ def reap_orphans(registry: Path) -> list[int]:
     return killed
 
 
-def alive(pid: int) -> bool:
+def _reaches(send: Callable[[int, int], None], target: int) -> bool:
+    """Whether signal 0 finds `target` (a process someone else owns exists too)."""
     try:
-        os.kill(pid, 0)
+        send(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def alive(pid: int) -> bool:
+    return _reaches(os.kill, pid)
 
 
 def group_alive(pgid: int) -> bool:
     """Whether any process is left in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _reaches(os.killpg, pgid)
 
 
 def stop_group(pgid: int, grace: float = 20.0) -> bool:

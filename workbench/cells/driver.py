@@ -139,8 +139,7 @@ class Driver:
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         base_cell = self._base_result(spec) if self.fold and spec.change != "base" else None
-        if base_cell is not None:
-            base_objects(self.prepared, spec, self.runner, staging)
+        snap = base_objects(self.prepared, spec, self.runner, staging) if base_cell is not None else None
         built = build_cell(self.prepared, spec, self.runner, staging,
                            progress=lambda m: self.view.stage(spec.name, "building", m))
         if built.result.ok:
@@ -160,10 +159,8 @@ class Driver:
             first = kbuild.first_error(built.result.first_errors)
             result.reason = "the kernel did not build" + (f": {first}" if first else "")
             return self.cache.put(result)
-        if base_cell is not None:
-            build = self.prepared.configs[spec.config].build
-            same, why = machine.same_as_base(build, machine.snapshot_dir(self.prepared.work_root.parent, build,
-                                                                         spec.base.commit))
+        if base_cell is not None and snap is not None:
+            same, why = machine.same_as_base(self.prepared.configs[spec.config].build, snap)
             self.view.say(f"{spec.name}: " + ("the base's kernel, byte for byte (" if same else
                                               "its kernel is not the base's (") + why + ")")
             if same:

@@ -105,7 +105,9 @@ def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmS
     elves = [Path(BUSYBOX)]
     for name in _packed(testdir, tests):
         image.files[f"{ROOT[1:]}/tests/{name}"] = testdir / name
-        if (testdir / name).read_bytes()[:4] == b"\x7fELF":
+        with open(testdir / name, "rb") as binary:
+            elf = binary.read(4) == b"\x7fELF"
+        if elf:
             elves.append(testdir / name)
     for prog in HOST_PROGRAMS:
         real = Path(os.path.realpath(shutil.which(prog, path="/usr/sbin:/usr/bin:/sbin:/bin") or prog))

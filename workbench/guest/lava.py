@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..errors import InfraError
 from ..lab import jobdef, joblog
-from ..lab.api import Client, Job
+from ..lab.api import LOOPBACK, Client, Job
 from ..lab.artifacts import FOLDER, Publisher
 from ..proc import Runner
 from ..records import write_atomic
@@ -44,7 +44,6 @@ from .vng import overlap_allowed
 CONSOLE = "console.log"
 JOB = "job.yaml"
 LOG = "lava-job-{}.yaml"  # the job's raw log, one per attempt
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _quiet(label: str, stage: str, detail: str = "") -> None:

@@ -94,12 +94,11 @@ def build(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, l
     names = tuple(s.name for s in sources if s.available and s.kind not in (Kind.KUNIT, Kind.VMTESTS))
     stamp = outdir / ".workbench-tests"
     key = _stamp(make, sources)
-    failed: dict[str, list[str]] = {}
-    if stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key:
-        failed = json.loads(stamp.read_text().split("\n", 1)[1] or "{}")
+    head, _, tail = stamp.read_text().partition("\n") if stamp.exists() else ("", "", "")
+    fresh = head.strip() == key
+    failed: dict[str, list[str]] = json.loads(tail or "{}") if fresh else {}
     groups = any(s.kind is Kind.VMTESTS for s in sources)
-    ready = (stamp.exists() and stamp.read_text().split("\n", 1)[0].strip() == key
-             and all((outdir / n).exists() for n in names if n not in failed)
+    ready = (fresh and all((outdir / n).exists() for n in names if n not in failed)
              and (not groups or (outdir / "run_vmtests.sh").exists()))
     if (names or groups) and not ready:
         failed = _make_tests(make, outdir, sources, runner, log)
@@ -173,13 +172,15 @@ def unknown(git: Git, commit: str, sources: list[TestSource]) -> list[str]:
     `commit`, nor at the tip of any tag or branch of the tree (a test some other base has is
     only NOT_RUN here)."""
     lost = [s.name for s in sources if s.kind is Kind.MISSING]
+    if not lost:
+        return []
     suites = [n for n in lost if kunit.is_kunit(n)]
     groups = [n for n in lost if n.startswith(vmtests.PREFIX)]
     missing = [n for n in lost if n not in suites and n not in groups]
     tips = git.out("for-each-ref", "--sort=-creatordate", "--count=20", "--format=%(objectname)", "refs/tags",
                    "refs/heads").split()
     unknown_suites = [s for s in suites if not any(kunit.find(git, tip, s) for tip in tips)]
-    known_groups = {c for tip in tips for c in vmtests.categories(git.show(tip, RUN_VMTESTS) or "")}
+    known_groups = {c for tip in tips for c in vmtests.categories(git.show(tip, RUN_VMTESTS) or "")} if groups else set()
     unknown_groups = [g for g in groups if g[len(vmtests.PREFIX):] not in known_groups]
     return unknown_suites + unknown_groups + _unknown_selftests(git, missing)
 

@@ -26,6 +26,7 @@ from ..errors import InfraError, UserError
 from ..settings import LabSettings
 
 TIMEOUT = 30.0  # seconds for one request
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # a lab on this host
 
 
 @dataclass(frozen=True)

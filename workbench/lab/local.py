@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import InfraError, UserError
 from ..proc import Runner
 from ..settings import LabSettings, Settings
-from .api import Client
+from .api import LOOPBACK, Client
 from .daemons import SYSTEM_PATH, Daemons, secret_file
 
 Say = Callable[[str], None]
@@ -84,7 +84,7 @@ class Local:
     # --- up ----------------------------------------------------------------------------------------
     def up(self) -> str:
         self._require_root()
-        if self.host not in ("127.0.0.1", "localhost", "::1"):
+        if self.host not in LOOPBACK:
             raise UserError(f"lab {self.lab.name!r} is at {self.lab.url}: `invoke lab up` makes a lab on loopback only",
                             "Point labs.<name>.url at http://127.0.0.1:PORT/ for a local lab.")
         self.state.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ class Local:
         self.daemons.start("gunicorn", ["/usr/bin/gunicorn3", "lava_server.wsgi", "--log-level", "INFO", "--log-file",
                                         "/var/log/lava-server/gunicorn.log", "-u", "lavaserver", "-g", "lavaserver",
                                         "--worker-class", "eventlet", "--workers", "2", "--bind",
-                                        f"{self.host}:{self.port}"], restart=changed and self.daemons.alive("gunicorn"))
+                                        f"{self.host}:{self.port}"], restart=changed)
         self._wait(60, "the server to answer", self._answers)
         self.step(f"server answers {self.lab.api}")
         self.daemons.start("publisher", [LAVA, "manage", "lava-publisher", "--level", "INFO", "--log-file",
@@ -261,11 +261,11 @@ class Local:
 
     # --- status and pieces -------------------------------------------------------------------------
     def status(self) -> str:
-        running = self.daemons.running()
-        lines = [f"lab {self.lab.name} at {self.lab.url}: " + ("answers" if self._answers() else "does not answer"),
+        running, answers = self.daemons.running(), self._answers()
+        lines = [f"lab {self.lab.name} at {self.lab.url}: " + ("answers" if answers else "does not answer"),
                  "daemons: " + (", ".join(f"{n} (pid {p})" for n, p in running.items()) or "none running")]
         token = self.state / "token"
-        if token.exists() and self._answers():
+        if token.exists() and answers:
             devices = Client(self.lab, token.read_text().strip()).devices()
             lines.append("devices: " + (", ".join(f"{d['hostname']} ({d['device_type']}, {d['state']}, {d['health']})"
                                                   for d in devices) or "none"))

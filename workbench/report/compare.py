@@ -3,12 +3,14 @@ the cost rows measured in both, compared the way a column is compared with base 
 with its interval, Mann-Whitney U, Holm over the rows of the column)."""
 from __future__ import annotations
 
+import statistics
+
 from ..records import Run
 from ..status import Status
 from .common import header_line
 from .extra import cost_samples
 from .model import Column, Matrix, Row, matrix_rows
-from .stats import compare_rows, summarize
+from .stats import compare_rows
 
 
 def compare(run_a: Run, run_b: Run) -> str:
@@ -71,12 +73,13 @@ def _costs(run_a: Run, ca: Column, cb: Column) -> list[str]:
         sa, sb = cost_samples(ca, test), cost_samples(cb, test)
         both = {label: (sa[label], sb[label]) for label in sa if label in sb}
         for label, c in compare_rows(both).items():
-            ma, mb = summarize(both[label][0]), summarize(both[label][1])
+            xa, xb = both[label]  # the medians only: no interval is shown here
             change = "" if c.change_pct is None else f" {c.change_pct:+.1f}%"
             ci = "" if c.low_pct is None or c.high_pct is None else f" [{c.low_pct:+.0f}, {c.high_pct:+.0f}]"
             test_text = (f"; {c.why_not}" if c.why_not else
                          f"; p {c.p:.3f}, Holm {c.p_adjusted:.3f}" if c.p is not None and c.p_adjusted is not None
                          else "")
-            lines.append(f"  cost {label}: {ma.median:.0f} ms (n={ma.n}) -> {mb.median:.0f} ms (n={mb.n})"
+            lines.append(f"  cost {label}: {statistics.median(xa):.0f} ms (n={len(xa)}) -> "
+                         f"{statistics.median(xb):.0f} ms (n={len(xb)})"
                          f"{change}{ci}{test_text}" + (" *" if c.significant else ""))
     return lines

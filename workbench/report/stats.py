@@ -90,14 +90,15 @@ def compare(base: Sequence[float], other: Sequence[float]) -> Comparison:
     if min(len(b), len(o)) < MIN_N:
         return Comparison(change, why_not=f"fewer than {MIN_N} boots")
     low = high = None
-    if change is not None and not (np.all(b == b[0]) and np.all(o == o[0])):
+    constant = bool(np.all(b == b[0]) and np.all(o == o[0]))
+    if change is not None and not constant:
         ci = sp.bootstrap((b, o), _change, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile",
                           vectorized=True, rng=np.random.default_rng(SEED)).confidence_interval
         if math.isfinite(ci.low) and math.isfinite(ci.high):
             low, high = float(ci.low), float(ci.high)
     elif change is not None:
         low = high = change
-    if np.all(b == b[0]) and np.all(o == o[0]) and b[0] == o[0]:
+    if constant and b[0] == o[0]:
         return Comparison(change, low, high, 1.0)
     p = float(sp.mannwhitneyu(b, o, alternative="two-sided").pvalue)
     return Comparison(change, low, high, p)

@@ -97,9 +97,9 @@ def extra_text(t: ExtraTable) -> list[str]:
         lines += ["  " + n for n in names[:-1]]
         lines.append(("  " + f"{names[-1]:<{first}}  " + "  ".join(f"{x:<{w}}" for x, w in zip(r[1:], widths)))
                      .rstrip())
+    names = [f"{h} {n.rstrip('~')}" for h, n in zip(heads[1:], t.columns or t.headers[1:])]
+    namew = max((len(n) for n in names), default=0)
     for row in t.rows[len(body):]:
         lines += wrap(f"  {row[0]}", WIDTH, "    ")
-        names = [f"{h} {n.rstrip('~')}" for h, n in zip(heads[1:], t.columns or t.headers[1:])]
-        namew = max(len(n) for n in names)
         lines += [f"    {n:<{namew}}  {x}" for n, x in zip(names, row[1:])]
     return lines + (wrap(t.note, WIDTH, "") if t.note else [])

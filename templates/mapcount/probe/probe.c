@@ -997,7 +997,7 @@ static long acted_on(char *start, size_t n, bool cold, struct outcome *o)
 static void advise_and_judge(char *start, size_t len, bool cold, bool shared, const struct layout *l,
 			     struct outcome *o)
 {
-	size_t n = len / pagesize, nf = l->size / pagesize;
+	size_t n = len / pagesize, nf = l->size / pagesize, kid_pages;
 	struct state before, kids0, kids1;
 	struct counters c0, c1;
 	char why[200], moved[300];
@@ -1019,6 +1019,7 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, co
 		set_outcome(o, V_INCONCLUSIVE, "%s", why);
 		return;
 	}
+	kid_pages = l->nc * l->c_len / pagesize;
 	children_state(l, cold, &kids0);
 	counters_read(&c0, l->size);
 	if (madvise(start, len, cold ? MADV_COLD : MADV_PAGEOUT)) {
@@ -1043,7 +1044,7 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, co
 	       l->pmd == 1 ? "PMD-mapped" : "PTE-mapped", acted, n, cold ? "deactivated" : "paged out");
 	if (l->nc)
 		printf(", %s %zu of %zu pages %s", l->nc > 1 ? "the children" : "the child", kid_acted,
-		       l->nc * l->c_len / pagesize, cold ? "deactivated" : "paged out");
+		       kid_pages, cold ? "deactivated" : "paged out");
 	printf("; folio %s; %s\n", nf == 1 ? "small" : split ? "split or freed" : "still whole", moved);
 	if (!kid_acted && split_failures(&c0, &c1) > 0 && (shared ? !acted : (size_t)acted != n)) {
 		/* left alone because a split failed, not because of a sharing check */
@@ -1053,10 +1054,10 @@ static void advise_and_judge(char *start, size_t len, bool cold, bool shared, co
 	if (shared) {
 		if (kid_acted)
 			set_outcome(o, V_WRONG, "%zu of %zu pages another process maps", kid_acted,
-				    l->nc * l->c_len / pagesize);
+				    kid_pages);
 		else if (acted && split)
 			set_outcome(o, V_SPLIT, "%ld of %zu, the other process keeps its %zu", acted, n,
-				    l->nc * l->c_len / pagesize);
+				    kid_pages);
 		else if (acted)
 			set_outcome(o, V_WRONG, "%ld of %zu pages of a folio another process maps", acted, n);
 		else
@@ -1192,7 +1193,7 @@ out:
  */
 static void run_several(const struct scenario *s, size_t size, bool cold, struct outcome *o)
 {
-	size_t total = 4 * size, n = size / pagesize, i;
+	size_t total = 4 * size, n = size / pagesize;
 	struct child c = { .pid = -1 };
 	struct layout l = { .size = size, .c = &c, .nc = 1, .pmd = -1 };
 	struct counters c0, c1;
@@ -1200,7 +1201,7 @@ static void run_several(const struct scenario *s, size_t size, bool cold, struct
 	uint64_t pfn[4];
 	char *mem, msg[200], moved[300];
 	long acted[4];
-	size_t missed = 0, kid_acted;
+	size_t missed = 0, partly = 0, kid_acted;
 	int f;
 
 	if (size * s->max_div > pmdsize) {
@@ -1254,8 +1255,10 @@ static void run_several(const struct scenario *s, size_t size, bool cold, struct
 		acted[f] = acted_on(mem + f * size, n, cold, o);
 		if (acted[f] < 0)
 			goto out;
-		if (f != 1 && (size_t)acted[f] != n)
+		if (f != 1 && acted[f] == 0)
 			missed++;
+		else if (f != 1 && (size_t)acted[f] != n)
+			partly++;
 	}
 	kid_acted = cold ? kids0.referenced - kids1.referenced : kids1.swapped;
 	counters_delta(&c0, &c1, size, moved, sizeof(moved));
@@ -1264,22 +1267,18 @@ static void run_several(const struct scenario *s, size_t size, bool cold, struct
 	       (unsigned long long)pfn[0], (unsigned long long)pfn[1], (unsigned long long)pfn[2],
 	       (unsigned long long)pfn[3], cold ? "deactivated" : "paged out", acted[0], acted[1], acted[2],
 	       acted[3], n, kid_acted, n, moved);
-	if (!kid_acted && !acted[1] && missed && split_failures(&c0, &c1) > 0)
+	if (!kid_acted && !acted[1] && (missed || partly) && split_failures(&c0, &c1) > 0)
 		set_outcome(o, V_INCONCLUSIVE, "the kernel tried to split a folio and failed (%s)", moved);
 	else if (kid_acted)
 		set_outcome(o, V_WRONG, "%zu of %zu pages of the second folio, which the child maps", kid_acted, n);
 	else if (acted[1])
 		set_outcome(o, V_SPLIT, "%ld of %zu of the second folio, the child keeps its %zu", acted[1], n, n);
-	else if (missed) {
-		for (i = 0, f = 0; f < 4; f++)
-			i += f != 1 && acted[f] == 0;
-		if (i == missed)
-			set_outcome(o, V_MISSED, "%zu of the 3 exclusive folios left alone", missed);
-		else
-			set_outcome(o, V_INCONCLUSIVE, "exclusive folios only partly acted on");
-	} else {
+	else if (partly)
+		set_outcome(o, V_INCONCLUSIVE, "exclusive folios only partly acted on");
+	else if (missed)
+		set_outcome(o, V_MISSED, "%zu of the 3 exclusive folios left alone", missed);
+	else
 		set_outcome(o, V_PASS, "");
-	}
 out:
 	stop_child(&c);
 	munmap(mem, total);
