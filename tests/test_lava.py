@@ -77,6 +77,18 @@ def test_lava_itself_accepts_the_job():
     assert done.stdout.strip() == "valid", done.stderr[-2000:]
 
 
+@pytest.mark.skipif(not Path("/usr/lib/python3/dist-packages/lava_common/schemas").is_dir(),
+                    reason="LAVA is not installed here (`invoke lab up` installs it)")
+def test_lava_accepts_a_job_of_run_vmtests_categories_and_kunit_suites():
+    """`mm:mremap` as a monitor name was refused by the real lab ("Invalid character")."""
+    text = jobdef.render(ROOT / "templates", spec(("mm:mremap", "kunit:damon")), a_lab(), VmSettings())
+    assert '"workbench-mm-mremap"' in text and '"### WORKBENCH-TEST-BEGIN mm:mremap"' in text
+    check = ("import sys, yaml; from lava_common.schemas import validate; "
+             "validate(yaml.safe_load(sys.stdin.read()), strict=True); print('valid')")
+    done = subprocess.run(["/usr/bin/python3", "-c", check], input=text, capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "valid", done.stderr[-2000:]
+
+
 def test_a_kvm_lab_gets_the_device_templates_cpu_and_sizes_are_read():
     assert jobdef.qemu_options(a_lab(accel="kvm"), VmSettings(cpus=4)) == ["-machine q35", "-smp 4", "-no-reboot"]
     assert [jobdef.memory_mib(m) for m in ("4G", "512M", "2048", "1g")] == [4096, 512, 2048, 1024]

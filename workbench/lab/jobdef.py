@@ -71,6 +71,7 @@ def timeouts(lab: LabSettings, vm: VmSettings) -> dict[str, int]:
 def render(templates: Path, spec: JobSpec, lab: LabSettings, vm: VmSettings) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
+    env.filters["lava_name"] = lava_name
     try:
         template = env.get_template(TEMPLATE)
     except jinja2.TemplateNotFound:
@@ -81,6 +82,11 @@ def render(templates: Path, spec: JobSpec, lab: LabSettings, vm: VmSettings) -> 
         memory_mib=memory_mib(vm.memory), qemu_options=qemu_options(lab, vm), append=append(vm),
         kernel_url=spec.kernel_url, ramdisk_url=spec.ramdisk_url, tests=list(spec.tests),
         start_mark=console.START_MARK, done_mark=console.DONE_MARK)
+
+
+def lava_name(text: str) -> str:
+    """A name LAVA takes for a test monitor: `mm:mremap` -> `mm-mremap` (it refuses `:`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
 def digest(templates: Path) -> str:
