@@ -105,3 +105,13 @@ def test_the_text_format_lists_cost_rows_a_column_a_line_and_keeps_the_scenarios
     # the scenario column is never squeezed below 30 characters by wide cells
     rule = next(line for line in lines if line.startswith("  ---"))
     assert len(rule.split()[0]) >= 30
+
+
+def test_the_note_counts_the_boots_that_measured_not_the_boots_asked_for(tmp_path):
+    run = repeated_run(tmp_path, 5, {})
+    for cell in run.cells:
+        if cell.repeat >= 2:  # three of five boots a column measured nothing (cut short, say)
+            cell.tests["probe"].measurements = {}
+    t = table(run)
+    assert "fewer than 3 boots per column: no interval and no mark" in t.note
+    assert not any(c.endswith("*") for r in t.rows if r[0].startswith("cost:") for c in r[1:])

@@ -201,19 +201,17 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
     return ExtraTable(title=f"{test}: {words.title} (columns: "
                             + ", ".join(f"{c.id} {c.name}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
-                      note=" ".join(x for x in (words.note, _cost_note(m, costs, relative)) if x),
+                      note=" ".join(x for x in (words.note, _cost_note(costs, relative)) if x),
                       marks=marks, short_headers=["scenario"] + [c.id + ("~" if c.approximate else "")
                                                                  for c in columns],
                       short=words.short, grid=grid, costs=costs, columns=[c.title for c in columns],
                       relative_only=relative)
 
 
-def _cost_note(m: Matrix, costs: list[CostRow], relative: bool) -> str:
+def _cost_note(costs: list[CostRow], relative: bool) -> str:
     if not costs:
         return ""
-    boots = max((s.n for c in costs for s in c.summaries if s), default=0)
-    if m.repeats > 1 and boots < m.repeats:
-        boots = m.repeats
+    boots = max((s.n for c in costs for s in c.summaries if s), default=0)  # measured, not asked for
     text = (f"Cost rows: the median over the boots of a column (unit of a sample: one boot); base columns "
             f"with the 95% interval of the median, other columns with their change against base and its "
             f"95% interval; * marks a change that Mann-Whitney U finds significant (p < {ALPHA}, "
