@@ -178,8 +178,8 @@ def main(c, base="v6.12", tests=None):
 
 
 @task(help={**CELL_HELP, "variants": "comma-separated variants (default: all of the study's); NAME=SPEC brings your "
-                                    "own change as a column: a patch file, an mbox of a series, or a branch, tag or "
-                                    "commit of the tree",
+                                    "own change as a column: a patch file, an mbox of a series, a branch, tag or "
+                                    "commit of the tree, or a variant template (FILE.j2) the study renders",
             "format": "terminal (default), text, markdown, html, json or junit",
             "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never",
             "all": "the terminal table with every row (by default the rows that differ from base)"})

@@ -43,7 +43,7 @@ def brought(env: dict[str, str], tmp_path: Path) -> Iterator[None]:
     """The changes the README's own-changes command names: fix.patch (the study's folio_mapcount
     patch, as a user would have it) in the project, and review-branch (page_mapcount's patch
     applied on v6.12) in the tree; both gone afterwards."""
-    git, patches = ["git", "-C", str(cache_of(env) / "debian.git")], tmp_path / "patches" / "v6.12"
+    git, patches = ["git", "-C", str(cache_of(env) / "debian.git")], tmp_path / "patches" / "mapcount" / "v6.12"
     fix, scratch = PROJECT_ROOT / "fix.patch", tmp_path / "review"
     fix.write_text((patches / "folio_mapcount.patch").read_text())
     try:

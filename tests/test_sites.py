@@ -71,7 +71,7 @@ def test_no_call_site_lists_the_forms_searched():
     with pytest.raises(UserError) as err:
         sites.locate(STUDY, text, "mapcount at v6.10")
     msg = str(err.value)
-    assert "no sharing-check call site" in msg and "folio_maybe_mapped_shared($x)" in msg
+    assert "no form of target" in msg and "matches anything" in msg and "folio_maybe_mapped_shared($x)" in msg
     assert "v6.10" in msg and "mm/madvise.c" in msg
 
 

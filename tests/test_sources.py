@@ -162,7 +162,7 @@ def test_names_that_clash_or_are_bad_are_refused(value, match):
 
 
 def test_names_keep_their_order_and_a_name_twice_is_refused():
-    names, specs = _names(MatrixRequest(base="v6.12", variants=("mine=a.patch", "folio_mapcount", "theirs=b")), STUDY)
+    _, names, specs = _names(MatrixRequest(base="v6.12", variants=("mine=a.patch", "folio_mapcount", "theirs=b")), STUDY)
     assert names == ["mine", "folio_mapcount", "theirs"] and specs == {"mine": "a.patch", "theirs": "b"}
     with pytest.raises(UserError, match="named twice"):
         _names(MatrixRequest(base="v6.12", variants=("mine=a", "mine=b")), STUDY)

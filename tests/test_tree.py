@@ -51,11 +51,11 @@ def test_invoke_patches_leaves_the_users_repository_untouched(tmp_path):
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "page_mapcount() [exact]" in done.stdout
-    assert (tmp_path / "out" / "patches" / "v6.12" / "folio_mapcount.patch").exists()
+    assert (tmp_path / "out" / "patches" / "mapcount" / "v6.12" / "folio_mapcount.patch").exists()
     assert snapshot(repo) == before
     # the branches live in the workbench's clone
     clone = next((tmp_path / "cache" / "clones").iterdir())
-    assert "workbench/v6.12/folio_mapcount" in git(clone, "branch", "--list")
+    assert "workbench/mapcount/v6.12/folio_mapcount" in git(clone, "branch", "--list")
 
 
 def test_patches_are_deterministic_and_apply_at_the_base(tmp_path):
@@ -64,10 +64,10 @@ def test_patches_are_deterministic_and_apply_at_the_base(tmp_path):
     kt = KernelTree.open(s, Runner(echo=False), repo)
     base = kt.resolve("v6.12")
     first = wp.commit_all(kt, STUDY, wp.render_all(kt, STUDY, base, None), s.patches_dir)
-    texts = {p.name: p.read_text() for p in (s.patches_dir / "v6.12").glob("*.patch")}
+    texts = {p.name: p.read_text() for p in (s.patches_dir / "mapcount" / "v6.12").glob("*.patch")}
     second = wp.commit_all(kt, STUDY, wp.render_all(kt, STUDY, base, None), s.patches_dir)
     assert [v.commit for v in first.variants] == [v.commit for v in second.variants]
-    assert texts == {p.name: p.read_text() for p in (s.patches_dir / "v6.12").glob("*.patch")}
+    assert texts == {p.name: p.read_text() for p in (s.patches_dir / "mapcount" / "v6.12").glob("*.patch")}
     assert len(texts) == 4
     work = tmp_path / "apply"
     subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
@@ -82,7 +82,7 @@ def test_same_as_base_variant_gets_no_patch_and_no_branch(tmp_path):
     base = kt.resolve("v6.3")
     ps = wp.commit_all(kt, STUDY, wp.render_all(kt, STUDY, base, ["folio_mapcount", "page_mapcount"]), s.patches_dir)
     assert ps.get("folio_mapcount").same_as_base and ps.get("folio_mapcount").commit is None
-    assert not (s.patches_dir / "v6.3" / "folio_mapcount.patch").exists()
+    assert not (s.patches_dir / "mapcount" / "v6.3" / "folio_mapcount.patch").exists()
     assert "same as base" in wp.summary(ps)
     assert ps.commit_of("folio_mapcount") == base.commit
 
@@ -95,7 +95,7 @@ def test_signoff_without_a_git_identity_uses_the_workbench_identity(tmp_path, mo
     s = settings_for(tmp_path)
     kt = KernelTree.open(s, Runner(echo=False), repo)
     ps = wp.commit_all(kt, STUDY, wp.render_all(kt, STUDY, kt.resolve("v6.12"), ["folio_mapcount"]), s.patches_dir)
-    patch = (s.patches_dir / "v6.12" / "folio_mapcount.patch").read_text()
+    patch = (s.patches_dir / "mapcount" / "v6.12" / "folio_mapcount.patch").read_text()
     assert "Signed-off-by: Kernel Patch Workbench <workbench@localhost>" in patch
     assert not ps.signoff_from_config and "no user.name" in wp.summary(ps)
 

@@ -1,7 +1,7 @@
 """`invoke check-variants`: every variant compiles at its base, with no warning the base lacks.
 
-In the base's worktree and build directory, the study's object (`mm/madvise.o`)
-is compiled with `W=1` (and sparse, `C=1`, when it is installed) for the base
+In the base's worktree and build directory, the study's objects (`mm/madvise.o`, one per
+file it changes) are compiled with `W=1` (and sparse, `C=1`, when it is installed) for the base
 and then for each variant. Warnings are compared by file and text, not by line
 number (a prototype shifts the lines below it).
 """
@@ -80,7 +80,7 @@ def diagnostics(output: str, src: Path, build: Path | None = None) -> list[Diagn
     return out
 
 
-def check_variants(make: Make, config: Config, ps: PatchSet, obj: str, log_dir: Path) -> list[VariantCheck]:
+def check_variants(make: Make, config: Config, ps: PatchSet, objs: list[str], log_dir: Path) -> list[VariantCheck]:
     extra = ["W=1"] + (["C=1"] if shutil.which("sparse") else [])
     wt = make.wt
     kbuild.configure(make, config, log_dir / "config.log")
@@ -92,17 +92,21 @@ def check_variants(make: Make, config: Config, ps: PatchSet, obj: str, log_dir: 
             results.append(VariantCheck(name, True, 0.0, same_as_base=True))
             continue
         wt.checkout(ps.commit_of(name))
-        done = kbuild.compile_object(make, obj, extra, log=log_dir / f"check-{name}.log")
-        diags = diagnostics(done.output, wt.src, make.build)
+        diags, ok, seconds, errors = [], True, 0.0, []
+        for k, obj in enumerate(objs):
+            log = log_dir / (f"check-{name}.log" if k == 0 else f"check-{name}-{Path(obj).stem}.log")
+            done = kbuild.compile_object(make, obj, extra, log=log)
+            found = diagnostics(done.output, wt.src, make.build)
+            diags += found
+            ok, seconds = ok and done.ok, seconds + done.seconds
+            errors += [str(d) for d in found if d.kind == "error"] or ([] if done.ok else kbuild.first_errors(log))
         warnings = [d for d in diags if d.kind == "warning"]
-        errors = [str(d) for d in diags if d.kind == "error"] or ([] if done.ok else kbuild.first_errors(
-            log_dir / f"check-{name}.log"))
         if name == "base":
             base_warnings = Counter(d.key for d in warnings)
             new = []
         else:
             new = _new(warnings, base_warnings)
-        results.append(VariantCheck(name, done.ok, done.seconds, [str(d) for d in warnings], new, errors))
+        results.append(VariantCheck(name, ok, seconds, [str(d) for d in warnings], new, errors))
     wt.checkout(ps.base.commit)
     return results
 
@@ -153,12 +157,12 @@ def check_base(settings: Settings, base: str, variants: list[str] | None, tree: 
                  study=study.name, tests=[], variants=["base"] + [v.variant for v in rendered.variants],
                  command=f"invoke check-variants --base {base}", tree=str(kt.source), configs=[config.name],
                  settings=settings.to_mapping())
-    obj = study.file[:-2] + ".o"
+    objs = [f[:-2] + ".o" for f in study.files]
     with runs.prologue(kt, b, settings, runner, record) as (wt, run):
         ps = commits.commit_all(kt, study, rendered, settings.patches_dir)
         make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
-        outcome = check_variants(make, config, ps, obj, run.dir)
+        outcome = check_variants(make, config, ps, objs, run.dir)
         run.extra = {"checks": [{"variant": r.variant, "verdict": r.verdict, "new_warnings": r.new_warnings,
                                  "errors": r.errors} for r in outcome]}
     extra = "W=1" + (" C=1 (sparse)" if shutil.which("sparse") else "")
-    return CheckReport(outcome, table(outcome, obj, extra), run.dir)
+    return CheckReport(outcome, table(outcome, " and ".join(objs), extra), run.dir)

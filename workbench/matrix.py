@@ -97,8 +97,9 @@ class _Checked:
     brought: list[sources_mod.Brought]  # the changes the user brought (NAME=SPEC)
 
 
-def _names(req: MatrixRequest, study: Study) -> tuple[list[str], dict[str, str]]:
-    """The columns asked for, in order, and {name: spec} of those the user brings (NAME=SPEC)."""
+def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str, str]]:
+    """The study (with any variant template the user brings: NAME=FILE.j2), the columns asked for,
+    in order, and {name: spec} of the changes the user brings (NAME=SPEC: a patch, an mbox, a ref)."""
     names: list[str] = []
     specs: dict[str, str] = {}
     for value in req.variants or tuple(study.variant_names):
@@ -115,8 +116,12 @@ def _names(req: MatrixRequest, study: Study) -> tuple[list[str], dict[str, str]]
                                study.variant_names else "named twice") + ")",
                             "Give the change another name.")
         names.append(name)
-        specs[name] = spec
-    return names, specs
+        template = Path(spec).expanduser()
+        if template.suffix == ".j2" and template.is_file():  # a variant template, rendered by the study at the base
+            study = study.with_variant(name, template)
+        else:
+            specs[name] = spec
+    return study, names, specs
 
 
 def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
@@ -125,7 +130,7 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
     load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)  # a typo: refused now
-    names, specs = _names(req, study)
+    study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
     tests = req.tests if req.tests is not None else settings.tests

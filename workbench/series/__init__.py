@@ -80,6 +80,9 @@ def _variant(req: SeriesRequest, settings: Settings, runner: Runner) -> tuple[St
         raise UserError("`base` is the unchanged tree: there is nothing to send",
                         f"Pick one of the study's variants: {', '.join(study.variant_names)}.")
     study.variant(req.variant)  # a clear error for an unknown variant
+    if not {"helper", "cover"} <= set(study.series):
+        raise UserError(f"study {study.name!r} has no series templates ({study.root / 'study.toml'} has no [series] "
+                        "with `helper` and `cover`)", "Add them (see templates/mapcount/series/) to make RFC series.")
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
     ps = variant_commits.commit_all(kt, study, variant_commits.render_all(kt, study, base, [req.variant]),
@@ -124,7 +127,7 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
     fixes, fix_note = fixes_for(kt.clone, study, req.variant, base)
     notes += [fix_note] if fix_note else []
     ctx = {"variant": req.variant, "base": base.name, "kernelversion": kt.kernelversion(base.commit),
-           "function": study.function, "file": study.file, "study": study.name,
+           "function": study.function, "file": study.file, "functions": study.functions, "study": study.name,
            "where": f"series of {req.variant} at {base.name}"}
     cenv = commit_env(name, email, kt.clone.out("log", "-1", "--format=%cI", base.commit))
     signoff = f"Signed-off-by: {name} <{email}>"
@@ -132,7 +135,7 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
     # the message as in a series: it says where the helper went, not that it sits in the .c file
     _, body = render_message(study, rendered, {**ctx, "series": True})
     tip = commit(kt.clone, made[-1] if made else base.commit,
-                 {study.file: without_prototypes(rendered.text, rendered.prototypes)},
+                 {f: without_prototypes(text, rendered.prototypes) for f, text in rendered.files.items()},
                  message(rendered.subject, body, fixes, signoff), cenv)
     made.append(tip)
     branch = f"workbench/series/{base.slug}-{req.variant}-v{req.version}"

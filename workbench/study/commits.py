@@ -1,4 +1,5 @@
-"""`invoke patches`: each variant as a commit on `workbench/<base>/<variant>` and a patch file.
+"""`invoke patches`: each variant as a commit on `workbench/<study>/<base>/<variant>` and a patch file
+(`patches/<study>/<base>/<variant>.patch`).
 
 Commits are made with plumbing in the workbench's clone (hash-object, a scratch index,
 commit-tree), with the base's date and a fixed identity, so the same study at the same base
@@ -9,6 +10,7 @@ again (`<clone>/workbench-commits.json` remembers them by a hash of their inputs
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,13 +52,24 @@ class VariantPatch:
         return d
 
 
+@dataclass(frozen=True)
+class Found:
+    """A site as the base has it."""
+
+    file: str
+    function: str
+    role: str  # its role's label
+    line: int
+    expression: str
+
+
 @dataclass
 class PatchSet:
     base: Base
     kernelversion: str
     study: str
-    file: str
-    sites: list[tuple[str, int, str]]  # (role label, line, expression at base)
+    files: list[str]
+    sites: list[Found]
     variants: list[VariantPatch]
     signoff_from_config: bool = True
 
@@ -70,8 +83,14 @@ class PatchSet:
         return self.get(name).commit or self.base.commit
 
 
-def branch_name(base: Base, variant: str) -> str:
-    return f"workbench/{base.slug}/{variant}"
+def branch_name(study: str, base: Base, variant: str) -> str:
+    """`workbench/<study>/<base>/<variant>`: two studies' variants of one name are two branches."""
+    return f"workbench/{study}/{base.slug}/{variant}"
+
+
+def patch_dir(patches_dir: Path, study: str, base: Base) -> Path:
+    """`patches/<study>/<base>/`: the study's patches at that base."""
+    return patches_dir / study / base.slug
 
 
 def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str] | tuple[str, ...] | None,
@@ -79,22 +98,27 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
     """Render the chosen variants at `base` (no commits, no files); `context` adds template variables."""
     chosen = [v.name for v in study.select(variant_names)]
     where = f"{study.name} at {base.name} (variants {', '.join(chosen)})"
-    text = kt.clone.show(base.commit, study.file)
-    if text is None:
-        raise UserError(f"{where}: the base has no {study.file}", "The study targets that file; pick a base that has it.")
-    located = sites.locate(study, text, where)
+    places = []
+    for target in study.targets:
+        text = kt.clone.show(base.commit, target.file)
+        if text is None:
+            raise UserError(f"{where}: the base has no {target.file}: target {target.name!r} of "
+                            f"{study.root / 'study.toml'} is not found",
+                            "Pick a base that has the file, or change the target's `file` to where the code went.")
+        places.append(sites.locate(study, text, where, target))
     memo = kt.clone.path / "workbench-symbols"
-    has = Has({}, lambda names: symbols.present(kt.clone, base.commit, names, study.file, memo))
+    has = {f: Has({}, functools.partial(symbols.present, kt.clone, base.commit, file=f, memo=memo))
+           for f in study.files}
     kver = kt.kernelversion(base.commit)
     context = {"where": where, "base": base.name, "kernelversion": kver, "function": study.function,
-               "file": study.file, "study": study.name, **(context or {})}
+               "file": study.file, "functions": study.functions, "study": study.name, **(context or {})}
     out = []
     for variant in study.select(variant_names):
-        r = render_variant(study, located, variant, has, {**context, "where": f"variant {variant.name}, {where}"})
+        r = render_variant(study, places, variant, has, {**context, "where": f"variant {variant.name}, {where}"})
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
-    site_list = [(s.role.label, s.line, s.text) for s in located.sites]
-    return PatchSet(base, kver, study.name, study.file, site_list, out)
+    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text) for p in places for s in p.sites]
+    return PatchSet(base, kver, study.name, study.files, site_list, out)
 
 
 def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) -> PatchSet:
@@ -102,13 +126,13 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
     git = kt.clone
     name, email, from_config = identity(kt.runner)
     ps.signoff_from_config = from_config
-    outdir = patches_dir / ps.base.slug
+    outdir = patch_dir(patches_dir, ps.study, ps.base)
     outdir.mkdir(parents=True, exist_ok=True)
     memo = _Memo(git)
     with tempfile.TemporaryDirectory(prefix="wb-index-") as tmp:
         index = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         for vp in ps.variants:
-            branch = branch_name(ps.base, vp.variant)
+            branch = branch_name(ps.study, ps.base, vp.variant)
             target = outdir / f"{vp.variant}.patch"
             if vp.same_as_base:
                 if memo.ref(branch):
@@ -118,10 +142,11 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
             r = vp.rendered
             assert r is not None
             message = r.message(f"{name} <{email}>")
-            key = hashlib.sha256(f"{ps.base.commit}\0{study.file}\0{r.text}\0{message}".encode()).hexdigest()
+            files = "\0".join(f"{f}\0{text}" for f, text in r.files.items())
+            key = hashlib.sha256(f"{ps.base.commit}\0{files}\0{message}".encode()).hexdigest()
             known = memo.get(key, branch, target)
             if known is None:
-                known = _commit_variant(git, ps, study.file, r.text, message, index, name, email)
+                known = _commit_variant(git, ps, r.files, message, index, name, email)
                 git.run("update-ref", f"refs/heads/{branch}", known["commit"], quiet=True)
                 write_atomic(target, known.pop("patch"))
                 known["patch_sha"] = _sha(target)
@@ -137,8 +162,8 @@ def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) ->
 
 def adopt(kt: KernelTree, ps: PatchSet, brought: Brought, patches_dir: Path) -> VariantPatch:
     """A change the user brought, as a column: its branch, its patch file and its diffstat."""
-    git, branch = kt.clone, branch_name(ps.base, brought.name)
-    target = patches_dir / ps.base.slug / f"{brought.name}.patch"
+    git, branch = kt.clone, branch_name(ps.study, ps.base, brought.name)
+    target = patch_dir(patches_dir, ps.study, ps.base) / f"{brought.name}.patch"
     target.parent.mkdir(parents=True, exist_ok=True)
     if brought.same_as_base:
         target.unlink(missing_ok=True)
@@ -150,14 +175,16 @@ def adopt(kt: KernelTree, ps: PatchSet, brought: Brought, patches_dir: Path) -> 
                         patch=str(target), diffstat=git.out("diff", "--stat=72", ps.base.commit, brought.commit))
 
 
-def _commit_variant(git: Git, ps: PatchSet, file: str, text: str, message: str, index: dict[str, str],
+def _commit_variant(git: Git, ps: PatchSet, files: dict[str, str], message: str, index: dict[str, str],
                     name: str, email: str) -> dict[str, str]:
-    """One variant's commit on the base, its patch (checked to apply) and its diffstat."""
+    """One variant's commit on the base (every file it changes), its patch (checked to apply) and
+    its diffstat."""
     date = git.out("log", "-1", "--format=%cI", ps.base.commit)
-    mode = git.out("ls-tree", ps.base.commit, "--", file).split()[0]
-    blob = git.out("hash-object", "-w", "--stdin", f"--path={file}", input=text)
     git.run("read-tree", ps.base.commit, env=index, quiet=True)
-    git.run("update-index", "--cacheinfo", f"{mode},{blob},{file}", env=index, quiet=True)
+    for file, text in files.items():
+        mode = git.out("ls-tree", ps.base.commit, "--", file).split()[0]
+        blob = git.out("hash-object", "-w", "--stdin", f"--path={file}", input=text)
+        git.run("update-index", "--cacheinfo", f"{mode},{blob},{file}", env=index, quiet=True)
     tree = git.out("write-tree", env=index)
     commit = git.out("commit-tree", tree, "-p", ps.base.commit, "-F", "-", input=message,
                      env=commit_env(name, email, date))
@@ -213,19 +240,21 @@ def _sha(path: Path) -> str:
 
 def to_json(ps: PatchSet) -> dict[str, Any]:
     return {"base": ps.base.name, "commit": ps.base.commit, "kernelversion": ps.kernelversion,
-            "study": ps.study, "file": ps.file,
-            "sites": [{"role": r, "line": line, "expression": e} for r, line, e in ps.sites],
+            "study": ps.study, "files": ps.files,
+            "sites": [asdict(s) for s in ps.sites],
             "variants": [v.to_json() for v in ps.variants]}
 
 
 def summary(ps: PatchSet) -> str:
     """What `invoke patches` prints: sites per role, prototypes, diffstat, same-as-base variants."""
-    lines = [f"{ps.study} at {ps.base.name} ({ps.base.commit[:12]}, Linux {ps.kernelversion}), {ps.file}:"]
-    by_role: dict[str, list[str]] = {}
-    for role, line, expr in ps.sites:
-        by_role.setdefault(role, []).append(f"line {line}: {expr}")
-    for role, found in by_role.items():
-        lines.append(f"  {role}: {len(found)} site{'s' if len(found) != 1 else ''} ({'; '.join(found)})")
+    lines = [(f"{ps.study} at {ps.base.name} ({ps.base.commit[:12]}, Linux {ps.kernelversion}), "
+              f"{' and '.join(ps.files)}:")]
+    by_role: dict[tuple[str, str, str], list[str]] = {}
+    for s in ps.sites:
+        by_role.setdefault((s.file, s.function, s.role), []).append(f"line {s.line}: {s.expression}")
+    for (file, function, role), found in by_role.items():
+        where = f"{file}, {function}(), " if len({(s.file, s.function) for s in ps.sites}) > 1 else ""
+        lines.append(f"  {where}{role}: {len(found)} site{'s' if len(found) != 1 else ''} ({'; '.join(found)})")
     for vp in ps.variants:
         r = vp.rendered
         if vp.same_as_base:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,18 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One place the study changes: a function in a file, the forms its checks take there and the
+    roles its sites can have (a study may have several: `[[targets]]` in study.toml)."""
+
+    name: str
+    file: str
+    function: str
+    forms: tuple[Form, ...]
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
 class Prototype:
     helper: str
     template: str
@@ -103,11 +115,8 @@ class Probe:
 class Study:
     name: str
     root: Path
-    file: str
-    function: str
+    targets: tuple[Target, ...]
     question: str
-    forms: tuple[Form, ...]
-    roles: tuple[Role, ...]
     variants: tuple[Variant, ...]
     helpers: dict[str, tuple[Prototype, ...]]
     probes: dict[str, Probe]
@@ -115,6 +124,38 @@ class Study:
     fixes: tuple[Fix, ...] = ()
     series: dict[str, str] = field(default_factory=dict)  # "helper", "cover": template paths
     fragments: tuple[str, ...] = ()  # config fragments the study brings (<study>/kbuild/<name>.config)
+    search: tuple[Path, ...] = ()  # where its templates are found: its own folder, then those of the study it reuses
+    reuses: dict[str, Path] = field(default_factory=dict)  # {study name: folder}: `<name>/...` names a template there
+
+    @property
+    def files(self) -> list[str]:
+        """The files the study changes, in the order its targets name them."""
+        return list(dict.fromkeys(t.file for t in self.targets))
+
+    @property
+    def functions(self) -> list[str]:
+        return [t.function for t in self.targets]
+
+    @property
+    def file(self) -> str:
+        """The first target's file (a study of one place: its file)."""
+        return self.targets[0].file
+
+    @property
+    def function(self) -> str:
+        return self.targets[0].function
+
+    @property
+    def forms(self) -> tuple[Form, ...]:
+        return tuple(dict.fromkeys(f for t in self.targets for f in t.forms))
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return tuple(dict.fromkeys(r for t in self.targets for r in t.roles))
+
+    def with_variant(self, name: str, template: Path) -> Study:
+        """The study with one more variant, from a template file outside it (`--variants NAME=FILE.j2`)."""
+        return replace(self, variants=self.variants + (Variant(name, str(template.resolve())),))
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -145,7 +186,7 @@ class Study:
         return names
 
 
-def load(templates_dir: Path, name: str) -> Study:
+def load(templates_dir: Path, name: str, _reusing: tuple[str, ...] = ()) -> Study:
     """The study `templates/<name>/`, or the study in directory `name` when it is a path."""
     root = (Path(name) if ("/" in name or Path(name).is_dir()) else templates_dir / name).resolve()
     path = root / "study.toml"
@@ -155,41 +196,128 @@ def load(templates_dir: Path, name: str) -> Study:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}", "Fix the TOML syntax there.") from exc
+        raise UserError(f"{path}: {exc}", "Fix the TOML syntax there (a name given twice, `[targets.x]` or "
+                        "`[roles.x]` twice, is refused by TOML itself).") from exc
     try:
-        return _build(root, raw)
-    except (KeyError, TypeError, ValueError, re.error, tomllib.TOMLDecodeError) as exc:
+        return _build(templates_dir, root, raw, path, _reusing)
+    except (KeyError, TypeError, ValueError, re.error) as exc:
         raise UserError(f"{path}: missing or bad entry: {exc}",
-                        "Compare with templates/mapcount/study.toml.") from exc
+                        "Compare with templates/mapcount/study.toml (one target) or templates/lazyfree/study.toml "
+                        "(several).") from exc
 
 
-def _build(root: Path, raw: dict[str, Any]) -> Study:
+def _build(templates_dir: Path, root: Path, raw: dict[str, Any], path: Path, reusing: tuple[str, ...]) -> Study:
     head = raw["study"]
-    roles = tuple(
-        Role(name=k, label=v.get("label", k), within=tuple(v.get("within", ())),
-             condition=tuple(v.get("condition", ())), page=tuple(v.get("page", ())),
-             folio=tuple(v.get("folio", ())))
-        for k, v in raw["roles"].items())
-    variants = tuple(Variant(k, v) for k, v in raw.get("variants", {}).items())
-    if any(v.name == "base" for v in variants):
+    reused = _reused(templates_dir, head, path, reusing)
+    roles = {k: Role(name=k, label=v.get("label", k), within=tuple(v.get("within", ())),
+                     condition=tuple(v.get("condition", ())), page=tuple(v.get("page", ())),
+                     folio=tuple(v.get("folio", ()))) for k, v in raw.get("roles", {}).items()}
+    variants = {v.name: v for v in (reused.variants if reused else ())}
+    variants |= {k: Variant(k, v) for k, v in raw.get("variants", {}).items()}
+    if "base" in variants:
         raise ValueError("'base' is the unchanged tree and cannot be a variant name")
-    helpers = {
+    helpers = dict(reused.helpers) if reused else {}
+    helpers |= {
         name: tuple(Prototype(helper=name, template=p["template"], accuracy=Accuracy(p.get("accuracy", "exact")),
                               requires=tuple(p.get("requires", ())), note=p.get("note", ""),
                               home=p.get("home", "include/linux/mm.h"), label=p.get("label", ""))
                     for p in protos)
         for name, protos in raw.get("helpers", {}).items()}
-    message = head.get("message")
-    for rel in [v.template for v in variants] + ([message] if message else []) + [p.template for ps in helpers.values() for p in ps]:
-        if not (root / rel).exists():
-            raise ValueError(f"template {rel} does not exist in {root}")
-    return Study(name=head["name"], root=root, file=head["file"], function=head["function"],
-                 question=head.get("question", ""), forms=tuple(Form.parse(f) for f in head["forms"]),
-                 roles=roles, variants=variants, helpers=helpers, probes=_probes(root, raw.get("probes", {})),
-                 message=message, fragments=tuple(head.get("fragments", ())),
+    message = head.get("message") or (reused.message if reused else None)
+    search = (root,) + (reused.search if reused else ())
+    for rel in [v.template for v in variants.values()] + ([message] if message else []) + [
+            p.template for ps in helpers.values() for p in ps]:
+        if not any((d / rel).exists() for d in search):
+            raise ValueError(f"template {rel} does not exist in {' or '.join(map(str, search))}")
+    return Study(name=head["name"], root=root, targets=_targets(head, raw, roles, path),
+                 question=head.get("question", ""), variants=tuple(variants.values()), helpers=helpers,
+                 probes=_probes(root, raw.get("probes", {})), message=message,
+                 fragments=tuple(head.get("fragments", ())),
                  fixes=tuple(Fix(f["commit"], f.get("subject", ""), tuple(f.get("fixed_by", ())),
                                  tuple(f.get("for", ()))) for f in raw.get("fixes", [])),
-                 series=dict(raw.get("series", {})))
+                 series=dict(raw.get("series", {})), search=search,
+                 reuses=({reused.name: reused.root} | reused.reuses) if reused else {})
+
+
+def _reused(templates_dir: Path, head: dict[str, Any], path: Path, reusing: tuple[str, ...]) -> Study | None:
+    """`reuse = "<study>"`: that study's variants, helper prototypes and message, its templates found
+    after this study's own (a file of the same name here takes its place)."""
+    other = head.get("reuse")
+    if not other:
+        return None
+    if other in reusing + (head["name"],):
+        raise UserError(f"{path}: reuse = {other!r} goes round in a circle ({' -> '.join(reusing + (head['name'], other))})",
+                        "A study can reuse another only if that one does not reuse it back.")
+    return load(templates_dir, other, reusing + (head["name"],))
+
+
+def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], path: Path) -> tuple[Target, ...]:
+    """`[[targets]]` (file, function, and optionally name, roles, forms), or `file` and `function` in
+    `[study]` for a study of one place; study-wide `forms` are every target's unless it names its own."""
+    entries = raw.get("targets")
+    if entries is None and ("file" in head or "function" in head):
+        entries = [{"file": head["file"], "function": head["function"]}]
+    elif entries is not None and ("file" in head or "function" in head):
+        raise UserError(f"{path}: names its place twice, in [study] (file, function) and in [[targets]]",
+                        "Move [study]'s file and function into a [[targets]] entry.")
+    if not entries:
+        raise UserError(f"{path}: names no target: no [[targets]] entry and no file and function in [study]",
+                        "Add a [[targets]] entry with the `file` and the `function` the study changes.")
+    forms = _forms(head.get("forms", ()), "[study] forms", path)
+    out: list[Target] = []
+    for i, entry in enumerate(entries, 1):
+        name = entry.get("name", entry["function"])
+        twin = next((n for n, t in enumerate(out, 1) if t.name == name), None)
+        if twin is not None:
+            raise UserError(f"{path}: two targets named {name!r} (targets {twin} and {i})",
+                            "Give each [[targets]] entry a `name` of its own (a target without one is named after its "
+                            "function), or drop the repeated entry.")
+        wanted = entry.get("roles", list(roles))
+        unknown = [r for r in wanted if r not in roles]
+        if unknown or not wanted:
+            raise UserError(f"{path}: target {name!r} names role(s) {', '.join(unknown) or '(none)'}, which [roles] "
+                            "does not define", f"Roles defined: {', '.join(roles) or 'none'}; add a [roles.<name>] "
+                            "table or fix the name.")
+        if not str(entry["file"]).endswith(".c"):
+            raise UserError(f"{path}: target {name!r}: file {entry['file']!r} is not a .c file",
+                            "A target is a function in a C file of the tree, e.g. file = \"mm/madvise.c\".")
+        own = _forms(entry["forms"], f"target {name!r}'s forms", path) if "forms" in entry else forms
+        if not own:
+            raise UserError(f"{path}: target {name!r} has no forms to look for",
+                            "List the shapes of the check in `forms` (in [study], or in the target).")
+        out.append(Target(name, entry["file"], entry["function"], own, tuple(roles[r] for r in wanted)))
+    return tuple(out)
+
+
+def _forms(texts: Any, where: str, path: Path) -> tuple[Form, ...]:
+    """The forms, each checked to be an expression that can match code: balanced parentheses, a
+    call in it, no operator dangling at either end."""
+    out = []
+    for text in texts:
+        problem = _form_problem(str(text))
+        if problem:
+            raise UserError(f"{path}: {where}: the form {text!r} can match nothing: {problem}",
+                            "Write a form as the check reads in the code, with `$x` for a variable, "
+                            "e.g. \"folio_mapcount($x) != 1\".")
+        out.append(Form.parse(str(text)))
+    return tuple(out)
+
+
+def _form_problem(text: str) -> str:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return "a ')' closes nothing"
+    if depth:
+        return "a '(' is not closed"
+    if not re.search(r"[A-Za-z_]\w*\s*\(", text):
+        return "it calls no function"
+    if re.search(r"(^\s*[=!<>&|+*/%^-]+(?!\w))|([=!<>&|+*/%^-]\s*$)", text):
+        return "an operator at one end has nothing on that side"
+    if re.search(r"\$(?!\w)", text):
+        return "a '$' without a name ($x)"
+    return ""
 
 
 def _probes(root: Path, raw: dict[str, Any]) -> dict[str, Probe]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -28,6 +29,8 @@ class SiteChange:
     line: int
     before: str
     after: str
+    file: str = ""
+    function: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,13 @@ class UsedPrototype:
     home: str = "include/linux/mm.h"
     requires: tuple[str, ...] = ()
     label: str = ""
+    files: tuple[str, ...] = ()  # the files it is put into (those whose sites call it)
 
 
 @dataclass
 class Rendered:
     variant: str
-    text: str
+    files: dict[str, str]  # every file the study changes -> its text for this variant
     same_as_base: bool
     changes: list[SiteChange]
     prototypes: list[UsedPrototype]
@@ -53,6 +57,11 @@ class Rendered:
     body: str = ""
     warnings: list[str] = field(default_factory=list)
     template: str = ""  # the variant's template (for its message)
+
+    @property
+    def text(self) -> str:
+        """The first file's text (a study of one place: its only file)."""
+        return next(iter(self.files.values()))
 
     @property
     def approximate(self) -> bool:
@@ -90,38 +99,70 @@ class Has:
             self._known.update(self._lookup(missing))
 
 
+class _AbsoluteLoader(jinja2.BaseLoader):
+    """A variant template given by its path (`--variants NAME=FILE.j2`), outside every study folder."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = Path(template)
+        if not path.is_absolute() or not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        mtime = path.stat().st_mtime
+        return path.read_text(), str(path), lambda: path.stat().st_mtime == mtime
+
+
 def environment(study: Study) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(study.root)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                              autoescape=False)
+    """Templates are found in the study's folder, then in those of the studies it reuses (also as
+    `<study>/<path>`, so that a template here can extend the one it takes the place of)."""
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader([str(p) for p in (study.search or (study.root,))]),
+        jinja2.PrefixLoader({name: jinja2.FileSystemLoader(str(root)) for name, root in study.reuses.items()}),
+        _AbsoluteLoader()])
+    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
-def render_variant(study: Study, located: Located, variant: Variant, has: Has, context: Ctx) -> Rendered:
-    """Rewrite every site for `variant`, add the prototypes the base needs, render the message."""
+def render_variant(study: Study, located: Located | Sequence[Located], variant: Variant, has: Has | Mapping[str, Has],
+                   context: Ctx) -> Rendered:
+    """Rewrite every site of every target for `variant`, add the prototypes the base needs to each
+    file that calls them, render the message. `has`: what the base has, per file (one Has: for all)."""
+    places = [located] if isinstance(located, Located) else list(located)
+    has_in = (lambda f: has) if isinstance(has, Has) else has.__getitem__
     env = environment(study)
     tmpl = load_template(env, variant.template)
-    predicates = [(site, _predicate(study, tmpl, site, context)) for site in located.sites]
-    calls: set[str] = set()
-    for _, after in predicates:
-        calls |= csrc.called_functions(after)
-    has.ensure(calls | study.symbols_of_interest())
-    needed = [name for name in study.helpers if name in calls and not has[name]]
-    prototypes = [_pick(study, name, has, context["where"]) for name in needed]
-    warnings = [f"{name}() is not declared in this base's headers and the study has no prototype of it"
-                for name in sorted(calls) if name not in study.helpers and not has[name]]
-    new = located.text
+    predicates = [(site, _predicate(study, tmpl, site, context)) for place in places for site in place.sites]
+    files = {p.target.file: p.text for p in places}
+    calls_in: dict[str, set[str]] = {f: set() for f in files}
+    for site, after in predicates:
+        calls_in[site.file] |= csrc.called_functions(after)
+    for f, calls in calls_in.items():
+        has_in(f).ensure(calls | study.symbols_of_interest())
+    needed = {f: [n for n in study.helpers if n in calls and not has_in(f)[n]] for f, calls in calls_in.items()}
+    warnings = sorted({f"{name}() is not declared in this base's headers and the study has no prototype of it"
+                       for f, calls in calls_in.items() for name in calls
+                       if name not in study.helpers and not has_in(f)[name]})
+    new = dict(files)
     for site, after in sorted(predicates, key=lambda p: -p[0].start):
-        new = new[:site.start] + after + new[site.end:]
-    used = [UsedPrototype(p.helper, p.accuracy, p.note, p.template,
-                          _render(env, p.template, {**context, "has": has}).strip("\n") + "\n", p.home, p.requires,
-                          p.label)
-            for p in prototypes]
-    if used:
-        at = csrc.insertion_point(located.text, located.masked, located.function)
-        new = new[:at] + "\n".join(u.text for u in used) + "\n" + new[at:]
-    changes = [SiteChange(s.role.name, s.role.label, s.line, s.text, a) for s, a in predicates if a != s.text]
-    rendered = Rendered(variant=variant.name, text=new, same_as_base=(new == located.text), changes=changes,
-                        prototypes=used, warnings=warnings, template=variant.template)
+        text = new[site.file]
+        new[site.file] = text[:site.start] + after + text[site.end:]
+    used: dict[str, UsedPrototype] = {}
+    for f, names in needed.items():
+        place = min((p for p in places if p.target.file == f), key=lambda p: p.function.decl_start)
+        texts = []
+        for name in names:
+            proto = _pick(study, name, has_in(f), context["where"])
+            text = _render(env, proto.template, {**context, "has": has_in(f)}).strip("\n") + "\n"
+            texts.append(text)
+            known = used.get(name)
+            used[name] = UsedPrototype(proto.helper, proto.accuracy, proto.note, proto.template, known.text if known
+                                       else text, proto.home, proto.requires, proto.label,
+                                       (known.files if known else ()) + (f,))
+        if texts:
+            at = csrc.insertion_point(place.text, place.masked, place.function)
+            new[f] = new[f][:at] + "\n".join(texts) + "\n" + new[f][at:]
+    changes = [SiteChange(s.role.name, s.role.label, s.line, s.text, a, s.file, s.function)
+               for s, a in predicates if a != s.text]
+    rendered = Rendered(variant=variant.name, files=new, same_as_base=(new == files), changes=changes,
+                        prototypes=list(used.values()), warnings=warnings, template=variant.template)
     if not rendered.same_as_base:
         rendered.subject, rendered.body = render_message(study, rendered, context)
     return rendered
@@ -129,7 +170,7 @@ def render_variant(study: Study, located: Located, variant: Variant, has: Has, c
 
 def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) -> str:
     """What the variant's template writes at `site` (one line)."""
-    if site.role.name not in tmpl.blocks:
+    if defining(tmpl, site.role.name) is None:
         raise UserError(f"{tmpl.filename}: no block for role {site.role.name!r}",
                         f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
     try:
@@ -147,7 +188,8 @@ def render_message(study: Study, rendered: Rendered, context: Ctx) -> tuple[str,
     """The commit subject and body of a rendered variant; `context` may add variables (`series`)."""
     env = environment(study)
     tmpl = load_template(env, rendered.template)
-    msg_ctx = {**context, "sites": rendered.changes, "prototypes": rendered.prototypes, "variant": rendered.variant}
+    msg_ctx = {**context, "sites": rendered.changes, "prototypes": rendered.prototypes, "variant": rendered.variant,
+               "files": sorted({c.file for c in rendered.changes}, key=study.files.index)}
     subject = " ".join(render_block(tmpl, "subject", msg_ctx).split())
     body = render_block(tmpl, "body", msg_ctx)
     if study.message:
@@ -181,9 +223,28 @@ def _render(env: jinja2.Environment, name: str, ctx: Ctx) -> str:
         raise _located_error(exc, name) from exc
 
 
+def defining(tmpl: jinja2.Template, block: str) -> jinja2.Template | None:
+    """The template that defines `block`: `tmpl`, or the one it extends, and so on."""
+    seen: set[str] = set()
+    while block not in tmpl.blocks:
+        env, name = tmpl.environment, tmpl.name or ""
+        if name in seen or env.loader is None:
+            return None
+        seen.add(name)
+        source = env.loader.get_source(env, name)[0]
+        extends = next(iter(env.parse(source).find_all(jinja2.nodes.Extends)), None)
+        if extends is None or not isinstance(extends.template, jinja2.nodes.Const):
+            return None
+        tmpl = load_template(env, str(extends.template.value))
+    return tmpl
+
+
 def render_block(tmpl: jinja2.Template, block: str, ctx: Ctx) -> str:
-    if block not in tmpl.blocks:
+    """One block of `tmpl` (or of a template it extends), rendered alone."""
+    owner = defining(tmpl, block)
+    if owner is None:
         raise UserError(f"{tmpl.filename}: no block {block!r}", f"Add {{% block {block} %}}...{{% endblock %}}.")
+    tmpl = owner
     try:
         return "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
     except jinja2.TemplateError:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from ..errors import UserError
 from . import csrc
-from .model import Role, Study
+from .model import Role, Study, Target
 
 
 @dataclass(frozen=True)
 class Site:
+    target: Target
     role: Role
     start: int  # offsets of the matched expression in the file
     end: int
@@ -32,59 +33,76 @@ class Site:
     def role_label(self) -> str:
         return self.role.label
 
+    @property
+    def file(self) -> str:
+        return self.target.file
+
+    @property
+    def function(self) -> str:
+        return self.target.function
+
 
 @dataclass(frozen=True)
 class Located:
     """The function in the file, and the sites found in it."""
 
+    target: Target
     text: str
     masked: str
     function: csrc.Function
     sites: tuple[Site, ...]
 
 
-def locate(study: Study, text: str, where: str) -> Located:
-    """Find the study's function and every call site in it; `where` names the base for errors."""
+def locate(study: Study, text: str, where: str, target: Target | None = None) -> Located:
+    """Find the target's function (a study of one place: its only one) and every call site in it;
+    `where` names the base for errors."""
+    target = target or study.targets[0]
     masked = csrc.mask(text)
-    func = csrc.find_function(masked, study.function)
+    func = csrc.find_function(masked, target.function)
     if func is None:
         raise UserError(
-            f"{where}: no function {study.function}() in {study.file}",
+            f"{where}: no function {target.function}() in {target.file}: target {target.name!r} of "
+            f"{study.root / 'study.toml'} is not found",
             f"The study {study.name!r} targets that function; this base does not define it. "
-            "Pick another base, or teach the study (templates/" + study.name + "/study.toml) where the code went.")
+            "Pick another base, or change the target's `file` or `function` to where the code went.")
     declared = csrc.declared_names(masked, func)
     body_lo, body_hi = func.body
     taken: list[tuple[int, int]] = []
     sites: list[Site] = []
-    for form in study.forms:
+    for form in target.forms:
         for m in form.regex.finditer(masked, body_lo, body_hi):
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue  # an earlier (longer) form already claimed this text
             taken.append((m.start(), m.end()))
-            role = _role_of(study, masked, func, m.start())
+            role = _role_of(target, masked, func, m.start())
             if role is None:
                 raise UserError(
-                    f"{where}: {study.file}:{csrc.line_of(text, m.start())}: found {text[m.start():m.end()]!r} "
-                    f"in {study.function}() but cannot tell its role",
-                    "None of the study's roles fits (their `within`/`condition` calls are not around it); "
-                    "add or adjust a role in study.toml.")
-            sites.append(Site(role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
+                    f"{where}: {target.file}:{csrc.line_of(text, m.start())}: found {text[m.start():m.end()]!r} "
+                    f"in {target.function}() but cannot tell its role",
+                    f"None of target {target.name!r}'s roles fits (their `within`/`condition` calls are not around "
+                    f"it); add or adjust a role in {study.root / 'study.toml'}.")
+            sites.append(Site(target=target, role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
                               form=form.text, line=csrc.line_of(text, m.start()),
                               names=_names(role, declared)))
     if not sites:
-        forms = "; ".join(f.text for f in study.forms)
+        forms = "; ".join(f.text for f in target.forms)
         raise UserError(
-            f"{where}: no sharing-check call site found in {study.function}() in {study.file}",
-            f"Forms searched: {forms}. If the code has a new shape, add it to `forms` in study.toml.")
+            f"{where}: no form of target {target.name!r} matches anything in {target.function}() in {target.file}",
+            f"Forms searched: {forms}. If the code has a new shape, add it to `forms` in "
+            f"{study.root / 'study.toml'}.")
     sites.sort(key=lambda s: s.start)
-    return Located(text=text, masked=masked, function=func, sites=tuple(sites))
+    return Located(target=target, text=text, masked=masked, function=func, sites=tuple(sites))
 
 
-def _role_of(study: Study, masked: str, func: csrc.Function, pos: int) -> Role | None:
+def _role_of(target: Target, masked: str, func: csrc.Function, pos: int) -> Role | None:
+    """The first of the target's roles that fits; a role with neither `within` nor `condition`
+    fits any site (a target whose function is one path, like a PMD handler)."""
     headers = csrc.enclosing_headers(masked, func.body, pos)
     cond_span = csrc.controlling_condition(masked, func.body, pos)
     condition = masked[cond_span[0]:cond_span[1]] if cond_span else ""
-    for role in study.roles:
+    for role in target.roles:
+        if not role.condition and not role.within:
+            return role
         if role.condition and any(_calls(condition, name) for name in role.condition):
             return role
         if role.within and any(_calls(h, name) for h in headers for name in role.within):

@@ -6,7 +6,7 @@ base, replayed on the base). Everything is made with plumbing in the workbench's
 mail is split (`git mailsplit`, `git mailinfo`), applied to a scratch index (`git apply
 --cached`, `--3way` only where the tree holds the patch's preimage blobs), written as a tree and
 committed (`git commit-tree`), so nothing is left half-applied; only a finished change gets its
-branch `workbench/<base>/<NAME>`. The cell's identity is the resulting tree, so the same change
+branch `workbench/<study>/<base>/<NAME>`. The cell's identity is the resulting tree, so the same change
 from two sources is one cell, and a change that leaves the tree as it is, is the base's.
 """
 from __future__ import annotations
