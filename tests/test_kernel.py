@@ -56,7 +56,7 @@ def test_patches_apply_and_compile_without_new_warnings(tmp_path, tag, same):
     need_tree(tag)
     out = invoke(tmp_path, "patches", "--base", tag).stdout
     for variant in ("folio_mapcount", "page_mapcount", "folio_estimated_sharers", "folio_maybe_mapped_shared"):
-        patch = tmp_path / "patches" / tag / f"{variant}.patch"
+        patch = tmp_path / "patches" / "mapcount" / tag / f"{variant}.patch"
         if variant in same:
             assert f"{variant}: same as base" in out and not patch.exists()
             continue

@@ -8,7 +8,7 @@ import statistics
 from ..records import Run
 from ..status import Status
 from .common import header_line
-from .extra import cost_samples
+from .extra import cost_samples, num
 from .model import Column, Matrix, Row, matrix_rows
 from .stats import compare_rows
 
@@ -79,7 +79,7 @@ def _costs(run_a: Run, ca: Column, cb: Column) -> list[str]:
             test_text = (f"; {c.why_not}" if c.why_not else
                          f"; p {c.p:.3f}, Holm {c.p_adjusted:.3f}" if c.p is not None and c.p_adjusted is not None
                          else "")
-            lines.append(f"  cost {label}: {statistics.median(xa):.0f} ms (n={len(xa)}) -> "
-                         f"{statistics.median(xb):.0f} ms (n={len(xb)})"
+            lines.append(f"  cost {label}: {num(statistics.median(xa))} ms (n={len(xa)}) -> "
+                         f"{num(statistics.median(xb))} ms (n={len(xb)})"
                          f"{change}{ci}{test_text}" + (" *" if c.significant else ""))
     return lines

@@ -69,9 +69,9 @@ class CostRow:
         s, c = self.summaries[i], self.comparisons[i]
         if s is None:
             return "-"
-        text = f"{_num(s.median)} {self.unit}"
+        text = f"{num(s.median)} {self.unit}"
         if c is None:
-            return text + (f" [{_num(s.low)}, {_num(s.high)}]" if s.low is not None and s.high is not None else "")
+            return text + (f" [{num(s.low)}, {num(s.high)}]" if s.low is not None and s.high is not None else "")
         if c.change_pct is not None:
             text += f" {c.change_pct:+.1f}%"
             if c.low_pct is not None and c.high_pct is not None:
@@ -79,7 +79,7 @@ class CostRow:
         return text + (" *" if c.significant else "")
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
     """At least two significant digits: 724 ms, 7.2 ms, 0.14 ms."""
     return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}" if abs(x) >= 1 else f"{x:.2f}"
 
