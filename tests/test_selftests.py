@@ -24,3 +24,15 @@ def test_a_test_that_does_not_build_does_not_stop_the_others(tmp_path):
     again = selftests.build(make, tmp_path / "tests", sources, Runner(log=tmp_path / "again.log"),
                             tmp_path / "selftests.log")
     assert again == got and not (tmp_path / "again.log").exists()  # the stamp knows: nothing is run again
+
+
+def test_a_probe_is_its_source_and_the_headers_it_includes_in_quotes(tmp_path):
+    from workbench.kernel.selftests import probe_files
+
+    (tmp_path / "common").mkdir()
+    (tmp_path / "study" / "probe").mkdir(parents=True)
+    src = tmp_path / "study" / "probe" / "probe.c"
+    src.write_text('#include <stdio.h>\n#include "../../common/lib.h"\n  # include "missing.h"\nint main(void) {}\n')
+    (tmp_path / "common" / "lib.h").write_text('#include "more.h"\n#include "lib.h"\n')
+    (tmp_path / "common" / "more.h").write_text("static int x;\n")
+    assert [p.name for p in probe_files(src)] == ["probe.c", "lib.h", "more.h"]  # system, missing, cycle: left out

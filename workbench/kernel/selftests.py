@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +115,26 @@ def _stamp(make: Make, sources: list[TestSource]) -> str:
     for s in sources:
         h.update(f"{s.name}:{s.kind.value}:{s.path}".encode())
         if s.kind is Kind.PROBE:
-            h.update(Path(s.path).read_bytes())
+            for part in probe_files(Path(s.path)):
+                h.update(part.read_bytes())
     return h.hexdigest()[:16]
+
+
+_QUOTED = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+def probe_files(source: Path) -> list[Path]:
+    """A probe's source and every file it includes with `#include "..."` (found beside the file
+    that includes it, as gcc looks first), so that a change to a shared header rebuilds it."""
+    seen: list[Path] = []
+    todo = [source.resolve()]
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.append(path)
+        todo += [(path.parent / name).resolve() for name in _QUOTED.findall(path.read_text(errors="replace"))]
+    return seen
 
 
 def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path
