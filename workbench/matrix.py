@@ -9,6 +9,7 @@ costs nothing and shows `=base`.
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 import time
@@ -124,6 +125,16 @@ def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str
     return study, names, specs
 
 
+def _templates_brought(study: Study, names: list[str]) -> dict[str, str]:
+    """{name: where it came from} of the variant templates given on the command line (NAME=FILE.j2)."""
+    out = {}
+    for v in study.variants:
+        path = Path(v.template)
+        if v.name in names and path.is_absolute():
+            out[v.name] = f"template {path.name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+    return out
+
+
 def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
     """Everything that can refuse the run, before anything is written or built."""
     req.check()
@@ -176,7 +187,7 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     with runs.prologue(c.kt, c.base, settings, runner, run, before=refuse_early) as (wt, run):
         ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
         ps.variants += [commits.adopt(c.kt, ps, b, settings.patches_dir) for b in c.brought]
-        run.sources = {b.name: b.source for b in c.brought}
+        run.sources = {b.name: b.source for b in c.brought} | _templates_brought(c.study, c.names)
         for note in (n for b in c.brought for n in b.notes):
             say(note)
         p = plan(c.kt.clone, ps, c.names, req.include_base, run.configs, req.repeat)
