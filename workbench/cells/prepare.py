@@ -84,8 +84,8 @@ def load_configs(settings: Settings, names: list[str], study: Study, executor: t
                  tests: tuple[tuple[str, str], ...] = ()) -> list[Config]:
     """The named configs, each followed by the fragments the study and then the executor bring, and
     those of the tests (a KUnit suite's .kunitconfig); fragments are looked up in the study's
-    kbuild/ first, then the project's."""
-    search = [study.root / "kbuild", settings.kbuild_dir]
+    kbuild/ first (then those of the studies it reuses), then the project's."""
+    search = [root / "kbuild" for root in study.search or (study.root,)] + [settings.kbuild_dir]
     kunit = ("kunit",) if tests else ()  # what every KUnit suite needs of the config (kbuild/kunit.config)
     return [kbuild.load_config(name, search, study.fragments + executor + kunit, tests) for name in names]
 

@@ -42,10 +42,6 @@ class Summary:
     low: float | None = None  # the median's 95% interval; None below MIN_N samples
     high: float | None = None
 
-    @property
-    def iqr(self) -> float:
-        return self.q3 - self.q1
-
 
 @dataclass(frozen=True)
 class Comparison:
