@@ -44,44 +44,27 @@
  * than the caller, or the caller's pages it did not advise, lost data);
  * inconclusive (the state was not what the scenario needs).
  *
- * Self-contained (no kselftest.h), prints kselftest-style TAP 13, must be run
+ * Prints kselftest-style TAP 13 (no kselftest.h; what it shares with the
+ * other studies' probes is in ../../probe-common/probe_common.h), must be run
  * as root with swap enabled and cgroup v2 with the memory controller (it
  * mounts cgroup2 on /sys/fs/cgroup if nothing is there).
  *
  * Build: gcc -O2 -Wall -o probe probe.c
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
+/* the /proc/vmstat counters that tell what the kernel did */
+#define PROBE_VMSTAT "pglazyfree", "pglazyfreed", "thp_split_page", "thp_split_page_failed", "pswpout", \
+		     "pswpin", "thp_swpout", "thp_swpout_fallback"
+#define VM_PSWPOUT 4
+#include "../../probe-common/probe_common.h"
+
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #ifndef MADV_FREE
 #define MADV_FREE 8
-#endif
-#ifndef MADV_HUGEPAGE
-#define MADV_HUGEPAGE 14
-#endif
-#ifndef MADV_NOHUGEPAGE
-#define MADV_NOHUGEPAGE 15
 #endif
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 0x01
@@ -93,136 +76,14 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-/* /proc/PID/pagemap */
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-#define PM_SWAP		(1ULL << 62)
-#define PM_PRESENT	(1ULL << 63)
-
-/* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
-#define F_LRU		(1ULL << 5)
-#define F_ANON		(1ULL << 12)
-#define F_SWAPCACHE	(1ULL << 13)
-#define F_SWAPBACKED	(1ULL << 14)
-#define F_HEAD		(1ULL << 15)
-#define F_TAIL		(1ULL << 16)
-#define F_NOPAGE	(1ULL << 20)
-#define F_THP		(1ULL << 22)
-
-#define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
 #define CG_ROOT		"/sys/fs/cgroup"
 #define CG_DIR		CG_ROOT "/probe-lazyfree"
 #define SMALL_PAGES	8	/* pages of a small-page case */
 #define KID_TIMEOUT_MS	60000
 #define MAX_KIDS	2
 
-static size_t pagesize, pmdsize;
-static int pagemap_fd = -1, kpageflags_fd = -1;
-static pid_t main_pid;
-static int test_nr, n_pass, n_fail, n_skip, n_error;
-static struct timespec t_start;
 static char *drain_page;	/* never touched: MADV_FREE on it only drains this CPU's LRU batches */
 
-/* ---------------------------------------------------------------- files and knobs */
-
-static int read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
-}
-
-/* async-signal-safe: open/write/close only */
-static int write_text(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-static long read_long(const char *path)
-{
-	char buf[64];
-
-	if (read_text(path, buf, sizeof(buf)))
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
-/* sysfs knobs this probe changed, restored at exit, on a signal and on failure */
-struct knob {
-	char path[160];
-	char orig[32];
-};
-static struct knob knobs[48];
-static int nknobs;
-
-/* "always inherit madvise [never]" -> "never" */
-static void current_value(const char *text, char *out, size_t len)
-{
-	const char *l = strchr(text, '['), *r = l ? strchr(l, ']') : NULL;
-	size_t n;
-
-	if (l && r) {
-		text = l + 1;
-		n = r - l - 1;
-	} else {
-		n = strlen(text);
-	}
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, text, n);
-	out[n] = '\0';
-}
-
-/* Set a knob, remembering its first value; 0 on success. */
-static int knob_set(const char *path, const char *val)
-{
-	char text[160], cur[32];
-	int i;
-
-	if (read_text(path, text, sizeof(text)))
-		return -1;
-	current_value(text, cur, sizeof(cur));
-	if (!strcmp(cur, val))
-		return 0;
-	for (i = 0; i < nknobs; i++)
-		if (!strcmp(knobs[i].path, path))
-			break;
-	if (i == nknobs) {
-		if (nknobs == (int)(sizeof(knobs) / sizeof(knobs[0])))
-			return -1;
-		snprintf(knobs[i].path, sizeof(knobs[i].path), "%s", path);
-		snprintf(knobs[i].orig, sizeof(knobs[i].orig), "%s", cur);
-		nknobs++;
-	}
-	return write_text(path, val);
-}
-
-static void knobs_restore(void)
-{
-	int i;
-
-	if (getpid() != main_pid)
-		return;
-	for (i = nknobs - 1; i >= 0; i--)
-		write_text(knobs[i].path, knobs[i].orig);
-	nknobs = 0;
-}
 
 /* ---------------------------------------------------------------- cgroup */
 
@@ -384,69 +245,34 @@ static void set_outcome(struct outcome *o, enum verdict v, const char *fmt, ...)
 
 static void end_case(const char *name, const struct outcome *o)
 {
-	test_nr++;
+	const char *sep = o->msg[0] ? ": " : "";
+
 	switch (o->v) {
 	case V_PASS:
-		n_pass++;
-		printf("ok %d %s\n", test_nr, name);
+		tap_pass(name);
 		break;
 	case V_MISSED:
-		n_fail++;
-		printf("not ok %d %s # treated exclusive as shared (not freed)%s%s\n", test_nr, name,
-		       o->msg[0] ? ": " : "", o->msg);
+		tap_fail(name, "treated exclusive as shared (not freed)%s%s", sep, o->msg);
 		break;
 	case V_SPLIT:
-		n_fail++;
-		printf("not ok %d %s # split a shared folio%s%s\n", test_nr, name, o->msg[0] ? ": " : "", o->msg);
+		tap_fail(name, "split a shared folio%s%s", sep, o->msg);
 		break;
 	case V_LOSS:
-		n_fail++;
-		printf("not ok %d %s # DATA LOSS: %s\n", test_nr, name, o->msg);
+		tap_fail(name, "DATA LOSS: %s", o->msg);
 		break;
 	case V_INCONCLUSIVE:
-		n_skip++;
-		printf("ok %d # SKIP %s: inconclusive: %s\n", test_nr, name, o->msg);
+		tap_skip(name, "inconclusive: %s", o->msg);
 		break;
 	case V_SKIP:
-		n_skip++;
-		printf("ok %d # SKIP %s: %s\n", test_nr, name, o->msg);
+		tap_skip(name, "%s", o->msg);
 		break;
 	case V_ERROR:
-		n_error++;
-		printf("not ok %d %s # error: %s\n", test_nr, name, o->msg);
+		tap_error(name, o->msg);
 		break;
 	}
-	fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- memory introspection */
-
-static int pagemap_of(pid_t pid, const void *addr, size_t npages, uint64_t *out)
-{
-	off_t off = (off_t)((uintptr_t)addr / pagesize * sizeof(uint64_t));
-	size_t len = npages * sizeof(uint64_t);
-	char path[64];
-	int fd, ret;
-
-	if (!pid)
-		return pread(pagemap_fd, out, len, off) == (ssize_t)len ? 0 : -1;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	ret = pread(fd, out, len, off) == (ssize_t)len ? 0 : -1;
-	close(fd);
-	return ret;
-}
-
-static uint64_t kpf(uint64_t pfn)
-{
-	uint64_t f;
-
-	if (pread(kpageflags_fd, &f, sizeof(f), (off_t)(pfn * sizeof(f))) != sizeof(f))
-		return F_NOPAGE;
-	return f;
-}
 
 /* the flags of the folio's head (a folio is naturally aligned: the first aligned HEAD below) */
 static uint64_t head_flags(uint64_t pfn)
@@ -462,21 +288,6 @@ static uint64_t head_flags(uint64_t pfn)
 			return hf;
 	}
 	return f;
-}
-
-/* Is [pfn0, pfn0 + n) one folio of n pages (n 1: a small page)? */
-static bool folio_whole(uint64_t pfn0, size_t n)
-{
-	size_t i;
-
-	if (n == 1)
-		return !(kpf(pfn0) & (F_HEAD | F_TAIL | F_NOPAGE));
-	if (!(kpf(pfn0) & F_HEAD))
-		return false;
-	for (i = 1; i < n; i++)
-		if (!(kpf(pfn0 + i) & F_TAIL))
-			return false;
-	return !(kpf(pfn0 + n) & F_TAIL);
 }
 
 /* fields of /proc/PID/smaps summed over the VMAs that overlap [lo, hi) */
@@ -555,63 +366,6 @@ static int pm_state(pid_t pid, const char *addr, size_t npages, struct pmstate *
 	}
 	free(pm);
 	return 0;
-}
-
-/*
- * Counters that tell what the kernel did: /proc/vmstat and, where the kernel has them (v6.10+),
- * the per-size THP stats. -1: this kernel does not have it.
- */
-static const char *const vm_names[] = { "pglazyfree", "pglazyfreed", "thp_split_page", "thp_split_page_failed",
-					"pswpout", "pswpin", "thp_swpout", "thp_swpout_fallback" };
-#define NR_VM (int)(sizeof(vm_names) / sizeof(vm_names[0]))
-static const char *const mthp_names[] = { "split", "split_failed", "swpout", "swpout_fallback" };
-#define NR_MTHP (int)(sizeof(mthp_names) / sizeof(mthp_names[0]))
-#define VM_PSWPOUT 4
-
-struct counters {
-	long vm[NR_VM];
-	long mthp[NR_MTHP];
-};
-
-static void counters_read(struct counters *c, size_t size)
-{
-	FILE *f = fopen("/proc/vmstat", "r");
-	char name[64], path[200];
-	long v;
-	int i;
-
-	for (i = 0; i < NR_VM; i++)
-		c->vm[i] = -1;
-	while (f && fscanf(f, "%63s %ld", name, &v) == 2)
-		for (i = 0; i < NR_VM; i++)
-			if (!strcmp(name, vm_names[i]))
-				c->vm[i] = v;
-	if (f)
-		fclose(f);
-	for (i = 0; i < NR_MTHP; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/stats/%s", size / 1024, mthp_names[i]);
-		c->mthp[i] = size > pagesize ? read_long(path) : -1;
-	}
-}
-
-/* "pglazyfree +16, thp_split_page +1, 64kB split +1" (the counters that moved), or "no counter moved" */
-static void counters_delta(const struct counters *a, const struct counters *b, size_t size, char *buf,
-			   size_t len)
-{
-	size_t used = 0;
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < NR_VM && used < len; i++)
-		if (a->vm[i] >= 0 && b->vm[i] != a->vm[i])
-			used += snprintf(buf + used, len - used, "%s%s %+ld", used ? ", " : "", vm_names[i],
-					 b->vm[i] - a->vm[i]);
-	for (i = 0; i < NR_MTHP && used < len; i++)
-		if (a->mthp[i] >= 0 && b->mthp[i] != a->mthp[i])
-			used += snprintf(buf + used, len - used, "%s%zukB %s %+ld", used ? ", " : "", size / 1024,
-					 mthp_names[i], b->mthp[i] - a->mthp[i]);
-	if (!used)
-		snprintf(buf, len, "no counter moved");
 }
 
 /* ---------------------------------------------------------------- data */
@@ -729,31 +483,12 @@ static int kid_start(struct kid *k, char *mem, size_t npages, size_t first, size
 	k->pid = -1;
 	k->first = first;
 	k->n = n;
-	if (pipe(cmd)) {
-		snprintf(msg, len, "pipe: %s", strerror(errno));
+	k->pid = fork_piped(cmd, rsp, msg, len);
+	if (k->pid < 0)
 		return -1;
-	}
-	if (pipe(rsp)) {
-		snprintf(msg, len, "pipe: %s", strerror(errno));
-		close(cmd[0]);
-		close(cmd[1]);
-		return -1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	k->pid = fork();
-	if (k->pid < 0) {
-		snprintf(msg, len, "fork: %s", strerror(errno));
-		close(cmd[0]);
-		close(cmd[1]);
-		close(rsp[0]);
-		close(rsp[1]);
-		return -1;
-	}
 	if (k->pid == 0) {
 		struct tally t;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(cmd[1]);
 		close(rsp[0]);
 		ch = 'r';
@@ -827,155 +562,13 @@ static int kid_check(struct kid *k, struct tally *t)
 
 static void kid_stop(struct kid *k)
 {
-	char ch = 'Q';
-
 	if (k->pid <= 0)
 		return;
-	if (write(k->cmd, &ch, 1) != 1) {
-		/* killed below anyway */
-	}
-	close(k->cmd);
-	close(k->rsp);
-	kill(k->pid, SIGKILL);
-	while (waitpid(k->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	reap_piped(k->pid, k->cmd, k->rsp, 'Q');
 	for (int i = 0; i <= MAX_KIDS; i++)
 		if (live_kids[i] == k->pid)
 			live_kids[i] = 0;
 	k->pid = -1;
-}
-
-/* ---------------------------------------------------------------- THP sizes */
-
-static size_t thp_kb[24];	/* mTHP sizes (kB) with their own enabled knob, PMD size included */
-static int nthp;
-static bool have_thp;
-
-static void detect_thp(void)
-{
-	DIR *d;
-	struct dirent *e;
-	long v;
-
-	if (access(THP_DIR "/enabled", F_OK))
-		return;
-	have_thp = true;
-	v = read_long(THP_DIR "/hpage_pmd_size");
-	pmdsize = v > 0 ? (size_t)v : 2UL << 20;
-	d = opendir(THP_DIR);
-	if (!d)
-		return;
-	while ((e = readdir(d)) && nthp < (int)(sizeof(thp_kb) / sizeof(thp_kb[0]))) {
-		unsigned long kb;
-		char path[300];
-
-		if (sscanf(e->d_name, "hugepages-%lukB", &kb) != 1)
-			continue;
-		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", e->d_name);
-		if (access(path, W_OK))
-			continue;
-		thp_kb[nthp++] = kb;
-	}
-	closedir(d);
-	for (int i = 0; i < nthp; i++)
-		for (int j = i + 1; j < nthp; j++)
-			if (thp_kb[j] < thp_kb[i]) {
-				size_t t = thp_kb[i];
-
-				thp_kb[i] = thp_kb[j];
-				thp_kb[j] = t;
-			}
-}
-
-/* Let the kernel allocate anonymous THPs of this size only (0: none); 0 on success */
-static int thp_select(size_t size)
-{
-	char path[200];
-	int i, err = 0;
-
-	if (!have_thp)
-		return size ? -1 : 0;
-	if (knob_set(THP_DIR "/enabled", size ? "always" : "never"))
-		err = -1;
-	for (i = 0; i < nthp; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/enabled", thp_kb[i]);
-		if (knob_set(path, thp_kb[i] * 1024 == size ? "always" : "never"))
-			err = -1;
-	}
-	return err;
-}
-
-/* size-aligned anonymous mapping of exactly `size` bytes */
-static char *map_aligned(size_t size, size_t align)
-{
-	size_t len = size + align;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
-	if (a > p)
-		munmap(p, a - p);
-	if (p + len > a + size)
-		munmap(a + size, p + len - (a + size));
-	return a;
-}
-
-/* Is [mem, mem + size) one THP of exactly that size? 0: yes (its first PFN in *pfn) */
-static int check_thp(const char *mem, size_t size, uint64_t *pfn, char *msg, size_t len)
-{
-	size_t n = size / pagesize, i;
-	uint64_t *pm = calloc(n, sizeof(uint64_t)), pfn0, f;
-	int ret = 1;
-
-	if (!pm) {
-		snprintf(msg, len, "out of memory");
-		return 1;
-	}
-	if (pagemap_of(0, mem, n, pm)) {
-		snprintf(msg, len, "cannot read /proc/self/pagemap");
-		goto out;
-	}
-	pfn0 = pm[0] & PM_PFN_MASK;
-	for (i = 0; i < n; i++) {
-		if (!(pm[i] & PM_PRESENT) || (pm[i] & PM_PFN_MASK) != pfn0 + i) {
-			snprintf(msg, len, "page %zu is not present or not contiguous", i);
-			goto out;
-		}
-	}
-	if (pfn0 & (n - 1)) {
-		snprintf(msg, len, "first PFN not aligned to the THP size");
-		goto out;
-	}
-	f = kpf(pfn0);
-	if (!(f & F_HEAD) || !(f & F_THP)) {
-		snprintf(msg, len, "first page is not the head of a THP (kpageflags %#llx)", (unsigned long long)f);
-		goto out;
-	}
-	for (i = 1; i < n; i++) {
-		if (!(kpf(pfn0 + i) & F_TAIL)) {
-			snprintf(msg, len, "got a smaller folio (page %zu is not a tail page)", i);
-			goto out;
-		}
-	}
-	if (kpf(pfn0 + n) & F_TAIL) {
-		snprintf(msg, len, "got a larger folio");
-		goto out;
-	}
-	*pfn = pfn0;
-	ret = 0;
-out:
-	free(pm);
-	return ret;
-}
-
-/* Split the PMD mapping of the THP at mem by a partial mprotect, as cow does */
-static int pte_map(char *mem)
-{
-	if (mprotect(mem + pagesize, pagesize, PROT_READ))
-		return -1;
-	return mprotect(mem + pagesize, pagesize, PROT_READ | PROT_WRITE);
 }
 
 /* ---------------------------------------------------------------- scenarios */
@@ -1235,7 +828,7 @@ static void run_case(enum scen s, enum shape sh, size_t size, struct outcome *o)
 				goto out;
 			}
 			if (sh == PTE_THP && !clean) {
-				if (pte_map(mem)) {
+				if (pte_map(mem, len)) {
 					set_outcome(o, V_ERROR, "mprotect: %s", strerror(errno));
 					goto out;
 				}
@@ -1494,7 +1087,7 @@ static void make_plan(void)
 					 S_CLEAN, S_PART_FIRST_CLEAN, S_PART_SECOND_CLEAN, S_DISJOINT_CLEAN };
 	static const enum scen pmd[] = { S_EXCL, S_EXCL_HALF, S_SHARED, S_PART_FIRST, S_PART_SECOND };
 	size_t sizes[25];
-	int i, j, nsizes = 0;
+	int i, j, nsizes;
 
 	add(S_EXCL, SMALL, pagesize);
 	add(S_SHARED, SMALL, pagesize);
@@ -1503,10 +1096,7 @@ static void make_plan(void)
 	if (!have_thp)
 		return;
 	/* the PMD size first, then every other mTHP size, ascending */
-	sizes[nsizes++] = pmdsize;
-	for (i = 0; i < nthp; i++)
-		if (thp_kb[i] * 1024 != pmdsize && thp_kb[i] * 1024 > pagesize)
-			sizes[nsizes++] = thp_kb[i] * 1024;
+	nsizes = thp_sizes(sizes);
 	for (i = 0; i < (int)(sizeof(pmd) / sizeof(pmd[0])); i++)
 		add(pmd[i], PMD_THP, pmdsize);
 	for (j = 0; j < nsizes; j++)
@@ -1518,18 +1108,11 @@ int main(void)
 {
 	struct outcome o;
 	char name[200], msg[240];
-	long swap_kb = -1;
-	FILE *f;
-	char line[256];
+	long swap_kb;
 	struct timespec t_end;
 	int i;
 
-	main_pid = getpid();
-	pagesize = sysconf(_SC_PAGESIZE);
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-
-	printf("TAP version 13\n");
+	probe_start();
 	if (geteuid() != 0) {
 		printf("1..0 # SKIP Please run this test as root (PFNs in pagemap, /proc/kpageflags, cgroups, sysfs knobs)\n");
 		return 4;
@@ -1540,12 +1123,7 @@ int main(void)
 		printf("1..0 # SKIP cannot open /proc/self/pagemap or /proc/kpageflags (CONFIG_PROC_PAGE_MONITOR?)\n");
 		return 4;
 	}
-	f = fopen("/proc/meminfo", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "SwapTotal: %ld", &swap_kb) == 1)
-			break;
-	if (f)
-		fclose(f);
+	swap_kb = swap_total_kb();
 	if (swap_kb <= 0) {
 		printf("1..0 # SKIP no swap: reclaim cannot swap the shared pages out and back\n");
 		return 4;
@@ -1557,13 +1135,7 @@ int main(void)
 	}
 
 	atexit(cleanup);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGSEGV, on_signal);
-	signal(SIGBUS, on_signal);
-	signal(SIGABRT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	catch_signals(on_signal);
 
 	if (cg_setup(msg, sizeof(msg))) {
 		printf("1..0 # SKIP %s\n", msg);
@@ -1572,21 +1144,11 @@ int main(void)
 	}
 
 	/*
-	 * One CPU for the probe and its children: madvise() drains only the local CPU's LRU batches
-	 * (lru_add_drain()), so folios faulted on another CPU could still sit in that one's and be
-	 * neither on the LRU (folio_mark_lazyfree() skips them) nor lazyfree when smaps is read.
+	 * One CPU (pin_cpu()): folios faulted on another CPU could still sit in that one's LRU
+	 * batches and be neither on the LRU (folio_mark_lazyfree() skips them) nor lazyfree when
+	 * smaps is read.
 	 */
-	{
-		int cpu = sched_getcpu();
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu < 0 ? 0 : cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set))
-			printf("# cannot pin the probe to CPU %d: %s\n", cpu, strerror(errno));
-		else
-			printf("# pinned to CPU %d (its children too)\n", cpu < 0 ? 0 : cpu);
-	}
+	pin_cpu();
 	detect_thp();
 	make_plan();
 	printf("1..%d\n", nplan);
@@ -1600,8 +1162,7 @@ int main(void)
 
 		memset(&o, 0, sizeof(o));
 		snprintf(name, sizeof(name), "MADV_FREE %s (%zu kB)", scen_text(p->s, p->sh), p->size / 1024);
-		printf("# [RUN] %s\n", name);
-		fflush(stdout);
+		tap_run(name);
 		run_case(p->s, p->sh, p->size, &o);
 		end_case(name, &o);
 	}
@@ -1611,14 +1172,7 @@ int main(void)
 		printf("# could not remove " CG_DIR "\n");
 
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
-	printf("# probe took %.1f s (%.1f s of it in memory.reclaim)\n",
-	       ((t_end.tv_sec - t_start.tv_sec) * 1e3 + (t_end.tv_nsec - t_start.tv_nsec) / 1e6) / 1000,
+	printf("# probe took %.1f s (%.1f s of it in memory.reclaim)\n", elapsed_ms(&t_start, &t_end) / 1000,
 	       reclaim_ms_total / 1000.0);
-	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", n_pass, n_fail, n_skip, n_error);
-	fflush(stdout);
-	if (n_fail || n_error)
-		return 1;
-	if (n_skip == nplan)
-		return 4;
-	return 0;
+	return tap_totals(nplan);
 }

@@ -18,40 +18,21 @@
  * cleared PG_referenced. Expected: an exclusive folio is paged out or
  * deactivated; a folio another process maps is left alone.
  *
- * Self-contained (no kselftest.h), prints kselftest-style TAP 13, must be
+ * Prints kselftest-style TAP 13 (no kselftest.h; what it shares with the
+ * other studies' probes is in ../../probe-common/probe_common.h), must be
  * run as root with swap enabled. Environment: PROBE_COST_MB (default 1024;
  * 0 turns the cost measurement off).
  *
  * Build: gcc -O2 -Wall -o probe -isystem <kernel build>/usr/include probe.c
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+/* the /proc/vmstat counters that tell what the kernel did during one madvise() */
+#define PROBE_VMSTAT "thp_split_page", "thp_split_page_failed", "thp_swpout", "thp_swpout_fallback", \
+		     "pswpout", "pgdeactivate"
+#include "../../probe-common/probe_common.h"
 
 #ifndef MADV_MERGEABLE
 #define MADV_MERGEABLE 12
-#endif
-#ifndef MADV_HUGEPAGE
-#define MADV_HUGEPAGE 14
-#endif
-#ifndef MADV_NOHUGEPAGE
-#define MADV_NOHUGEPAGE 15
 #endif
 #ifndef MADV_COLD
 #define MADV_COLD 20
@@ -63,133 +44,14 @@
 #define MADV_COLLAPSE 25
 #endif
 
-/* /proc/self/pagemap */
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-#define PM_SWAP		(1ULL << 62)
-#define PM_PRESENT	(1ULL << 63)
-
-/* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
-#define F_REFERENCED	(1ULL << 2)
-#define F_LRU		(1ULL << 5)
-#define F_ACTIVE	(1ULL << 6)
-#define F_HEAD		(1ULL << 15)
-#define F_TAIL		(1ULL << 16)
-#define F_NOPAGE	(1ULL << 20)
-#define F_THP		(1ULL << 22)
+/* a folio's LRU state, kept in its head page's flags (see folio_flags()) */
 #define F_FOLIO_BITS	(F_REFERENCED | F_LRU | F_ACTIVE)
 
-#define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
 #define KSM_DIR		"/sys/kernel/mm/ksm"
 #define DEFAULT_COST_MB	256
 #define KSM_WAIT_MS	20000
 
-static size_t pagesize, pmdsize;
-static int pagemap_fd = -1, kpageflags_fd = -1, mem_fd = -1;
-static pid_t main_pid;
-static int test_nr, n_pass, n_fail, n_skip, n_error;
-static struct timespec t_start;
-
-/* ---------------------------------------------------------------- knobs */
-
-/* sysfs knobs this probe changed, restored at exit, on a signal and on failure */
-struct knob {
-	char path[160];
-	char orig[32];
-};
-static struct knob knobs[48];
-static int nknobs;
-
-static int read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
-}
-
-static int write_text(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-static long read_long(const char *path)
-{
-	char buf[64];
-
-	if (read_text(path, buf, sizeof(buf)))
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
-/* "always inherit madvise [never]" -> "never"; "20" -> "20" */
-static void current_value(const char *text, char *out, size_t len)
-{
-	const char *l = strchr(text, '['), *r = l ? strchr(l, ']') : NULL;
-	size_t n;
-
-	if (l && r) {
-		text = l + 1;
-		n = r - l - 1;
-	} else {
-		n = strlen(text);
-	}
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, text, n);
-	out[n] = '\0';
-}
-
-/* Set a knob, remembering its first value; 0 on success. */
-static int knob_set(const char *path, const char *val)
-{
-	char text[160], cur[32];
-	int i;
-
-	if (read_text(path, text, sizeof(text)))
-		return -1;
-	current_value(text, cur, sizeof(cur));
-	if (!strcmp(cur, val))
-		return 0;
-	for (i = 0; i < nknobs; i++)
-		if (!strcmp(knobs[i].path, path))
-			break;
-	if (i == nknobs) {
-		if (nknobs == (int)(sizeof(knobs) / sizeof(knobs[0])))
-			return -1;
-		snprintf(knobs[i].path, sizeof(knobs[i].path), "%s", path);
-		snprintf(knobs[i].orig, sizeof(knobs[i].orig), "%s", cur);
-		nknobs++;
-	}
-	return write_text(path, val);
-}
-
-/* async-signal-safe: open/write/close only */
-static void knobs_restore(void)
-{
-	int i;
-
-	if (getpid() != main_pid)
-		return;
-	for (i = nknobs - 1; i >= 0; i--)
-		write_text(knobs[i].path, knobs[i].orig);
-	nknobs = 0;
-}
+static int mem_fd = -1;
 
 static void on_signal(int sig)
 {
@@ -217,77 +79,39 @@ static void set_outcome(struct outcome *o, enum verdict v, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void begin_case(const char *name)
-{
-	printf("# [RUN] %s\n", name);
-	fflush(stdout);
-}
-
 static void end_case(const char *name, bool cold, const struct outcome *o)
 {
-	const char *act = cold ? "deactivation" : "pageout";
+	const char *act = cold ? "deactivation" : "pageout", *sep = o->msg[0] ? ": " : "";
 
-	test_nr++;
 	switch (o->v) {
 	case V_PASS:
-		n_pass++;
-		printf("ok %d %s\n", test_nr, name);
+		tap_pass(name);
 		break;
 	case V_MISSED:
-		n_fail++;
-		printf("not ok %d %s # treated exclusive as shared (missed %s)%s%s\n", test_nr, name, act,
-		       o->msg[0] ? ": " : "", o->msg);
+		tap_fail(name, "treated exclusive as shared (missed %s)%s%s", act, sep, o->msg);
 		break;
 	case V_SPLIT:
-		n_fail++;
-		printf("not ok %d %s # split a shared folio, %s only this process's pages%s%s\n", test_nr, name,
-		       cold ? "deactivated" : "paged out", o->msg[0] ? ": " : "", o->msg);
+		tap_fail(name, "split a shared folio, %s only this process's pages%s%s",
+			 cold ? "deactivated" : "paged out", sep, o->msg);
 		break;
 	case V_WRONG:
-		n_fail++;
-		printf("not ok %d %s # treated shared as exclusive (%s)%s%s\n", test_nr, name,
-		       cold ? "deactivated pages another process maps" : "paged out pages another process maps",
-		       o->msg[0] ? ": " : "", o->msg);
+		tap_fail(name, "treated shared as exclusive (%s)%s%s",
+			 cold ? "deactivated pages another process maps" : "paged out pages another process maps",
+			 sep, o->msg);
 		break;
 	case V_INCONCLUSIVE:
-		n_skip++;
-		printf("ok %d # SKIP %s: inconclusive: %s\n", test_nr, name, o->msg);
+		tap_skip(name, "inconclusive: %s", o->msg);
 		break;
 	case V_SKIP:
-		n_skip++;
-		printf("ok %d # SKIP %s: %s\n", test_nr, name, o->msg);
+		tap_skip(name, "%s", o->msg);
 		break;
 	case V_ERROR:
-		n_error++;
-		printf("not ok %d %s # error: %s\n", test_nr, name, o->msg);
+		tap_error(name, o->msg);
 		break;
 	}
-	fflush(stdout);
-}
-
-static double elapsed_ms(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1e3 + (b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
 /* ---------------------------------------------------------------- memory introspection */
-
-static int pagemap_read(const void *addr, size_t npages, uint64_t *out)
-{
-	off_t off = (off_t)((uintptr_t)addr / pagesize * sizeof(uint64_t));
-	size_t len = npages * sizeof(uint64_t);
-
-	return pread(pagemap_fd, out, len, off) == (ssize_t)len ? 0 : -1;
-}
-
-static uint64_t kpf(uint64_t pfn)
-{
-	uint64_t f;
-
-	if (pread(kpageflags_fd, &f, sizeof(f), (off_t)(pfn * sizeof(f))) != sizeof(f))
-		return F_NOPAGE;
-	return f;
-}
 
 /*
  * The flags of a page with the LRU bits of its folio: at v6.1 kpageflags
@@ -335,75 +159,6 @@ static long smaps_anon_huge_kb(const void *addr)
 	return kb;
 }
 
-/* pagemap entries of another process (pid 0: this one); 0 on success */
-static int pagemap_of(pid_t pid, const void *addr, size_t npages, uint64_t *out)
-{
-	char path[64];
-	int fd, ret;
-
-	if (!pid)
-		return pagemap_read(addr, npages, out);
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	ret = pread(fd, out, npages * sizeof(uint64_t), (off_t)((uintptr_t)addr / pagesize * sizeof(uint64_t))) ==
-	      (ssize_t)(npages * sizeof(uint64_t)) ? 0 : -1;
-	close(fd);
-	return ret;
-}
-
-/* Is [pfn0, pfn0 + n) one folio of n pages (n 1: a small page)? */
-static bool folio_whole(uint64_t pfn0, size_t n)
-{
-	size_t i;
-
-	if (n == 1)
-		return !(kpf(pfn0) & (F_HEAD | F_TAIL | F_NOPAGE));
-	if (!(kpf(pfn0) & F_HEAD))
-		return false;
-	for (i = 1; i < n; i++)
-		if (!(kpf(pfn0 + i) & F_TAIL))
-			return false;
-	return !(kpf(pfn0 + n) & F_TAIL);
-}
-
-/*
- * Counters that tell what the kernel did during one madvise(): /proc/vmstat and, where the kernel
- * has them (v6.10+), the per-size THP stats. -1: this kernel does not have it.
- */
-static const char *const vm_names[] = { "thp_split_page", "thp_split_page_failed", "thp_swpout",
-					"thp_swpout_fallback", "pswpout", "pgdeactivate" };
-#define NR_VM (int)(sizeof(vm_names) / sizeof(vm_names[0]))
-static const char *const mthp_names[] = { "split", "split_failed", "swpout", "swpout_fallback" };
-#define NR_MTHP (int)(sizeof(mthp_names) / sizeof(mthp_names[0]))
-
-struct counters {
-	long vm[NR_VM];
-	long mthp[NR_MTHP];
-};
-
-static void counters_read(struct counters *c, size_t size)
-{
-	FILE *f = fopen("/proc/vmstat", "r");
-	char name[64], path[200];
-	long v;
-	int i;
-
-	for (i = 0; i < NR_VM; i++)
-		c->vm[i] = -1;
-	while (f && fscanf(f, "%63s %ld", name, &v) == 2)
-		for (i = 0; i < NR_VM; i++)
-			if (!strcmp(name, vm_names[i]))
-				c->vm[i] = v;
-	if (f)
-		fclose(f);
-	for (i = 0; i < NR_MTHP; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/stats/%s", size / 1024, mthp_names[i]);
-		c->mthp[i] = size > pagesize ? read_long(path) : -1;
-	}
-}
-
 /* how far the splits that failed moved (the kernel tried to split a folio and gave up) */
 static long split_failures(const struct counters *a, const struct counters *b)
 {
@@ -414,26 +169,6 @@ static long split_failures(const struct counters *a, const struct counters *b)
 	if (a->mthp[1] >= 0)
 		n += b->mthp[1] - a->mthp[1];	/* split_failed */
 	return n;
-}
-
-/* "thp_split_page +1, pswpout +256, 2048kB split +1" (the counters that moved), or "none moved" */
-static void counters_delta(const struct counters *a, const struct counters *b, size_t size, char *buf,
-			   size_t len)
-{
-	size_t used = 0;
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; i < NR_VM && used < len; i++)
-		if (a->vm[i] >= 0 && b->vm[i] != a->vm[i])
-			used += snprintf(buf + used, len - used, "%s%s %+ld", used ? ", " : "", vm_names[i],
-					 b->vm[i] - a->vm[i]);
-	for (i = 0; i < NR_MTHP && used < len; i++)
-		if (a->mthp[i] >= 0 && b->mthp[i] != a->mthp[i])
-			used += snprintf(buf + used, len - used, "%s%zukB %s %+ld", used ? ", " : "", size / 1024,
-					 mthp_names[i], b->mthp[i] - a->mthp[i]);
-	if (!used)
-		snprintf(buf, len, "no counter moved");
 }
 
 /*
@@ -471,58 +206,6 @@ static void zram_stat(const char *when)
 	}
 	printf("# zram %s: %lld kB stored in %lld kB (ratio %.2f:1), %lld same-filled pages\n", when,
 	       orig >> 10, compr >> 10, compr ? (double)orig / (double)compr : 0.0, same);
-}
-
-/*
- * Is [mem, mem + size) one THP of exactly that size? 0: yes (its first PFN in *pfn); 1: no (why
- * in msg).
- */
-static int check_thp(const char *mem, size_t size, uint64_t *pfn, char *msg, size_t len)
-{
-	size_t n = size / pagesize, i;
-	uint64_t *pm = calloc(n, sizeof(uint64_t)), pfn0, f;
-	int ret = 1;
-
-	if (!pm) {
-		snprintf(msg, len, "out of memory");
-		return 1;
-	}
-	if (pagemap_read(mem, n, pm)) {
-		snprintf(msg, len, "cannot read /proc/self/pagemap");
-		goto out;
-	}
-	pfn0 = pm[0] & PM_PFN_MASK;
-	for (i = 0; i < n; i++) {
-		if (!(pm[i] & PM_PRESENT) || (pm[i] & PM_PFN_MASK) != pfn0 + i) {
-			snprintf(msg, len, "page %zu is not present or not contiguous", i);
-			goto out;
-		}
-	}
-	if (pfn0 & (n - 1)) {
-		snprintf(msg, len, "first PFN not aligned to the THP size");
-		goto out;
-	}
-	f = kpf(pfn0);
-	if (!(f & F_HEAD) || !(f & F_THP)) {
-		snprintf(msg, len, "first page is not the head of a THP (kpageflags %#llx)",
-			 (unsigned long long)f);
-		goto out;
-	}
-	for (i = 1; i < n; i++) {
-		if (!(kpf(pfn0 + i) & F_TAIL)) {
-			snprintf(msg, len, "got a smaller folio (page %zu is not a tail page)", i);
-			goto out;
-		}
-	}
-	if (kpf(pfn0 + n) & F_TAIL) {
-		snprintf(msg, len, "got a larger folio");
-		goto out;
-	}
-	*pfn = pfn0;
-	ret = 0;
-out:
-	free(pm);
-	return ret;
 }
 
 /* a small page (not part of a large folio)? 0: yes (its PFN in *pfn) */
@@ -593,99 +276,6 @@ static int state_of(pid_t pid, const char *addr, size_t npages, bool flags, stru
 static int range_state(const char *addr, size_t npages, bool flags, struct state *st)
 {
 	return state_of(0, addr, npages, flags, st);
-}
-
-/* size-aligned anonymous mapping of exactly `size` bytes */
-static char *map_aligned(size_t size, size_t align)
-{
-	size_t len = size + align;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *a;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
-	if (a > p)
-		munmap(p, a - p);
-	if (p + len > a + size)
-		munmap(a + size, p + len - (a + size));
-	return a;
-}
-
-/* Split the PMD mapping of each THP in [mem, mem + len) by a partial mprotect, as cow does */
-static int pte_map(char *mem, size_t len)
-{
-	size_t off;
-
-	for (off = 0; off < len; off += pmdsize) {
-		if (mprotect(mem + off + pagesize, pagesize, PROT_READ))
-			return -1;
-		if (mprotect(mem + off + pagesize, pagesize, PROT_READ | PROT_WRITE))
-			return -1;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- THP sizes */
-
-static size_t thp_kb[24];	/* mTHP sizes (kB) with their own enabled knob, PMD size included */
-static int nthp;
-static bool have_thp;
-
-static void detect_thp(void)
-{
-	DIR *d;
-	struct dirent *e;
-	long v;
-
-	if (access(THP_DIR "/enabled", F_OK))
-		return;
-	have_thp = true;
-	v = read_long(THP_DIR "/hpage_pmd_size");
-	pmdsize = v > 0 ? (size_t)v : 2UL << 20;
-	d = opendir(THP_DIR);
-	if (!d)
-		return;
-	while ((e = readdir(d)) && nthp < (int)(sizeof(thp_kb) / sizeof(thp_kb[0]))) {
-		unsigned long kb;
-		char path[300];
-
-		if (sscanf(e->d_name, "hugepages-%lukB", &kb) != 1)
-			continue;
-		snprintf(path, sizeof(path), THP_DIR "/%s/enabled", e->d_name);
-		if (access(path, W_OK))
-			continue;
-		thp_kb[nthp++] = kb;
-	}
-	closedir(d);
-	/* ascending */
-	for (int i = 0; i < nthp; i++)
-		for (int j = i + 1; j < nthp; j++)
-			if (thp_kb[j] < thp_kb[i]) {
-				size_t t = thp_kb[i];
-
-				thp_kb[i] = thp_kb[j];
-				thp_kb[j] = t;
-			}
-}
-
-/*
- * Let the kernel allocate anonymous THPs of this size only (0: of no size, MADV_COLLAPSE makes
- * THPs without them); 0 on success.
- */
-static int thp_select(size_t size)
-{
-	char path[200];
-	int i, err = 0;
-
-	if (knob_set(THP_DIR "/enabled", size ? "always" : "never"))
-		err = -1;
-	for (i = 0; i < nthp; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/enabled", thp_kb[i]);
-		if (knob_set(path, thp_kb[i] * 1024 == size ? "always" : "never"))
-			err = -1;
-	}
-	return err;
 }
 
 /* ---------------------------------------------------------------- scenarios */
@@ -772,30 +362,10 @@ static int start_child(struct child *c, char *mem, size_t size, size_t keep, siz
 	char ch;
 	struct pollfd pfd;
 
-	c->pid = -1;
-	if (pipe(ready)) {
-		snprintf(msg, len, "pipe: %s", strerror(errno));
+	c->pid = fork_piped(ready, go, msg, len);
+	if (c->pid < 0)
 		return -1;
-	}
-	if (pipe(go)) {
-		snprintf(msg, len, "pipe: %s", strerror(errno));
-		close(ready[0]);
-		close(ready[1]);
-		return -1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	c->pid = fork();
-	if (c->pid < 0) {
-		snprintf(msg, len, "fork: %s", strerror(errno));
-		close(ready[0]);
-		close(ready[1]);
-		close(go[0]);
-		close(go[1]);
-		return -1;
-	}
 	if (c->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(ready[0]);
 		close(go[1]);
 		ch = 'r';
@@ -830,18 +400,9 @@ static int start_child(struct child *c, char *mem, size_t size, size_t keep, siz
 
 static void stop_child(struct child *c)
 {
-	char ch = 'g';
-
 	if (c->pid <= 0)
 		return;
-	if (write(c->go, &ch, 1) != 1) {
-		/* the child is killed below anyway */
-	}
-	close(c->go);
-	close(c->ready);
-	kill(c->pid, SIGKILL);
-	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	reap_piped(c->pid, c->go, c->ready, 'g');
 	c->pid = -1;
 }
 
@@ -1561,12 +1122,8 @@ static void make_plan(void)
 	if (have_thp) {
 		/* the PMD size first, then every other mTHP size, ascending */
 		size_t sizes[25];
-		int nsizes = 0;
+		int nsizes = thp_sizes(sizes);
 
-		sizes[nsizes++] = pmdsize;
-		for (i = 0; i < nthp; i++)
-			if (thp_kb[i] * 1024 != pmdsize && thp_kb[i] * 1024 > pagesize)
-				sizes[nsizes++] = thp_kb[i] * 1024;
 		for (j = 0; j < nsizes; j++)
 			for (c = 0; c < 2; c++)
 				for (i = 0; i < NR_THP_SCENARIOS; i++) {
@@ -1594,17 +1151,10 @@ int main(void)
 	struct outcome o;
 	char name[200];
 	int i;
-	long swap_kb = -1;
-	FILE *f;
-	char line[256];
+	long swap_kb;
 	struct timespec t_end;
 
-	main_pid = getpid();
-	pagesize = sysconf(_SC_PAGESIZE);
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-
-	printf("TAP version 13\n");
+	probe_start();
 	if (geteuid() != 0) {
 		printf("1..0 # SKIP Please run this test as root (PFNs in pagemap, /proc/kpageflags, sysfs knobs)\n");
 		return 4;
@@ -1617,41 +1167,16 @@ int main(void)
 		       "(CONFIG_PROC_PAGE_MONITOR?)\n");
 		return 4;
 	}
-	f = fopen("/proc/meminfo", "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "SwapTotal: %ld", &swap_kb) == 1)
-			break;
-	if (f)
-		fclose(f);
+	swap_kb = swap_total_kb();
 	if (swap_kb <= 0) {
 		printf("1..0 # SKIP no swap: MADV_PAGEOUT cannot page anything out\n");
 		return 4;
 	}
 
 	atexit(knobs_restore);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGSEGV, on_signal);
-	signal(SIGBUS, on_signal);
-	signal(SIGABRT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	catch_signals(on_signal);
 
-	/*
-	 * One CPU for the probe and its children: madvise() drains only the local CPU's LRU batches
-	 * (lru_add_drain()), so pages faulted on another CPU could still sit in that one's.
-	 */
-	{
-		int cpu = sched_getcpu();
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(cpu < 0 ? 0 : cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set))
-			printf("# cannot pin the probe to CPU %d: %s\n", cpu, strerror(errno));
-		else
-			printf("# pinned to CPU %d (its children too)\n", cpu < 0 ? 0 : cpu);
-	}
+	pin_cpu();
 	detect_thp();
 	make_plan();
 	printf("1..%d\n", nplan);
@@ -1669,7 +1194,7 @@ int main(void)
 				  p->shared ? "small page shared with a child" : "exclusive small page", p->size);
 		else
 			case_name(name, sizeof(name), p->cold, "KSM page shared with a child", p->size);
-		begin_case(name);
+		tap_run(name);
 		if (p->kind == K_THP)
 			run_thp(p->s, p->size, p->cold, &o);
 		else if (p->kind == K_SMALL)
@@ -1685,11 +1210,5 @@ int main(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
 	printf("# probe ran on CPU %d at the end, took %.1f s\n", sched_getcpu(), elapsed_ms(&t_start, &t_end) / 1000);
-	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", n_pass, n_fail, n_skip, n_error);
-	fflush(stdout);
-	if (n_fail || n_error)
-		return 1;
-	if (n_skip == nplan)
-		return 4;
-	return 0;
+	return tap_totals(nplan);
 }
