@@ -160,12 +160,15 @@ class LabSettings:
             raise UserError(f"lab {name!r} needs at least `url` and `token_env` (the name of the variable holding "
                             "its API token)", f"Fix {where} in invoke.yaml (the README's lab section shows one).")
         times = dict(raw.get("timeouts") or {})
+        d = cls(name=name, url="", token_env="")  # the defaults, said once (in the fields above)
         try:
             lab = cls(name=name, url=str(raw["url"]), token_env=str(raw["token_env"]),
-                      device_type=str(raw.get("device_type") or "qemu"), accel=str(raw.get("accel") or "tcg").lower(),
-                      artifacts=str(raw.get("artifacts") or "file"), jobs=int(raw.get("jobs") or 8),
-                      devices=int(raw.get("devices") or 2), deploy_timeout=float(times.get("deploy") or 120),
-                      boot_timeout=float(times.get("boot") or 300), queue_timeout=float(times.get("queue") or 3600))
+                      device_type=str(raw.get("device_type") or d.device_type),
+                      accel=str(raw.get("accel") or d.accel).lower(), artifacts=str(raw.get("artifacts") or d.artifacts),
+                      jobs=int(raw.get("jobs") or d.jobs), devices=int(raw.get("devices") or d.devices),
+                      deploy_timeout=float(times.get("deploy") or d.deploy_timeout),
+                      boot_timeout=float(times.get("boot") or d.boot_timeout),
+                      queue_timeout=float(times.get("queue") or d.queue_timeout))
         except (TypeError, ValueError) as exc:
             raise UserError(f"{where}: {exc}", f"Fix {where} in invoke.yaml: jobs, devices and timeouts are numbers."
                             ) from None
