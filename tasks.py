@@ -228,16 +228,18 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
             "force": "write it despite checkpatch errors or an approximate prototype",
             "b4": "also leave it as a b4 prep branch (needs b4)",
             "boot": "also build and boot the final tree and compare it with the variant's matrix cell",
-            "run": "the run whose table goes into the cover letter (default: the newest finished matrix at BASE)",
-            "tree": TREE, "verbose": VERBOSE})
+            "run": "the run whose table goes into the cover letter (default: the study's newest finished matrix at "
+                   "BASE)",
+            "tree": TREE, "study": STUDY, "verbose": VERBOSE})
 @_edge
-def series(c, base, variant, rfc=False, v=None, force=False, b4=False, boot=False, run=None, tree=None, verbose=False):
+def series(c, base, variant, rfc=False, v=None, force=False, b4=False, boot=False, run=None, tree=None, study=None,
+           verbose=False):
     """Turn a variant into a patch series with a cover letter, checkpatch and get_maintainer."""
     from workbench import series as wseries
 
     req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(v or 1, "-v"), force=force, b4=b4,
                                 boot=boot, tree=tree, run=run)
-    print(wseries.summary(wseries.series(req, _settings(c, verbose=verbose or None), _say)))
+    print(wseries.summary(wseries.series(req, _settings(c, study=study, verbose=verbose or None), _say)))
 
 
 @task

@@ -229,7 +229,7 @@ def test_series_applies_builds_boots_and_passes_checkpatch(tmp_path, variant, fl
     done = invoke(tmp_path, "series", "--base", "v6.12", "--variant", variant, "--boot", *flags)
     assert "same results as" in done.stdout, done.stdout
     assert re.findall(r"checkpatch --strict \S+: (\d+) errors", done.stdout) == ["0", "0"]
-    outdir = tmp_path / "patches" / "series" / f"v6.12-{variant}-v1"
+    outdir = tmp_path / "patches" / "mapcount" / "series" / f"v6.12-{variant}-v1"
     cover = (outdir / "0000-cover-letter.patch").read_text()
     assert "Results (workbench run" in cover and "SKIP*" in cover
     work = tmp_path / "am"

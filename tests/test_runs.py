@@ -120,14 +120,26 @@ def test_damaged_records_are_named_and_the_others_listed(tmp_path):
 
 def test_series_refuses_a_named_unfinished_or_empty_run(tmp_path):
     from workbench import series
+    from workbench.study.model import load
 
+    mapcount = load(PROJECT_ROOT / "templates", "mapcount")
+    lazyfree = load(PROJECT_ROOT / "templates", "lazyfree")
     record(tmp_path, "20261201-000003-v6.12", RunState.INTERRUPTED)
     with pytest.raises(UserError, match="is interrupted with 1 cell"):
         series._table_run(series.SeriesRequest(base="v6.12", variant="x", run="20261201-000003"),
-                          settings_for(tmp_path), [])
+                          settings_for(tmp_path), mapcount, [])
     notes: list[str] = []
-    assert series._table_run(series.SeriesRequest(base="v6.12", variant="x"), settings_for(tmp_path), notes) is None
-    assert notes == ["no finished matrix run at v6.12 yet: the cover letter says so"]
+    assert series._table_run(series.SeriesRequest(base="v6.12", variant="x"), settings_for(tmp_path), mapcount,
+                             notes) is None
+    assert notes == ["no finished matrix run of study mapcount at v6.12 yet: the cover letter says so"]
+    # another study's table speaks of other code: never taken, and refused when named
+    record(tmp_path, "20261201-000004-v6.12", RunState.FINISHED)
+    notes = []
+    assert series._table_run(series.SeriesRequest(base="v6.12", variant="x"), settings_for(tmp_path), lazyfree,
+                             notes) is None and "of study lazyfree" in notes[0]
+    with pytest.raises(UserError, match="is of study 'mapcount', not 'lazyfree'"):
+        series._table_run(series.SeriesRequest(base="v6.12", variant="x", run="20261201-000004"),
+                          settings_for(tmp_path), lazyfree, [])
 
 
 def test_a_run_records_its_settings_and_its_vm_and_they_round_trip(tmp_path):

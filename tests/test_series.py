@@ -63,9 +63,9 @@ def test_series_moves_the_helper_home_then_changes_the_call_sites(tmp_path, tree
     assert "2 files changed" in out.final_diff
     cover = out.files[0].read_text()
     assert "No matrix run exists yet for v6.12" in cover and "*** BLURB HERE ***" not in cover
-    assert "no finished matrix run at v6.12 yet" in " ".join(out.notes)
+    assert "no finished matrix run of study mapcount at v6.12 yet" in " ".join(out.notes)
     assert out.checkpatch[0].warnings == 1 and out.checkpatch[0].errors == 0
-    assert out.outdir == s.patches_dir / "series" / "v6.12-folio_estimated_sharers-v1"
+    assert out.outdir == s.patches_dir / "mapcount" / "series" / "v6.12-folio_estimated_sharers-v1"
 
 
 def test_unknown_variant(tmp_path, tree):
@@ -92,7 +92,7 @@ def test_checkpatch_errors_refuse_the_series_unless_forced(tmp_path, tree):
     s = settings_for(tmp_path)
     with pytest.raises(UserError, match="checkpatch.pl --strict found 1 error"):
         ws.series(req, s, lambda m: None)
-    assert not (s.patches_dir / "series" / "v6.12-folio_mapcount-v1").exists()
+    assert not (s.patches_dir / "mapcount" / "series" / "v6.12-folio_mapcount-v1").exists()
     out = ws.series(dataclasses.replace(req, force=True), s, lambda m: None)
     assert sum(c.errors for c in out.checkpatch) == 1 and out.outdir.exists()
 

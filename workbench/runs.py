@@ -147,9 +147,9 @@ def load(path: Path) -> Run:
 
 
 def find_run(settings: Settings, ref: str | None, base: str | None = None,
-             kinds: tuple[RunKind, ...] = (RunKind.MATRIX, RunKind.RUN)) -> Run:
+             kinds: tuple[RunKind, ...] = (RunKind.MATRIX, RunKind.RUN), study: str | None = None) -> Run:
     """A run named by id, unique prefix or folder (any state); without a name the newest FINISHED
-    run of `kinds` (at `base`) that has cells."""
+    run of `kinds` (at `base`, of `study`) that has cells."""
     if ref:
         path = Path(ref).expanduser()
         if (path / "run.json").exists():
@@ -163,9 +163,10 @@ def find_run(settings: Settings, ref: str | None, base: str | None = None,
         raise UserError(f"no single run matches {ref!r} ({len(hits)} do)", "`invoke results` lists the runs.")
     runs, _ = scan(settings)
     hits = [r for r in runs if r.state is RunState.FINISHED and r.cells and r.kind in kinds
-            and (base is None or r.base == base)]
+            and (base is None or r.base == base) and (study is None or r.study == study)]
     if not hits:
-        what = "/".join(k.value for k in kinds) + (f" at {base}" if base else "")
+        what = ("/".join(k.value for k in kinds) + (f" of study {study}" if study else "")
+                + (f" at {base}" if base else ""))
         raise UserError(f"no finished {what} run with results in {settings.results_dir} yet",
                         "Run `invoke matrix --base TAG` first (`invoke results` lists the runs there are).")
     return hits[-1]

@@ -5,7 +5,7 @@
   follows (patches.py).
 - Every patch is compiled on its own, in a worktree and build directory of the series' own, so
   a helper in a header does not cost the base's build directory a full rebuild (checks.py).
-- `git format-patch --cover-letter --base=...` writes `patches/series/<base>-<variant>-vN/`;
+- `git format-patch --cover-letter --base=...` writes `patches/<study>/series/<base>-<variant>-vN/`;
   the cover letter holds the plain-text matrix of the run `--run` names, or of the newest
   finished matrix at this base (letter.py); checkpatch errors refuse the series unless --force.
 - `--boot` builds and boots the final tree and compares it with the variant's cell of that run.
@@ -100,18 +100,22 @@ def _variant(req: SeriesRequest, settings: Settings, runner: Runner) -> tuple[St
     return study, kt, base, rendered, vp.commit
 
 
-def _table_run(req: SeriesRequest, settings: Settings, notes: list[str]) -> Run | None:
-    """The run whose table the cover letter shows: named, or the newest finished matrix at the base."""
+def _table_run(req: SeriesRequest, settings: Settings, study: Study, notes: list[str]) -> Run | None:
+    """The run whose table the cover letter shows: named, or the newest finished matrix of the
+    study at the base (another study's table would speak of other code)."""
     if req.run:
         run = runs.find_run(settings, req.run)
         if run.state.value != "finished" or not run.cells:
             raise UserError(f"run {run.id} is {run.state.value} with {len(run.cells)} cell(s): its table cannot "
                             "stand in a cover letter", "Name a finished run with --run (`invoke results`).")
+        if run.study != study.name:
+            raise UserError(f"run {run.id} is of study {run.study!r}, not {study.name!r}: its table speaks of other code",
+                            f"Name a run of study {study.name!r} with --run (`invoke results`).")
         return run
     try:
-        return runs.find_run(settings, None, base=req.base, kinds=(RunKind.MATRIX,))
+        return runs.find_run(settings, None, base=req.base, kinds=(RunKind.MATRIX,), study=study.name)
     except UserError:
-        notes.append(f"no finished matrix run at {req.base} yet: the cover letter says so")
+        notes.append(f"no finished matrix run of study {study.name} at {req.base} yet: the cover letter says so")
         return None
 
 
@@ -120,7 +124,7 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
     study, kt, base, rendered, variant_commit = _variant(req, settings, runner)
     notes = [(f"approximate prototype ({', '.join(p.name for p in rendered.prototypes)}): the cover letter and "
               "the helper patch say so")] if rendered.approximate else []
-    run = _table_run(req, settings, notes)
+    run = _table_run(req, settings, study, notes)
     name, email, from_config = identity(runner)
     if not from_config:
         notes.append("git has no user.name/user.email: signed off by the workbench identity")
@@ -138,7 +142,7 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
                  {f: without_prototypes(text, rendered.prototypes) for f, text in rendered.files.items()},
                  message(rendered.subject, body, fixes, signoff), cenv)
     made.append(tip)
-    branch = f"workbench/series/{base.slug}-{req.variant}-v{req.version}"
+    branch = f"workbench/{study.name}/series/{base.slug}-{req.variant}-v{req.version}"
     kt.clone.run("update-ref", f"refs/heads/{branch}", tip, quiet=True)
     letter = Letter(study, ctx, run, rendered.prototypes, settings.templates_dir)
     outcome = _build_and_write(req, settings, runner, kt, base, study, made, letter, say)
@@ -168,7 +172,7 @@ def _build_and_write(req: SeriesRequest, settings: Settings, runner: Runner, kt:
         found = "\n".join(f"  {c.patch}: {f}" for c in checks for f in c.findings if f.startswith("ERROR"))
         raise UserError(f"checkpatch.pl --strict found {errors} error(s); the series is not written:\n{found}",
                         "Fix the templates or the variant, or pass --force to write it anyway.")
-    final = settings.patches_dir / "series" / f"{base.slug}-{req.variant}-v{req.version}"
+    final = settings.patches_dir / study.name / "series" / f"{base.slug}-{req.variant}-v{req.version}"
     if final.exists():
         shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)

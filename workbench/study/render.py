@@ -170,7 +170,7 @@ def render_variant(study: Study, located: Located | Sequence[Located], variant: 
 
 def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) -> str:
     """What the variant's template writes at `site` (one line)."""
-    if defining(tmpl, site.role.name) is None:
+    if not has_block(tmpl, site.role.name):
         raise UserError(f"{tmpl.filename}: no block for role {site.role.name!r}",
                         f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
     try:
@@ -223,30 +223,37 @@ def _render(env: jinja2.Environment, name: str, ctx: Ctx) -> str:
         raise _located_error(exc, name) from exc
 
 
-def defining(tmpl: jinja2.Template, block: str) -> jinja2.Template | None:
-    """The template that defines `block`: `tmpl`, or the one it extends, and so on."""
-    seen: set[str] = set()
-    while block not in tmpl.blocks:
-        env, name = tmpl.environment, tmpl.name or ""
-        if name in seen or env.loader is None:
-            return None
-        seen.add(name)
-        source = env.loader.get_source(env, name)[0]
-        extends = next(iter(env.parse(source).find_all(jinja2.nodes.Extends)), None)
+def chain(tmpl: jinja2.Template) -> list[jinja2.Template]:
+    """`tmpl`, the template it extends, the one that one extends, and so on (read from their files:
+    a template loaded through a prefix carries the name without it)."""
+    out = [tmpl]
+    while tmpl.filename and Path(tmpl.filename).is_file():
+        env = tmpl.environment
+        extends = next(iter(env.parse(Path(tmpl.filename).read_text()).find_all(jinja2.nodes.Extends)), None)
         if extends is None or not isinstance(extends.template, jinja2.nodes.Const):
-            return None
+            break
         tmpl = load_template(env, str(extends.template.value))
-    return tmpl
+        if any(t.filename == tmpl.filename for t in out):
+            break
+        out.append(tmpl)
+    return out
+
+
+def has_block(tmpl: jinja2.Template, block: str) -> bool:
+    return any(block in t.blocks for t in chain(tmpl))
 
 
 def render_block(tmpl: jinja2.Template, block: str, ctx: Ctx) -> str:
-    """One block of `tmpl` (or of a template it extends), rendered alone."""
-    owner = defining(tmpl, block)
-    if owner is None:
+    """One block of `tmpl` rendered alone, as a full render would: a block it does not define comes
+    from the template it extends, and blocks inside it are the most derived ones."""
+    context = tmpl.new_context(ctx)
+    for parent in chain(tmpl)[1:]:
+        for name, func in parent.blocks.items():
+            context.blocks.setdefault(name, []).append(func)
+    if block not in context.blocks:
         raise UserError(f"{tmpl.filename}: no block {block!r}", f"Add {{% block {block} %}}...{{% endblock %}}.")
-    tmpl = owner
     try:
-        return "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
+        return "".join(context.blocks[block][0](context))
     except jinja2.TemplateError:
         try:  # let Jinja2 rewrite the traceback so that its frames carry template lines
             tmpl.environment.handle_exception()
