@@ -184,3 +184,16 @@ def test_mapcount_is_still_one_target_read_from_its_study_section():
     assert (t.name, t.file, t.function) == ("madvise_cold_or_pageout_pte_range", "mm/madvise.c",
                                             "madvise_cold_or_pageout_pte_range")
     assert [r.name for r in t.roles] == ["pmd", "pte_final", "pte_large"]
+
+
+def test_a_block_rendered_alone_uses_the_most_derived_blocks_inside_it():
+    st = lazyfree()
+    env = render.environment(st)
+    cover = render.load_template(env, "series/cover.j2")  # lazyfree's, extending mapcount's
+    ctx = {"subject": "s", "variant": "v", "base": "v6.12", "kernelversion": "6.12", "function": "f",
+           "functions": ["madvise_free_pte_range", "madvise_free_huge_pmd"], "variants": [], "approximate": [],
+           "table": "", "run_id": "", "probe_table": "t", "patches": []}
+    body = render.render_block(cover, "body", ctx)
+    assert body.startswith("MADV_FREE asks, at three places in two functions")  # lazyfree's intro
+    assert "MADV_FREE probe (what each variant does" in body and "Sharing probe" not in body
+    assert "No matrix run exists yet for v6.12" in body  # the rest is mapcount's
