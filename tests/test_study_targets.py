@@ -10,7 +10,7 @@ import pytest
 from kernelfake import DATA
 
 from workbench.errors import UserError
-from workbench.matrix import MatrixRequest, _names, _templates_brought
+from workbench.matrix import MatrixRequest, _names
 from workbench.settings import PROJECT_ROOT
 from workbench.study import model as study
 from workbench.study import render, sites
@@ -113,7 +113,7 @@ def test_a_variant_template_brought_on_the_command_line_is_a_column():
     assert r.files["mm/huge_memory.c"].count("if (false)") == 1
     assert r.files["mm/madvise.c"].count("if (false)") == 2
     assert r.subject.startswith("PLANTED")
-    assert _templates_brought(st, names)["planted"].startswith("template every_folio_exclusive.j2 (sha256 ")
+    assert st.variant("planted").source.startswith("template every_folio_exclusive.j2 (sha256 ")
 
 
 # ---- mistakes in a study file: each refused, naming the file and what to change

@@ -9,7 +9,6 @@ costs nothing and shows `=base`.
 """
 from __future__ import annotations
 
-import hashlib
 import shlex
 import shutil
 import time
@@ -119,20 +118,10 @@ def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str
         names.append(name)
         template = Path(spec).expanduser()
         if template.suffix == ".j2" and template.is_file():  # a variant template, rendered by the study at the base
-            study = study.with_variant(name, template)
+            study = study.with_variant(name, template, sources_mod.described("template", template))
         else:
             specs[name] = spec
     return study, names, specs
-
-
-def _templates_brought(study: Study, names: list[str]) -> dict[str, str]:
-    """{name: where it came from} of the variant templates given on the command line (NAME=FILE.j2)."""
-    out = {}
-    for v in study.variants:
-        path = Path(v.template)
-        if v.name in names and path.is_absolute():
-            out[v.name] = f"template {path.name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
-    return out
 
 
 def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
@@ -187,7 +176,8 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     with runs.prologue(c.kt, c.base, settings, runner, run, before=refuse_early) as (wt, run):
         ps = commits.commit_all(c.kt, c.study, c.patchset, settings.patches_dir)
         ps.variants += [commits.adopt(c.kt, ps, b, settings.patches_dir) for b in c.brought]
-        run.sources = {b.name: b.source for b in c.brought} | _templates_brought(c.study, c.names)
+        run.sources = {b.name: b.source for b in c.brought} | {v.name: v.source for v in c.study.variants
+                                                                if v.source and v.name in c.names}
         for note in (n for b in c.brought for n in b.notes):
             say(note)
         p = plan(c.kt.clone, ps, c.names, req.include_base, run.configs, req.repeat)

@@ -99,8 +99,9 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
     chosen = [v.name for v in study.select(variant_names)]
     where = f"{study.name} at {base.name} (variants {', '.join(chosen)})"
     places = []
+    texts = {f: kt.clone.show(base.commit, f) for f in study.files}  # two targets in one file: read once
     for target in study.targets:
-        text = kt.clone.show(base.commit, target.file)
+        text = texts[target.file]
         if text is None:
             raise UserError(f"{where}: the base has no {target.file}: target {target.name!r} of "
                             f"{study.root / 'study.toml'} is not found",

@@ -100,6 +100,7 @@ class Fix:
 class Variant:
     name: str
     template: str
+    source: str = ""  # a template the user brought: where it came from ("" for the study's own)
 
 
 @dataclass(frozen=True)
@@ -145,17 +146,10 @@ class Study:
     def function(self) -> str:
         return self.targets[0].function
 
-    @property
-    def forms(self) -> tuple[Form, ...]:
-        return tuple(dict.fromkeys(f for t in self.targets for f in t.forms))
-
-    @property
-    def roles(self) -> tuple[Role, ...]:
-        return tuple(dict.fromkeys(r for t in self.targets for r in t.roles))
-
-    def with_variant(self, name: str, template: Path) -> Study:
-        """The study with one more variant, from a template file outside it (`--variants NAME=FILE.j2`)."""
-        return replace(self, variants=self.variants + (Variant(name, str(template.resolve())),))
+    def with_variant(self, name: str, template: Path, source: str) -> Study:
+        """The study with one more variant, from a template file outside it (`--variants NAME=FILE.j2`);
+        `source` says where it came from, for the run."""
+        return replace(self, variants=self.variants + (Variant(name, str(template.resolve()), source),))
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:

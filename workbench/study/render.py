@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import traceback
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,9 +224,18 @@ def _render(env: jinja2.Environment, name: str, ctx: Ctx) -> str:
         raise _located_error(exc, name) from exc
 
 
+_CHAINS: weakref.WeakKeyDictionary[jinja2.Template, list[jinja2.Template]] = weakref.WeakKeyDictionary()
+
+
 def chain(tmpl: jinja2.Template) -> list[jinja2.Template]:
     """`tmpl`, the template it extends, the one that one extends, and so on (read from their files:
-    a template loaded through a prefix carries the name without it)."""
+    a template loaded through a prefix carries the name without it); worked out once a template."""
+    if tmpl not in _CHAINS:
+        _CHAINS[tmpl] = _chain(tmpl)
+    return _CHAINS[tmpl]
+
+
+def _chain(tmpl: jinja2.Template) -> list[jinja2.Template]:
     out = [tmpl]
     while tmpl.filename and Path(tmpl.filename).is_file():
         env = tmpl.environment

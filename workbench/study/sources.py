@@ -62,10 +62,13 @@ def bring(kt: KernelTree, base: Base, name: str, spec: str) -> Brought:
                     "Name a patch or mbox file, or a ref of your tree.")
 
 
+def described(kind: str, path: Path) -> str:
+    """Where a brought column came from, for the run: `file 0001-x.patch (sha256 1a2b…)`."""
+    return f"{kind} {path.name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+
+
 def _from_file(kt: KernelTree, base: Base, name: str, path: Path) -> Brought:
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    source = f"file {path.name} (sha256 {digest[:16]})"
+    source = described("file", path)
     git = kt.clone
     with tempfile.TemporaryDirectory(prefix="wb-mail-") as tmp:
         mails = _split(git, path, Path(tmp))
