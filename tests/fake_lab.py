@@ -26,11 +26,13 @@ from workbench.cells.plan import CellSpec
 from workbench.cells.prepare import Prepared
 from workbench.guest.executor import Collected, ExitState, GuestJob, Handle
 from workbench.kernel.kbuild import BuildResult, Config, Configured
-from workbench.kernel.selftests import Kind, TestBinaries, TestSource
+from workbench.kernel.selftests import TestBinaries
 from workbench.kernel.tree import Base, Worktree
 from workbench.proc import Runner
 from workbench.records import CellResult
 from workbench.settings import Settings
+from workbench.testkinds import TestSource
+from workbench.testkinds.selftest import Selftest
 
 BASE = Base("v6.12", "a" * 40)
 COW = "TAP version 13\n1..2\nok 1 a\nok 2 # SKIP MADV_PAGEOUT did not work, is swap enabled?\n"
@@ -62,6 +64,9 @@ class FakeLab:
 
     def describe(self) -> str:
         return f"{self.name} (qemu)"
+
+    def notes(self) -> list[str]:
+        return []
 
     def in_flight(self) -> int:
         return self.lanes
@@ -115,7 +120,7 @@ def fake_build(calls: list[str], same_code: tuple[str, ...] = ()):  # type: igno
 def prepared(root: Path) -> Prepared:
     config = Config("minimal", (), "CONFIG_SWAP=y\n")
     wt = Worktree(root=root / "work", git=None, base=BASE)  # type: ignore[arg-type]
-    return Prepared(wt=wt, kernelversion="6.12.117", sources=(TestSource("cow", Kind.SELFTEST, "mm"),),
+    return Prepared(wt=wt, kernelversion="6.12.117", sources=(TestSource("cow", Selftest(), "mm"),),
                     binaries=TestBinaries(root, ("cow",), "bin0"),
                     configs={"minimal": Configured(config, root / "build", "cfg0")}, toolchain="gcc 12",
                     guest_script=Path(__file__), guest_digest="g0", jobs=2, work_root=root / "cache" / "work")

@@ -22,6 +22,7 @@ from workbench.proc import Runner
 from workbench.records import CellResult, Run
 from workbench.settings import Settings, VmSettings
 from workbench.status import Status
+from workbench.testkinds import named
 
 REAL = Path(__file__).parent / "data" / "real"
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def collected(text: str, state: ExitState, tests: dict[str, tuple[str, int | Non
 
 
 def verdict(c: Collected, names: tuple[str, ...] = ("cow",)) -> tuple[Status, str]:
-    return cell.judge(c, cell.parse_tests(c, names), names)
+    return cell.judge(c, cell.parse_tests(c, named(names)), names)
 
 
 def test_a_crash_is_crash_with_its_splat_even_when_the_host_timed_out():
@@ -175,7 +176,7 @@ def test_vng_submit_writes_the_handle_and_collect_reads_the_guest(tmp_path):
     assert saved is not None and saved.cell == "c0ffee" and saved.data["accel"] == "tcg" and saved.data["pid"]
     got = ex.collect(handle)
     assert got.state is ExitState.FINISHED and got.reached_guest and got.env == {"swap_kb": "2097148"}
-    out = cell.parse_tests(got, ("cow",))["cow"]
+    out = cell.parse_tests(got, named(("cow",)))["cow"]
     assert out.status is Status.FAIL and [c.status for c in out.cases] == [Status.PASS, Status.FAIL]
     assert "[started]" in (tmp_path / "commands.log").read_text() and "[exit 0," in (tmp_path / "commands.log").read_text()
 

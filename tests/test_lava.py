@@ -26,6 +26,7 @@ from workbench.lab.api import Job
 from workbench.proc import Runner
 from workbench.settings import LabSettings, Settings, VmSettings
 from workbench.status import Status
+from workbench.testkinds import named
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "wb-test-token-3f9c0d1e2b7a"
@@ -107,7 +108,7 @@ def read_back(name: str, health: str, tests: tuple[str, ...] = ("cow",)) -> tupl
     con = joblog.console(entries)
     state, detail = lava.exit_state(job(health), joblog.failure(entries) if health != "Complete" else None, con)
     got = lava_collected(con, state, detail, tests)
-    status, reason = judge.judge(got, judge.parse_tests(got, tests), tests)
+    status, reason = judge.judge(got, judge.parse_tests(got, named(tests)), tests)
     return status, reason, state, detail
 
 

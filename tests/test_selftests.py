@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from workbench.kernel import selftests
 from workbench.kernel.kbuild import Make
-from workbench.kernel.selftests import Kind, TestSource
 from workbench.kernel.tree import Base, Worktree
 from workbench.proc import Runner
+from workbench.testkinds import TestSource
+from workbench.testkinds.probe import Probe
 
 
 def test_a_test_that_does_not_build_does_not_stop_the_others(tmp_path):
@@ -17,7 +18,7 @@ def test_a_test_that_does_not_build_does_not_stop_the_others(tmp_path):
     bad.write_text("int main(void) { return KSFT_SKIP; }\n")
     wt = Worktree(root=tmp_path, git=None, base=Base("v6.12", "c" * 40))  # type: ignore[arg-type]
     make = Make(wt, build, 1, Runner(), tmp_path)
-    sources = [TestSource("good", Kind.PROBE, str(good)), TestSource("bad", Kind.PROBE, str(bad))]
+    sources = [TestSource("good", Probe(), str(good)), TestSource("bad", Probe(), str(bad))]
     got = selftests.build(make, tmp_path / "tests", sources, Runner(), tmp_path / "selftests.log")
     assert got.names == ("good",) and list(got.failed) == ["bad"]
     assert any("KSFT_SKIP" in line and "error" in line for line in got.failed["bad"])

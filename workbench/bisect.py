@@ -28,13 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from . import runs
-from .cells.cache import CellCache
-from .cells.driver import Driver
-from .cells.plan import CellSpec
-from .cells.prepare import load_configs, prepare
+from .cells import setup
+from .cells.plan import BASE, CellSpec
 from .errors import InfraError, UserError
 from .guest.select import executor_for
-from .kernel import kbuild, selftests
+from .kernel import kbuild
 from .kernel.git import SAFE_ENV, Git
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, reap_orphans
@@ -167,10 +165,8 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
     can be replaced, which the unit tests do to drive git bisect without a kernel."""
     runner = Runner(echo=settings.verbose, out=say, registry=settings.cache / "running")
     kt, good, bad, policy = check(req, settings, runner, real=step is None)
-    run = Run(dir=Path(), kind=RunKind.BISECT, base=good.name, commit=good.commit,
-              kernelversion=kt.kernelversion(good.commit), study=settings.study, tests=list(req.tests),
-              variants=["base"], command=req.command(), tree=str(kt.source), configs=[settings.configs[0]],
-              vm=settings.vm.to_mapping(), settings=settings.to_mapping())
+    run = setup.new_run(RunKind.BISECT, kt, good, settings.study, req.tests, req.command(), [settings.configs[0]],
+                        settings, variants=[BASE])
     run.extra = {"good": asdict(good), "bad": asdict(bad), "cases": list(req.cases), "policy": asdict(policy)}
     slot = Base(name="bisect", commit=good.commit)  # one bisect worktree per tree: builds carry over
     start = time.monotonic()
@@ -281,13 +277,13 @@ def run_cells(kt: KernelTree, root: Path, base: Base, tests: tuple[str, ...], re
     """Build, boot and test `base` (repeat times) in the bisect worktree at `root`, with the one driver."""
     wt = Worktree(root=root, git=Git(root / "src", runner), base=base)
     study = load_study(settings.templates_dir, settings.study)
-    configs = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)
-    sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
-    prepared = prepare(kt, wt, configs, sources, settings, runner, run.dir, say)
-    specs = [CellSpec(base=base, variant="base", commit=base.commit, change="base", config=configs[0].name, repeat=r)
+    executor = executor_for(settings, runner)
+    chosen = setup.tests(kt, base, tests, study, settings, say)
+    configs = setup.configs(settings, (settings.configs[0],), study, executor, chosen.config)
+    ready = setup.prepared(kt, wt, configs, chosen, executor, settings, runner, run.dir, say)
+    specs = [CellSpec(base=base, variant=BASE, commit=base.commit, change=BASE, config=configs[0].name, repeat=r)
              for r in range(repeat)]
-    return Driver(prepared, executor_for(settings, runner), CellCache(settings.cache / "cells"), settings, runner,
-                  LineView(say), record=lambda c: None).run(specs)
+    return setup.drive(ready, executor, specs, settings, runner, setup.Reporting(LineView(say), record=lambda c: None))
 
 
 def step_main(argv: list[str]) -> int:

@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
-from .cells.cache import CellCache
-from .cells.driver import Driver
+from .cells import setup
 from .cells.plan import BASE, Plan, plan
-from .cells.prepare import Prepared, configure, kunit_fragments, load_configs, prepare
+from .cells.prepare import Prepared, configure
 from .errors import UserError
+from .guest.executor import Executor
 from .guest.select import executor_for
-from .guest.vng import VngExecutor, overlap_note
-from .kernel import kbuild, kunit, selftests
+from .kernel import kbuild
 from .kernel.kbuild import Config
-from .kernel.selftests import TestSource
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, reap_orphans
 from .progress import Progress
@@ -90,10 +88,10 @@ class _Checked:
     configs: list[Config]
     kt: KernelTree
     base: Base
-    sources: list[TestSource]
+    tests: setup.Tests
+    executor: Executor
     patchset: commits.PatchSet
     names: list[str]  # the columns asked for ("base" among them when named)
-    tests: tuple[str, ...]
     brought: list[sources_mod.Brought]  # the changes the user brought (NAME=SPEC)
 
 
@@ -129,34 +127,17 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     req.check()
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
-    load_configs(settings, list(req.configs or settings.configs), study, executor.fragments)  # a typo: refused now
+    setup.configs(settings, req.configs, study, executor)  # a typo in a config's name: refused now
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
-    tests = req.tests if req.tests is not None else settings.tests
-    sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
-    unknown = selftests.unknown(kt.clone, base.commit, sources)
-    if req.tests is None and unknown:  # the settings' default names a probe of another study
-        say(f"the default tests {', '.join(unknown)} are no test of study {study.name!r} at any base: left out")
-        sources = [s for s in sources if s.name not in unknown]
-        tests, unknown = tuple(s.name for s in sources), []
-        if not tests:
-            raise UserError(f"none of the default tests ({', '.join(settings.tests)}) is a test here",
-                            "Name the tests with --tests.")
-    if unknown:
-        raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest or "
-                        f"KUnit suite at {req.base} or any other base of {kt.source}",
-                        f"Tests at {req.base}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
-                        f"probes: {', '.join(study.probes) or 'none'}"
-                        + (f"; KUnit suites: {kunit.describe(kt.clone, base.commit)}." if any(
-                            kunit.is_kunit(n) for n in unknown) else "."))
+    tests = setup.tests(kt, base, req.tests, study, settings, say)
     kbuild.check_tools()
     executor.check()
-    configs = load_configs(settings, list(req.configs or settings.configs), study, executor.fragments,
-                           kunit_fragments(kt.clone, base.commit, sources))
+    configs = setup.configs(settings, req.configs, study, executor, tests.config)
     patchset = commits.render_all(kt, study, base, [n for n in names if n not in specs])  # template errors refuse here
     brought = [sources_mod.bring(kt, base, name, spec) for name, spec in specs.items()]  # so does a patch that fails
-    return _Checked(study, configs, kt, base, sources, patchset, names, tests, brought)
+    return _Checked(study, configs, kt, base, tests, executor, patchset, names, brought)
 
 
 def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
@@ -164,11 +145,9 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     prog = Progress(title=f"{req.kind.value} {req.base}", times_file=settings.cache / "timings.json")
     runner = Runner(echo=settings.verbose, out=prog.say, registry=settings.cache / "running")
     c = check(req, settings, runner, say)
-    run = Run(dir=Path(), kind=req.kind, base=c.base.name, commit=c.base.commit,
-              kernelversion=c.kt.kernelversion(c.base.commit), study=c.study.name, tests=list(c.tests), variants=[],
-              command=req.command(), tree=str(c.kt.source), configs=[x.name for x in c.configs],
-              vm=settings.vm.to_mapping(), settings=settings.to_mapping(),
-              words={n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in c.tests})
+    run = setup.new_run(req.kind, c.kt, c.base, c.study.name, c.tests.names, req.command(),
+                        [x.name for x in c.configs], settings)
+    run.words = {n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in c.tests.names}
     start = time.monotonic()
     def refuse_early(wt: Worktree) -> None:
         configure(wt, c.configs, settings, runner, None, say)
@@ -190,14 +169,11 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
         with prog:
             for pgid in reap_orphans(settings.cache / "running"):
                 prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
-            prepared = prepare(c.kt, wt, c.configs, c.sources, settings, runner, run.dir, prog.say)
-            _start(run, prepared, p, prog)
-            executor = executor_for(settings, runner)
-            if isinstance(executor, VngExecutor) and (note := overlap_note(settings, executor.accel or "tcg")):
-                prog.say(note)
-            Driver(prepared, executor, CellCache(settings.cache / "cells"), settings, runner, prog,
-                   record=lambda cell: runs.record(run, cell), fold=req.reuse).run(p.specs)
-            run.executor, run.accel = executor.describe(), next((x.accel for x in run.cells if x.accel), "")
+            ready = setup.prepared(c.kt, wt, c.configs, c.tests, c.executor, settings, runner, run.dir, prog.say)
+            _start(run, ready, p, prog)
+            setup.drive(ready, c.executor, p.specs, settings, runner,
+                        setup.Reporting(prog, record=lambda cell: runs.record(run, cell), fold=req.reuse))
+            run.executor, run.accel = c.executor.describe(), next((x.accel for x in run.cells if x.accel), "")
         wt.checkout(c.base.commit)
         run.timings["total"] = round(time.monotonic() - start, 1)
     return run

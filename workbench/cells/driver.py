@@ -29,7 +29,7 @@ from . import machine
 from .build import Built, base_objects, build_cell
 from .cache import RESULT, CellCache
 from .identity import cell_identity
-from .judge import evidence, judge, own_reports_removed, parse_tests
+from .judge import evidence, for_judging, judge, parse_tests
 from .plan import CellSpec
 from .prepare import Prepared
 
@@ -172,6 +172,7 @@ class Driver:
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.binaries_run,
                        script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name,
+                       files=self.prepared.guest_files,
                        meta={"base": spec.base.name, "variant": spec.variant, "commit": spec.commit,
                              "config": spec.config, "config_hash": self.prepared.configs[spec.config].config_hash})
         return _Flight(spec, result, job)
@@ -206,13 +207,11 @@ class Driver:
         self._finish(flight.spec, result)
 
     def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
-        collected = self.executor.collect(handle)
-        if self.prepared.kunit:
-            collected = own_reports_removed(collected)
+        collected = for_judging(self.executor.collect(handle), self.prepared.ran)
         result.timings["boot+test"] = round(collected.seconds, 1)
         result.env = collected.env
         result.splat = evidence(collected)
-        result.tests = parse_tests(collected, self.prepared.binaries_run, self.prepared.kunit)
+        result.tests = parse_tests(collected, self.prepared.ran)
         result.status, result.reason = judge(collected, result.tests, self.prepared.available)
         result.tests.update(unbuilt(self.prepared.failed))  # their own rows; the cell is judged by what ran
         result.detail = collected.detail

@@ -10,26 +10,33 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..guest import console, ktap, script, tap, vmtests
+from ..guest import console
 from ..guest.executor import Collected, ExitState
 from ..records import TestOutput
 from ..status import Status, combine
+from ..testkinds import TestSource
 
 
-def parse_tests(collected: Collected, names: tuple[str, ...], kunit: tuple[str, ...] = ()) -> dict[str, TestOutput]:
-    """Each test's output: a binary's from its TAP, a KUnit suite's from the console's KTAP (all the
-    built-in suites print there at boot; each `kunit:` test reads the same part)."""
-    out = {name: (vmtests.parse if name.startswith(vmtests.PREFIX) else tap.parse)(text, name, rc)
-           for name, (text, rc) in collected.tests.items() if name in names}
-    if kunit:
-        part = ktap.kunit_part(collected.console, script.BEGIN, script.END)
-        out.update({name: ktap.output(part, name) for name in kunit})
-    return out
+def parse_tests(collected: Collected, sources: tuple[TestSource, ...]) -> dict[str, TestOutput]:
+    """Each test's output as its kind reads it: from what the guest script gave back for it, or,
+    for a test that runs at boot, from the console."""
+    out: dict[str, TestOutput] = {}
+    for kind in dict.fromkeys(s.kind for s in sources):
+        mine = tuple(s.name for s in sources if s.kind == kind)
+        if kind.at_boot:
+            out.update(kind.from_console(collected.console, mine))
+            continue
+        out.update({name: kind.parse(text, name, rc) for name, (text, rc) in collected.tests.items() if name in mine})
+    return {s.name: out[s.name] for s in sources if s.name in out}
 
 
-def own_reports_removed(collected: Collected) -> Collected:
-    """What a crash is judged on when KUnit suites ran: the console without their own reports."""
-    return replace(collected, console=ktap.without_own_reports(collected.console, console.SPLAT, console.HANG))
+def for_judging(collected: Collected, sources: tuple[TestSource, ...]) -> Collected:
+    """What a crash is judged on: the console without the reports the tests' kinds print of their
+    own (a KUnit suite's expected failures are not a crash of the kernel under test)."""
+    text = collected.console
+    for kind in dict.fromkeys(s.kind for s in sources):
+        text = kind.console_for_judging(text)
+    return collected if text == collected.console else replace(collected, console=text)
 
 
 def judge(collected: Collected, tests: dict[str, TestOutput], names: tuple[str, ...]) -> tuple[Status, str]:

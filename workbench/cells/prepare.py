@@ -15,11 +15,12 @@ from ..guest import script
 from ..kernel import kbuild, selftests
 from ..kernel.git import Git
 from ..kernel.kbuild import Config, Configured, Make
-from ..kernel.selftests import Kind, TestBinaries, TestSource
+from ..kernel.selftests import TestBinaries
 from ..kernel.tree import KernelTree, Worktree
 from ..proc import Runner
 from ..settings import Settings
 from ..study.model import Study
+from ..testkinds import TestSource
 from .identity import CellInputs
 from .plan import CellSpec
 
@@ -46,13 +47,23 @@ class Prepared:
 
     @property
     def binaries_run(self) -> tuple[str, ...]:
-        """The tests the guest script runs (a KUnit suite runs at boot, before it)."""
-        kunit = {s.name for s in self.sources if s.kind is Kind.KUNIT}
-        return tuple(n for n in self.available if n not in kunit)
+        """The tests the guest script runs (a test of an at-boot kind runs before it)."""
+        at_boot = {s.name for s in self.sources if s.kind.at_boot}
+        return tuple(n for n in self.available if n not in at_boot)
 
     @property
-    def kunit(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sources if s.kind is Kind.KUNIT)
+    def ran(self) -> tuple[TestSource, ...]:
+        """The tests a cell runs (at boot or from the guest script), as sources: their kinds read them."""
+        names = set(self.available)
+        return tuple(s for s in self.sources if s.name in names)
+
+    @property
+    def guest_files(self) -> tuple[str, ...]:
+        """The files of the tests folder the guest needs: all of it when a test's kind runs whatever
+        the folder holds (a run_vmtests.sh category), else the tests the guest script runs."""
+        if any(s.kind.whole_folder for s in self.ran):
+            return tuple(sorted(p.name for p in self.binaries.dir.iterdir() if p.is_file() and not p.name.startswith(".")))
+        return self.binaries_run
 
     @property
     def failed(self) -> dict[str, list[str]]:
@@ -80,25 +91,41 @@ def toolchain(runner: Runner) -> str:
     return out.splitlines()[0] if out else "gcc: ?"
 
 
+@dataclass(frozen=True)
+class TestConfig:
+    """What the tests bring into the config: (test, text) of each test that brings its own (a KUnit
+    suite's .kunitconfig), and the project's fragments their kinds need beside (kbuild/kunit.config)."""
+
+    __test__ = False
+
+    texts: tuple[tuple[str, str], ...] = ()
+    fragments: tuple[str, ...] = ()
+
+
+NO_TEST_CONFIG = TestConfig()
+
+
+def test_config(git: Git, commit: str, sources: list[TestSource]) -> TestConfig:
+    brought = [(s, s.kind.fragment(git, commit, s)) for s in sources if s.available]
+    mine = [(s, text) for s, text in brought if text is not None]
+    return TestConfig(tuple((s.name, text) for s, text in mine),
+                      tuple(dict.fromkeys(f for s, _ in mine for f in s.kind.config_fragments)))
+
+
 def load_configs(settings: Settings, names: list[str], study: Study, executor: tuple[str, ...] = (),
-                 tests: tuple[tuple[str, str], ...] = ()) -> list[Config]:
+                 tests: TestConfig = NO_TEST_CONFIG) -> list[Config]:
     """The named configs, each followed by the fragments the study and then the executor bring, and
-    those of the tests (a KUnit suite's .kunitconfig); fragments are looked up in the study's
+    what the tests bring (a KUnit suite's .kunitconfig); fragments are looked up in the study's
     kbuild/ first (then those of the studies it reuses), then the project's."""
     search = [root / "kbuild" for root in study.search or (study.root,)] + [settings.kbuild_dir]
-    kunit = ("kunit",) if tests else ()  # what every KUnit suite needs of the config (kbuild/kunit.config)
-    return [kbuild.load_config(name, search, study.fragments + executor + kunit, tests) for name in names]
-
-
-def kunit_fragments(git: Git, commit: str, sources: list[TestSource]) -> tuple[tuple[str, str], ...]:
-    """(suite, its .kunitconfig at `commit`) for every KUnit suite among the tests."""
-    return tuple((s.name, git.show(commit, s.path) or "") for s in sources if s.kind is Kind.KUNIT)
+    return [kbuild.load_config(name, search, study.fragments + executor + tests.fragments, tests.texts)
+            for name in names]
 
 
 def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: Runner, log_dir: Path | None,
               say: Say) -> dict[str, Configured]:
-    """Every config's build directory, configured; a KUnit suite's option the base cannot honour is
-    an error that names it (run inside the lock and before the run folder exists, so it refuses)."""
+    """Every config's build directory, configured; an option a test brings (a KUnit suite's) that the
+    base cannot honour is an error that names it (run inside the lock and before the run folder exists, so it refuses)."""
     configured: dict[str, Configured] = {}
     for config in configs:
         make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
@@ -109,7 +136,7 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         for label, text in config.own:
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:
-                raise UserError(f"{label}: its .kunitconfig asks for what {wt.base.name} cannot give with config "
+                raise UserError(f"{label}: the config it brings asks for what {wt.base.name} cannot give with config "
                                 f"{config.name}: {'; '.join(unmet)}",
                                 "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
     return configured

@@ -53,6 +53,7 @@ class GuestJob:
     script: Path
     vm: VmSettings
     label: str = ""  # for progress lines
+    files: tuple[str, ...] | None = None  # the tests folder's files the tests need (None: the tests' own)
     meta: dict[str, str] = field(default_factory=dict)  # what the cell is (base, variant, commit, config), for a lab
 
 
@@ -121,6 +122,10 @@ class Executor(Protocol):
 
     def describe(self) -> str:
         """One line for the report header: "vng (tcg)", "lab local (qemu)"."""
+        ...
+
+    def notes(self) -> list[str]:
+        """What to tell the user once it is prepared (e.g. an overlap asked for and refused)."""
         ...
 
     def in_flight(self) -> int:

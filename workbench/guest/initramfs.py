@@ -95,15 +95,17 @@ class Image:
     texts: dict[str, str]
 
 
-def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmSettings, runner: Runner) -> Path:
-    """Write the initramfs for these tests and settings to `out` (gzip-compressed cpio)."""
+def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmSettings, runner: Runner,
+          files: tuple[str, ...] | None = None) -> Path:
+    """Write the initramfs for these tests and settings to `out` (gzip-compressed cpio), with the
+    files of the tests folder they need (`files`, by default the tests' own binaries)."""
     check()
     image = Image(files={}, links={}, texts={})
     command = script.command(Path(f"{ROOT}/{script.NAME}"), Path(f"{ROOT}/out"), Path(f"{ROOT}/tests"), vm, tests)
     image.texts["init"] = INIT.replace("@COMMAND@", command)
     image.files[f"{ROOT[1:]}/{script.NAME}"] = guest
     elves = [Path(BUSYBOX)]
-    for name in _packed(testdir, tests):
+    for name in [f for f in (tests if files is None else files) if (testdir / f).is_file()]:
         image.files[f"{ROOT[1:]}/tests/{name}"] = testdir / name
         with open(testdir / name, "rb") as binary:
             elf = binary.read(4) == b"\x7fELF"
@@ -128,14 +130,6 @@ def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmS
     with open(out, "wb") as fh, gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
         gz.write(archive(image))
     return out
-
-
-def _packed(testdir: Path, tests: tuple[str, ...]) -> list[str]:
-    """The files of the tests folder the tests need: a run_vmtests.sh category (mm:NAME) runs
-    whatever the folder holds, so then all of it; a KUnit suite (kunit:NAME) runs at boot."""
-    if any(t.startswith("mm:") for t in tests):
-        return sorted(p.name for p in testdir.iterdir() if p.is_file() and not p.name.startswith("."))
-    return [t for t in tests if (testdir / t).is_file()]
 
 
 def libraries(elves: list[Path], runner: Runner) -> list[str]:

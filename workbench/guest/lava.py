@@ -102,6 +102,9 @@ class LavaExecutor:
     def describe(self) -> str:
         return f"lab {self.lab.name} ({self.lab.device_type})"
 
+    def notes(self) -> list[str]:
+        return []
+
     def in_flight(self) -> int:
         return max(self.lab.jobs, 1)
 
@@ -136,7 +139,7 @@ class LavaExecutor:
         if key not in self._ramdisks:
             assert self.publisher is not None
             tmp = self.settings.cache / FOLDER / f".initramfs-{job.cell}.cpio.gz"
-            initramfs.build(tmp, job.testdir, job.tests, job.script, job.vm, self.runner)
+            initramfs.build(tmp, job.testdir, job.tests, job.script, job.vm, self.runner, job.files)
             try:
                 self._ramdisks[key] = self.publisher.publish(tmp, "initramfs.cpio.gz")
             finally:

@@ -94,6 +94,10 @@ class VngExecutor:
     def describe(self) -> str:
         return f"{self.name} ({self.accel or '?'})"
 
+    def notes(self) -> list[str]:
+        note = overlap_note(self.settings, self.accel or "tcg")
+        return [note] if note else []
+
     def in_flight(self) -> int:
         return 1 if overlap_allowed(self.settings, self.accel or "tcg") else 0
 

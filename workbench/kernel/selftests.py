@@ -1,53 +1,29 @@
-"""Test binaries for the guest: the kernel's mm selftests and the study's own probes.
+"""The tests of a cell at one base, whatever their kinds: where each is, building them, names.
 
-Which tests a base has is read from the base commit before anything is built
-(`tools/testing/selftests/mm/cow.c`, or `vm/` before v6.3; v6.1 has no cow):
-a test the base lacks is NOT_RUN. The binaries are built once per base, on the
-host, against that base's own headers (`make headers` into a build directory),
-into the base's `tests/`; they do not change between variants or configs. A
-stamp (the base commit, the tests and the probes' sources) lets a later run skip
-even asking make.
+Which tests a base has is read from the base commit before anything is built; a test the base
+lacks is NOT_RUN there. What a test is, where its source lives, how it is built and read is its
+kind's business (workbench/testkinds/): this module only asks the kinds. The tests are built once
+per base, on the host, against that base's own headers (`make headers` into a build directory),
+into the base's `tests/`; they do not change between variants or configs. A stamp (the base
+commit, the tests and the files outside the tree they are built from) lets a later run skip even
+asking make.
 """
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
-import re
-import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BuildFailed, UserError
-from ..guest import vmtests
+from ..errors import BuildFailed
 from ..proc import Runner
-from . import kunit
+from ..testkinds import KINDS, BuildContext, TestKind, TestSource, kind_of
+from ..testkinds.probe import probe_files
 from .git import Git
 from .kbuild import Make
 
-SELFTEST_DIRS = ("tools/testing/selftests/mm", "tools/testing/selftests/vm")
-RUN_VMTESTS = "tools/testing/selftests/mm/run_vmtests.sh"
-
-
-class Kind(str, enum.Enum):
-    SELFTEST = "selftest"
-    PROBE = "probe"
-    KUNIT = "kunit"  # a KUnit suite: no binary, built into the kernel, read from the console
-    VMTESTS = "vmtests"  # a category of run_vmtests.sh: every mm selftest built, the script runs them
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class TestSource:
-    __test__ = False  # not a pytest test class
-
-    name: str
-    kind: Kind
-    path: str  # the selftest's directory in the tree, or the probe's source file
-
-    @property
-    def available(self) -> bool:
-        return self.kind is not Kind.MISSING
+__all__ = ["TestBinaries", "binaries_hash", "build", "known_at", "plan", "probe_files", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -57,125 +33,73 @@ class TestBinaries:
     __test__ = False
 
     dir: Path
-    names: tuple[str, ...]  # the tests that built
+    names: tuple[str, ...]  # the tests that built (those the guest runs from its tests folder)
     hash: str
     failed: dict[str, list[str]] = field(default_factory=dict)  # a test that did not build -> its first errors
 
 
-def plan(git: Git, commit: str, names: tuple[str, ...], probes: dict[str, Path]) -> list[TestSource]:
+def plan(git: Git, commit: str, names: tuple[str, ...], probes: Mapping[str, Path]) -> list[TestSource]:
     """Where each named test comes from at `commit`, read from git (no checkout needed)."""
     out = []
     for name in names:
-        if name in probes:
-            out.append(TestSource(name, Kind.PROBE, str(probes[name])))
-            continue
-        if kunit.is_kunit(name):
-            path = kunit.find(git, commit, name)
-            out.append(TestSource(name, Kind.KUNIT, path) if path else TestSource(name, Kind.MISSING, ""))
-            continue
-        if name.startswith(vmtests.PREFIX):
-            has = name[len(vmtests.PREFIX):] in vmtests.categories(git.show(commit, RUN_VMTESTS) or "")
-            out.append(TestSource(name, Kind.VMTESTS, SELFTEST_DIRS[0]) if has else TestSource(name, Kind.MISSING, ""))
-            continue
-        if not name.replace("-", "_").replace("_", "").isalnum():
-            raise UserError(f"{name!r} is not a test name", "Tests are mm selftest binaries, e.g. cow,khugepaged.")
-        for d in SELFTEST_DIRS:
-            if git.exists(commit, f"{d}/{name}.c"):
-                out.append(TestSource(name, Kind.SELFTEST, d))
-                break
-        else:
-            out.append(TestSource(name, Kind.MISSING, ""))
+        kind = kind_of(name, probes)
+        path = kind.locate(git, commit, name, probes)
+        out.append(TestSource(name, kind, path or "", available=path is not None))
     return out
+
+
+def _built_here(sources: list[TestSource]) -> list[TestSource]:
+    """The available tests that become files of the guest's tests folder (not those that run at boot)."""
+    return [s for s in sources if s.available and not s.kind.at_boot]
 
 
 def build(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path) -> TestBinaries:
     """Build the available tests into `outdir` (skipped when its stamp says they are built). A test
     that does not build is that test's failure alone: the others are built and run."""
     outdir.mkdir(parents=True, exist_ok=True)
-    names = tuple(s.name for s in sources if s.available and s.kind not in (Kind.KUNIT, Kind.VMTESTS))
+    here = _built_here(sources)
+    names = tuple(s.name for s in here if not s.kind.whole_folder)
+    whole = any(s.kind.whole_folder for s in here)
     stamp = outdir / ".workbench-tests"
     key = _stamp(make, sources)
     head, _, tail = stamp.read_text().partition("\n") if stamp.exists() else ("", "", "")
     fresh = head.strip() == key
     failed: dict[str, list[str]] = json.loads(tail or "{}") if fresh else {}
-    groups = any(s.kind is Kind.VMTESTS for s in sources)
-    ready = (fresh and all((outdir / n).exists() for n in names if n not in failed)
-             and (not groups or (outdir / "run_vmtests.sh").exists()))
-    if (names or groups) and not ready:
-        failed = _make_tests(make, outdir, sources, runner, log)
+    ready = fresh and all(s.kind.built(outdir, s) for s in here if s.name not in failed)
+    if here and not ready:
+        failed = _make_tests(make, outdir, here, runner, log)
         stamp.write_text(key + "\n" + json.dumps(failed))
-    built = tuple(n for n in names if n not in failed)
-    hashed = sorted(set(built) | ({p.name for p in outdir.iterdir() if p.is_file() and not p.name.startswith(".")}
-                                  if groups else set()))  # a category runs whatever the folder holds
-    return TestBinaries(outdir, built, binaries_hash(outdir, hashed), failed)
+    built = tuple(s.name for s in here if s.name not in failed)
+    files = {n for n in names if n not in failed}
+    if whole:  # a whole-folder kind runs whatever the folder holds
+        files |= {p.name for p in outdir.iterdir() if p.is_file() and not p.name.startswith(".")}
+    return TestBinaries(outdir, built, binaries_hash(outdir, sorted(files)), failed)
 
 
 def _stamp(make: Make, sources: list[TestSource]) -> str:
     h = hashlib.sha256(make.wt.base.commit.encode())
     for s in sources:
-        h.update(f"{s.name}:{s.kind.value}:{s.path}".encode())
-        if s.kind is Kind.PROBE:
-            for part in probe_files(Path(s.path)):
-                h.update(part.read_bytes())
+        h.update(f"{s.name}:{s.kind.name if s.available else 'missing'}:{s.path}".encode())
+        for part in s.kind.stamp_files(s) if s.available else ():
+            h.update(part.read_bytes())
     return h.hexdigest()[:16]
-
-
-_QUOTED = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
-
-
-def probe_files(source: Path) -> list[Path]:
-    """A probe's source and every file it includes with `#include "..."` (found beside the file
-    that includes it, as gcc looks first), so that a change to a shared header rebuilds it."""
-    seen: list[Path] = []
-    todo = [source.resolve()]
-    while todo:
-        path = todo.pop()
-        if path in seen or not path.is_file():
-            continue
-        seen.append(path)
-        todo += [(path.parent / name).resolve() for name in _QUOTED.findall(path.read_text(errors="replace"))]
-    return seen
 
 
 def _make_tests(make: Make, outdir: Path, sources: list[TestSource], runner: Runner, log: Path
                 ) -> dict[str, list[str]]:
-    """Build each test; {test: its first error lines} for those that did not build."""
+    """Each kind builds its tests; {test: its first error lines} for those that did not build."""
     headers = make.build / "usr" / "include"
     if not (headers / "linux" / "mman.h").exists():
         done = make.run("headers", log=log)
         if not done.ok:
             raise BuildFailed(f"the headers of {make.wt.base.name}", done.output.splitlines()[-10:], str(log))
+    ctx = BuildContext(make=make, outdir=outdir, headers=headers, runner=runner, log=log)
     failed: dict[str, list[str]] = {}
-    if any(s.kind is Kind.VMTESTS for s in sources):
-        _make_vmtests(make, outdir, headers, runner, log)
-    for src in sources:
-        if src.kind in (Kind.KUNIT, Kind.VMTESTS):
-            continue
-        binary = outdir / src.name
-        binary.unlink(missing_ok=True)
-        if src.kind is Kind.SELFTEST:
-            argv = ["make", "-C", str(make.wt.src / src.path), f"OUTPUT={outdir}",
-                    f"KHDR_INCLUDES=-isystem {headers}", str(binary)]
-        elif src.kind is Kind.PROBE:
-            argv = ["gcc", "-O2", "-Wall", "-o", str(binary), "-isystem", str(headers), src.path]
-        else:
-            continue
-        done = runner.run(argv, tee=log, check=False, guard=True)
-        if not done.ok or not binary.exists():
-            errors = [line.strip() for line in done.output.splitlines() if "error" in line][:10]
-            failed[src.name] = errors or done.output.splitlines()[-10:]
+    for kind in KINDS:  # in KINDS order: a whole-folder kind's `make` comes before the binaries it may replace
+        mine = [s for s in sources if s.kind == kind]
+        if mine:
+            failed.update(kind.build(ctx, mine))
     return failed
-
-
-def _make_vmtests(make: Make, outdir: Path, headers: Path, runner: Runner, log: Path) -> None:
-    """Every mm selftest (make -k: one that does not build is only missing from its category's runs),
-    and run_vmtests.sh with the scripts and settings it calls, into `outdir`."""
-    src = make.wt.src / SELFTEST_DIRS[0]
-    runner.run(["make", "-k", f"-j{make.jobs}", "-C", str(src), f"OUTPUT={outdir}", f"KHDR_INCLUDES=-isystem {headers}"],
-               tee=log, check=False, guard=True)
-    for helper in [*src.glob("*.sh"), src / "settings"]:
-        if helper.exists():
-            shutil.copy2(helper, outdir / helper.name)
 
 
 def binaries_hash(outdir: Path, names: list[str]) -> str:
@@ -186,49 +110,22 @@ def binaries_hash(outdir: Path, names: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def unknown(git: Git, commit: str, sources: list[TestSource]) -> list[str]:
-    """The names that are a test at no base: not a probe, not a selftest (or KUnit suite) at
-    `commit`, nor at the tip of any tag or branch of the tree (a test some other base has is
-    only NOT_RUN here)."""
-    lost = [s.name for s in sources if s.kind is Kind.MISSING]
-    if not lost:
-        return []
-    suites = [n for n in lost if kunit.is_kunit(n)]
-    groups = [n for n in lost if n.startswith(vmtests.PREFIX)]
-    missing = [n for n in lost if n not in suites and n not in groups]
-    tips = git.out("for-each-ref", "--sort=-creatordate", "--count=20", "--format=%(objectname)", "refs/tags",
-                   "refs/heads").split()
-    unknown_suites = [s for s in suites if not any(kunit.find(git, tip, s) for tip in tips)]
-    known_groups = {c for tip in tips for c in vmtests.categories(git.show(tip, RUN_VMTESTS) or "")} if groups else set()
-    unknown_groups = [g for g in groups if g[len(vmtests.PREFIX):] not in known_groups]
-    return unknown_suites + unknown_groups + _unknown_selftests(git, missing)
+def unknown(git: Git, sources: list[TestSource]) -> list[str]:
+    """The names that are a test at no base: their kind finds them neither at the run's base nor
+    at another base of the tree (a test some other base has is only NOT_RUN here)."""
+    lost = [s for s in sources if not s.available]
+    out: list[str] = []
+    for kind in KINDS:
+        mine = [s.name for s in lost if s.kind == kind]
+        out += kind.unknown(git, mine) if mine else []
+    return out
 
 
-def _unknown_selftests(git: Git, missing: list[str]) -> list[str]:
-    if not missing:
-        return []
-    tips = list(dict.fromkeys(git.out("for-each-ref", "--format=%(objectname)", "refs/tags", "refs/heads",
-                                      "refs/remotes").split()))
-    query = [f"{tip}:{d}/{name}.c" for tip in tips for d in SELFTEST_DIRS for name in missing]
-    if not query:
-        return missing
-    done = git.run("cat-file", "--batch-check=%(objectname) %(rest)", input="\n".join(query) + "\n",
-                   check=False, quiet=True)
-    found = {q.rsplit("/", 1)[1].removesuffix(".c") for q, line in zip(query, done.output.splitlines())
-             if not line.endswith(" missing")}
-    return [n for n in missing if n not in found]
+def known_at(git: Git, commit: str, kinds: tuple[TestKind, ...] = KINDS) -> list[str]:
+    """The tests the tree has at `commit`, of the given kinds (for an error message)."""
+    return [name for kind in kinds for name in kind.known_at(git, commit) if not kind.at_boot]
 
 
-def known_at(git: Git, commit: str) -> list[str]:
-    """The mm selftests the tree has at `commit`, and its run_vmtests.sh categories as mm:CATEGORY
-    (for an error message)."""
-    groups = [f"{vmtests.PREFIX}{c}" for c in vmtests.categories(git.show(commit, RUN_VMTESTS) or "")]
-    return _binaries_at(git, commit) + groups
-
-
-def _binaries_at(git: Git, commit: str) -> list[str]:
-    for d in SELFTEST_DIRS:
-        listing = git.run("ls-tree", "--name-only", f"{commit}:{d}", check=False, quiet=True)
-        if listing.ok:
-            return sorted(n[:-2] for n in listing.output.split() if n.endswith(".c"))
-    return []
+def described(git: Git, commit: str, kinds: list[TestKind]) -> str:
+    """What the kinds of names that were not found have to say (e.g. the KUnit suites there are)."""
+    return "; ".join(filter(None, (k.describe(git, commit) for k in dict.fromkeys(kinds))))

@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import runs
-from ..cells.cache import CellCache
-from ..cells.driver import Driver
+from ..cells import setup
 from ..cells.plan import CellSpec
-from ..cells.prepare import load_configs, prepare
+from ..cells.prepare import load_configs
 from ..errors import UserError
 from ..guest.select import executor_for
-from ..kernel import selftests
 from ..kernel.git import commit_env, identity
 from ..kernel.kbuild import Make
 from ..kernel.tree import Base, KernelTree, Worktree
@@ -185,20 +183,18 @@ def _build_and_write(req: SeriesRequest, settings: Settings, runner: Runner, kt:
 def boot_and_compare(kt: KernelTree, wt: Worktree, study: Study, settings: Settings, runner: Runner, base: Base,
                      tip: str, variant: str, run: Run | None, say: Say) -> str:
     """Build and boot the series' final tree (a run of its own); compare its cases with the variant's cell."""
-    tests = tuple(run.tests) if run else settings.tests
-    record = Run(dir=Path(), kind=RunKind.SERIES, base=base.name, commit=base.commit,
-                 kernelversion=kt.kernelversion(base.commit), study=study.name, tests=list(tests),
-                 variants=[f"series-{variant}"], command=f"invoke series --base {base.name} --variant {variant} --boot",
-                 tree=str(kt.source), configs=[settings.configs[0]], vm=settings.vm.to_mapping(),
-                 settings=settings.to_mapping())
+    executor = executor_for(settings, runner)
+    chosen = setup.tests(kt, base, tuple(run.tests) if run else None, study, settings, say)
+    configs = setup.configs(settings, (settings.configs[0],), study, executor, chosen.config)
+    record = setup.new_run(RunKind.SERIES, kt, base, study.name, chosen.names,
+                           f"invoke series --base {base.name} --variant {variant} --boot", [configs[0].name], settings,
+                           variants=[f"series-{variant}"])
     with runs.opened(settings, runner, record, base) as boot_run:
-        configs = load_configs(settings, [settings.configs[0]], study, executor_for(settings, runner).fragments)
-        sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
-        prepared = prepare(kt, wt, configs, sources, settings, runner, boot_run.dir, say)
+        ready = setup.prepared(kt, wt, configs, chosen, executor, settings, runner, boot_run.dir, say)
         change = kt.clone.out("rev-parse", f"{tip}^{{tree}}")
         spec = CellSpec(base=base, variant=f"series-{variant}", commit=tip, change=change, config=configs[0].name)
-        cell = Driver(prepared, executor_for(settings, runner), CellCache(settings.cache / "cells"), settings, runner,
-                      LineView(say), record=lambda c: runs.record(boot_run, c)).run([spec])[0]
+        cell = setup.drive(ready, executor, [spec], settings, runner,
+                           setup.Reporting(LineView(say), record=lambda c: runs.record(boot_run, c)))[0]
     ref_cell = run.cell(variant) if run else None
     if ref_cell is None or run is None:
         return f"final tree booted: {cell.status.value} ({len(cell.cases)} cases); no matrix cell to compare with"
