@@ -21,6 +21,7 @@ from workbench.cells.cache import CellCache
 from workbench.errors import InfraError, UserError
 from workbench.guest import initramfs, lava, script, tap
 from workbench.guest.executor import ExitState, Handle
+from workbench.kernel.selftests import TestBinaries
 from workbench.lab import jobdef, joblog
 from workbench.lab.api import Job
 from workbench.proc import Runner
@@ -325,13 +326,20 @@ def test_the_initramfs_holds_the_guest_script_the_tests_their_libraries_and_an_i
 
 
 def test_a_run_vmtests_category_gets_the_whole_tests_folder(tmp_path):
+    from dataclasses import replace
+
+    from workbench.testkinds import named
     tests = tmp_path / "tests"
     tests.mkdir()
     shutil.copy("/usr/bin/true", tests / "cow")
     (tests / "run_vmtests.sh").write_text("#!/bin/bash\n")
     (tests / "check_config.sh").write_text("#!/bin/sh\n")
+    ready = replace(fake_lab.prepared(tmp_path), sources=named(("mm:cow", "kunit:damon")),
+                    binaries=TestBinaries(tests, (), "bin0"))
+    assert ready.guest_files == ("check_config.sh", "cow", "run_vmtests.sh")  # the kind says: the whole folder
+    assert replace(ready, sources=named(("cow", "kunit:damon"))).guest_files == ("cow",)  # at boot: no file
     out = tmp_path / "a.cpio.gz"
-    initramfs.build(out, tests, ("mm:cow", "kunit:damon"), ROOT / "kbuild" / "guest.sh", VmSettings(), Runner())
+    initramfs.build(out, tests, ("mm:cow",), ROOT / "kbuild" / "guest.sh", VmSettings(), Runner(), ready.guest_files)
     files = newc(gzip.decompress(out.read_bytes()))
     assert {"workbench/tests/cow", "workbench/tests/run_vmtests.sh", "workbench/tests/check_config.sh"} <= set(files)
     assert not any("kunit" in f for f in files)

@@ -130,6 +130,28 @@ def verdict(cells: list[CellResult], watch: dict[str, Status], policy: Policy) -
 
 
 @dataclass(frozen=True)
+class StepState:
+    """What a step of `git bisect run` (a process of its own) needs: written once by `invoke bisect`."""
+
+    settings: dict[str, Any]  # Settings.to_mapping(); the step's tests are `tests`
+    tree: str
+    worktree: str
+    run_dir: str
+    watch: list[str]  # the case keys that passed at --good
+    policy: Policy
+    repeat: int
+    tests: list[str]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> StepState:
+        d = json.loads(path.read_text())
+        return cls(**{**d, "policy": Policy(**d["policy"])})
+
+
+@dataclass(frozen=True)
 class BisectRequest:
     good: str
     bad: str
@@ -188,11 +210,8 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
         say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
             f"does not ({describe(policy)})")
         state = run.dir / "bisect-state.json"
-        state.write_text(json.dumps({
-            "settings": settings.to_mapping(),  # the step's tests are "tests" below
-            "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run.dir), "watch": list(watch),
-            "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
-        }, indent=1))
+        StepState(settings=settings.to_mapping(), tree=str(kt.source), worktree=str(wt.root), run_dir=str(run.dir),
+                  watch=list(watch), policy=policy, repeat=req.repeat, tests=list(req.tests)).save(state)
         step = (step or [sys.executable, "-m", "workbench.bisect"]) + [str(state)]
         first_bad, log = drive(wt.git, good, bad, step, runner, run.dir, say)
         steps = [json.loads(line) for line in (run.dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
@@ -293,33 +312,33 @@ def step_main(argv: list[str]) -> int:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    settings = Settings.from_mapping(state["settings"])
-    kt = KernelTree.open(settings, runner, Path(state["tree"]))
+    settings = Settings.from_mapping(state.settings)
+    kt = KernelTree.open(settings, runner, Path(state.tree))
     base = Base(name=commit[:12], commit=commit)
-    run = runs.load(Path(state["run_dir"]))
-    tests, repeat = tuple(state["tests"]), int(state["repeat"])
-    cells = run_cells(kt, Path(state["worktree"]), base, tests, repeat, settings, runner, run, say)
+    run = runs.load(Path(state.run_dir))
+    tests = tuple(state.tests)
+    cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run, say)
     if any(c.status is Status.INFRA_ERROR for c in cells):
         say(f"bisect step {commit[:12]}: infrastructure error, trying once more")
-        cells = run_cells(kt, Path(state["worktree"]), base, tests, repeat, settings, runner, run, say)
+        cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run, say)
     return finish_step(state, commit, subject, cells, t0)
 
 
-def load_step(argv: list[str]) -> tuple[dict[str, Any], str, str, Runner]:
-    state = json.loads(Path(argv[0]).read_text())
-    runner = Runner(log=Path(state["run_dir"]) / "commands.log", registry=Path(state["settings"]["cache"]) / "running")
-    git = Git(Path(state["worktree"]) / "src", runner)
+def load_step(argv: list[str]) -> tuple[StepState, str, str, Runner]:
+    state = StepState.load(Path(argv[0]))
+    runner = Runner(log=Path(state.run_dir) / "commands.log", registry=Path(state.settings["cache"]) / "running")
+    git = Git(Path(state.worktree) / "src", runner)
     commit = git.out("rev-parse", "HEAD")
     return state, commit, git.out("show", "-s", "--format=%s", commit), runner
 
 
-def finish_step(state: dict[str, Any], commit: str, subject: str, cells: list[CellResult], t0: float) -> int:
+def finish_step(state: StepState, commit: str, subject: str, cells: list[CellResult], t0: float) -> int:
     """Judge the step, append it to steps.jsonl, and return git bisect run's exit code."""
-    v, reason = verdict(cells, {k: Status.PASS for k in state["watch"]}, Policy(**state["policy"]))
+    v, reason = verdict(cells, {k: Status.PASS for k in state.watch}, state.policy)
     record = {"commit": commit, "subject": subject, "verdict": v.name.lower(), "exit": int(v), "reason": reason,
               "seconds": round(time.monotonic() - t0, 1),
               "timings": [c.timings for c in cells], "statuses": [c.status.value for c in cells]}
-    with open(Path(state["run_dir"]) / "steps.jsonl", "a") as fh:
+    with open(Path(state.run_dir) / "steps.jsonl", "a") as fh:
         fh.write(json.dumps(record) + "\n")
     print(f"bisect step {commit[:12]} {subject[:50]!r}: {v.name.lower()} ({reason}) in {record['seconds']}s",
           flush=True)

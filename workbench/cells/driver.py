@@ -127,13 +127,10 @@ class Driver:
         """Build the cell; a flight ready to submit, or its result when it needs no boot."""
         if not self.prepared.available:  # nothing to boot for: no build either
             result = self._result(spec, self.identity(spec))
-            if self.prepared.failed:
-                result.status = Status.BUILD_FAILED
-                result.reason = "no test built: " + "; ".join(f"{n}: {kbuild.first_error(e) or 'failed'}"
-                                                             for n, e in self.prepared.failed.items())
-            else:
-                result.reason = f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}"
-            return self.cache.put(result)
+            failed = self.prepared.failed
+            why = ("no test built: " + "; ".join(f"{n}: {kbuild.first_error(e) or 'failed'}" for n, e in failed.items())
+                   if failed else f"no test exists at {spec.base.name}: {', '.join(self.prepared.missing)}")
+            return self.cache.put(replace(result, status=Status.BUILD_FAILED if failed else result.status, reason=why))
         self.view.stage(spec.name, "building")
         if staging.exists():
             shutil.rmtree(staging)
@@ -155,10 +152,9 @@ class Driver:
             item.rename(cell_dir / item.name)
         result = self._result(spec, identity, built)
         if built.image is None:
-            result.status, result.build_errors = Status.BUILD_FAILED, built.result.first_errors
             first = kbuild.first_error(built.result.first_errors)
-            result.reason = "the kernel did not build" + (f": {first}" if first else "")
-            return self.cache.put(result)
+            return self.cache.put(replace(result, status=Status.BUILD_FAILED, build_errors=built.result.first_errors,
+                                          reason="the kernel did not build" + (f": {first}" if first else "")))
         if base_cell is not None and snap is not None:
             same, why = machine.same_as_base(self.prepared.configs[spec.config].build, snap)
             self.view.say(f"{spec.name}: " + ("the base's kernel, byte for byte (" if same else
@@ -208,13 +204,12 @@ class Driver:
 
     def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
         collected = for_judging(self.executor.collect(handle), self.prepared.ran)
-        result.timings["boot+test"] = round(collected.seconds, 1)
-        result.env = collected.env
-        result.splat = evidence(collected)
-        result.tests = parse_tests(collected, self.prepared.ran)
-        result.status, result.reason = judge(collected, result.tests, self.prepared.available)
-        result.tests.update(unbuilt(self.prepared.failed))  # their own rows; the cell is judged by what ran
-        result.detail = collected.detail
+        tests = parse_tests(collected, self.prepared.ran)
+        status, reason = judge(collected, tests, self.prepared.available)
+        result = replace(result, timings={**result.timings, "boot+test": round(collected.seconds, 1)},
+                         env=collected.env, splat=evidence(collected), status=status, reason=reason,
+                         tests=tests | unbuilt(self.prepared.failed),  # their own rows; judged by what ran
+                         detail=collected.detail)
         if result.status.is_verdict:
             (self.cache.dir(identity) / "bzImage").unlink(missing_ok=True)  # a verdict never boots again
             self.view.note_time("boot", collected.seconds)

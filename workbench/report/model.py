@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ..records import CellResult, Run
 from ..status import PRECEDENCE, Status, combine
@@ -238,28 +239,30 @@ def _row_order(columns: list[Column]) -> list[tuple[str, str, str, str]]:
     return order
 
 
-CaseInfo = tuple[Status, str, bool, str]  # status, reason, environment skip, evidence
+class CaseInfo(NamedTuple):
+    """What one repeat of a column says of one row."""
+
+    status: Status
+    reason: str
+    env_skip: bool = False
+    evidence: str = ""
+    missing: bool = False  # the row has no case in this repeat: the cell's own status stands in
 
 
 def _table_cell(col: Column, maps: list[dict[str, CaseInfo]], key: str, test: str
                 ) -> tuple[TableCell, tuple[Status, ...]]:
     """The column's cell of one row, and its status in each repeat."""
-    per: list[tuple[Status, str, bool, str, bool]] = []  # CaseInfo, missing (cell status stands in)
-    for cell, m in zip(col.cells, maps):
-        if key in m:
-            per.append((*m[key], False))
-        else:
-            per.append((*_missing(cell, test), False, "", True))
+    per = [m[key] if key in m else CaseInfo(*_missing(cell, test), missing=True) for cell, m in zip(col.cells, maps)]
     if not per:
-        per = [(Status.NOT_RUN, "no result: the run did not reach this cell", False, "", True)]
-    distinct = tuple(dict.fromkeys(p[0] for p in per))
+        per = [CaseInfo(Status.NOT_RUN, "no result: the run did not reach this cell", missing=True)]
+    distinct = tuple(dict.fromkeys(p.status for p in per))
     status = combine(distinct)
-    reason = next(p[1] for p in per if p[0] is status)
-    env = status is Status.SKIP and all(p[2] for p in per if p[0] is Status.SKIP)
-    evidence = next((p[3] for p in per if p[0] is status and p[3]), "")
-    return (TableCell(status, distinct, reason, env, same_as_base=col.same_as_base, from_cell=any(p[4] for p in per),
-                      evidence=evidence),
-            tuple(p[0] for p in per))
+    reason = next(p.reason for p in per if p.status is status)
+    env = status is Status.SKIP and all(p.env_skip for p in per if p.status is Status.SKIP)
+    evidence = next((p.evidence for p in per if p.status is status and p.evidence), "")
+    return (TableCell(status, distinct, reason, env, same_as_base=col.same_as_base,
+                      from_cell=any(p.missing for p in per), evidence=evidence),
+            tuple(p.status for p in per))
 
 
 def _cell_keys(cell: CellResult) -> Iterator[tuple[str, str, str, str]]:
@@ -274,9 +277,9 @@ def _cell_map(cell: CellResult) -> dict[str, CaseInfo]:
     m: dict[str, CaseInfo] = {}
     for out in cell.tests.values():
         if not out.cases:
-            m.setdefault(f"{out.test}: (binary)", (out.status, out.reason, False, ""))
+            m.setdefault(f"{out.test}: (binary)", CaseInfo(out.status, out.reason))
         for c in out.cases:
-            m.setdefault(c.key, (c.status, c.reason, c.env_skip, c.evidence))
+            m.setdefault(c.key, CaseInfo(c.status, c.reason, c.env_skip, c.evidence))
     return m
 
 
