@@ -94,7 +94,7 @@ def history(tmp_path: Path, n: int, planted: int, broken: tuple[int, int] | None
     return repo, commits, table
 
 
-def run_fake(tmp_path: Path, repo: Path, commits: list[str], table: dict, **kw) -> bisect.Outcome:
+def run_fake(tmp_path: Path, repo: Path, commits: list[str], table: dict, **kw) -> bisect.BisectOutcome:
     tfile = tmp_path / "table.json"
     tfile.write_text(json.dumps(table))
     settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})

@@ -29,20 +29,18 @@ from typing import Any
 
 from . import runs
 from .cells import setup
-from .cells.plan import BASE, CellSpec
+from .cells.plan import CellSpec
 from .errors import InfraError, UserError
 from .guest.select import executor_for
 from .kernel import kbuild
 from .kernel.git import SAFE_ENV, Git
 from .kernel.tree import Base, KernelTree, Worktree
-from .proc import Runner, reap_orphans
+from .proc import Runner, Say, reap_orphans
 from .progress import LineView
-from .records import CellResult, Run, RunKind
+from .records import BASE, CellResult, Run, RunKind
 from .settings import Settings
 from .status import Status
 from .study.model import load as load_study
-
-Say = Callable[[str], None]
 
 
 class Verdict(enum.IntEnum):
@@ -173,7 +171,7 @@ class BisectRequest:
 
 
 @dataclass
-class Outcome:
+class BisectOutcome:
     run: Run
     first_bad: dict[str, str]
     steps: list[dict[str, Any]]
@@ -182,7 +180,7 @@ class Outcome:
 
 
 def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | None = None,
-           reference: Callable[[Base], list[CellResult]] | None = None) -> Outcome:
+           reference: Callable[[Base], list[CellResult]] | None = None) -> BisectOutcome:
     """Bisect for real; `step` (the command git runs per step) and `reference` (the cells at --good)
     can be replaced, which the unit tests do to drive git bisect without a kernel."""
     runner = Runner(echo=settings.verbose, out=say, registry=settings.cache / "running")
@@ -219,7 +217,7 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
         run.extra.update({"first_bad": first_bad, "steps": steps})
         run.timings["total"] = round(time.monotonic() - start, 1)
     replay = f"git -C {kt.clone.path} bisect replay {log}   # or: {req.command()}"
-    return Outcome(run=run, first_bad=first_bad, steps=steps, log=log, replay=replay)
+    return BisectOutcome(run=run, first_bad=first_bad, steps=steps, log=log, replay=replay)
 
 
 def check(req: BisectRequest, settings: Settings, runner: Runner, real: bool = True
@@ -347,7 +345,7 @@ def finish_step(state: StepState, commit: str, subject: str, cells: list[CellRes
 
 
 
-def summary(out: Outcome) -> str:
+def summary(out: BisectOutcome) -> str:
     """What `invoke bisect` prints: the first bad commit, every step with its verdict and timings."""
     fb = out.first_bad
     lines = [f"first bad commit: {fb['commit']}", f"  subject: {fb['subject']}", f"  author:  {fb['author']}",

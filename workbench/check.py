@@ -21,7 +21,7 @@ from .kernel import kbuild
 from .kernel.kbuild import Config, Make
 from .kernel.tree import KernelTree
 from .proc import Runner
-from .records import Run, RunKind
+from .records import BASE, Run, RunKind
 from .settings import Settings
 from .study import commits
 from .study.commits import PatchSet
@@ -86,8 +86,8 @@ def check_variants(make: Make, config: Config, ps: PatchSet, objs: list[str], lo
     kbuild.configure(make, config, log_dir / "config.log")
     results = []
     base_warnings: Counter[str] = Counter()
-    for name in ["base"] + [v.variant for v in ps.variants]:
-        vp = None if name == "base" else ps.get(name)
+    for name in [BASE] + [v.variant for v in ps.variants]:
+        vp = None if name == BASE else ps.get(name)
         if vp is not None and vp.same_as_base:
             results.append(VariantCheck(name, True, 0.0, same_as_base=True))
             continue
@@ -101,7 +101,7 @@ def check_variants(make: Make, config: Config, ps: PatchSet, objs: list[str], lo
             ok, seconds = ok and done.ok, seconds + done.seconds
             errors += [str(d) for d in found if d.kind == "error"] or ([] if done.ok else kbuild.first_errors(log))
         warnings = [d for d in diags if d.kind == "warning"]
-        if name == "base":
+        if name == BASE:
             base_warnings = Counter(d.key for d in warnings)
             new = []
         else:
@@ -154,7 +154,7 @@ def check_base(settings: Settings, base: str, variants: list[str] | None, tree: 
     rendered = commits.render_all(kt, study, b, variants)
     kbuild.check_tools()
     record = Run(dir=Path(), kind=RunKind.CHECK, base=b.name, commit=b.commit, kernelversion=kt.kernelversion(b.commit),
-                 study=study.name, tests=[], variants=["base"] + [v.variant for v in rendered.variants],
+                 study=study.name, tests=[], variants=[BASE] + [v.variant for v in rendered.variants],
                  command=f"invoke check-variants --base {base}", tree=str(kt.source), configs=[config.name],
                  settings=settings.to_mapping())
     objs = [f[:-2] + ".o" for f in study.files]

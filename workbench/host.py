@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from .errors import InfraError
 from .guest import accel
 from .kernel.git import Git
 from .kernel.tree import debian_repo
-from .proc import Runner
+from .proc import Runner, Say
 from .settings import Settings
 
 
@@ -127,7 +126,7 @@ def _any_image(settings: Settings) -> Path | None:
     return None
 
 
-def setup(runner: Runner, say: Callable[[str], None], browser: bool = True) -> None:
+def setup(runner: Runner, say: Say, browser: bool = True) -> None:
     """Install the Debian packages and virtme-ng (into the running Python's environment)."""
     packages = sorted({r.package for r in REQUIREMENTS if r.package and (browser or r.name != "chromium")}
                       | set(EXTRA_PACKAGES))
@@ -145,7 +144,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(f"{r.name:<{width}}  {r.state:<17}  {r.detail}" for r in rows)
 
 
-def make_ready(settings: Settings, base: str, say: Callable[[str], None]) -> None:
+def make_ready(settings: Settings, base: str, say: Say) -> None:
     """For `invoke main`: install what is missing, and import Debian's tree for `base` when no tree
     is configured and the cache has none."""
     from .kernel import debian

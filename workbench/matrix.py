@@ -12,13 +12,12 @@ from __future__ import annotations
 import shlex
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
 from .cells import setup
-from .cells.plan import BASE, Plan, plan
+from .cells.plan import Plan, plan
 from .cells.prepare import Prepared, configure
 from .errors import UserError
 from .guest.executor import Executor
@@ -26,16 +25,14 @@ from .guest.select import executor_for
 from .kernel import kbuild
 from .kernel.kbuild import Config
 from .kernel.tree import Base, KernelTree, Worktree
-from .proc import Runner, reap_orphans
+from .proc import Runner, Say, reap_orphans
 from .progress import Progress
-from .records import Run, RunKind
+from .records import BASE, Run, RunKind
 from .settings import Settings
 from .study import commits
 from .study import sources as sources_mod
 from .study.model import Study
 from .study.model import load as load_study
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from typing import IO
 from .errors import CommandFailed, InfraError, Interrupted
 
 GUARD = Path(__file__).with_name("guard.py")
-LineFn = Callable[[str], None]
+Say = Callable[[str], None]  # a line for the user (or a command's output line): the one type every stage takes
+LineFn = Say
 
 
 def _not_installed(args: list[str]) -> InfraError:

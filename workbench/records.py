@@ -18,6 +18,7 @@ from typing import Any
 from .status import Status
 
 Json = dict[str, Any]
+BASE = "base"  # the column of the unchanged tree, and the change of its cells
 
 
 @dataclass(frozen=True)

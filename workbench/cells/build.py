@@ -10,6 +10,7 @@ from pathlib import Path
 from ..kernel import kbuild
 from ..kernel.kbuild import BuildResult
 from ..proc import Runner
+from ..records import BASE
 from . import machine
 from .plan import CellSpec
 from .prepare import Prepared
@@ -34,7 +35,7 @@ def build_cell(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path,
     if not result.ok or result.image is None:
         return Built(result, None, cold)
     shutil.copy2(result.image, into / IMAGE)
-    if spec.change == "base":  # the objects a variant's are compared with (`=base` by machine code)
+    if spec.change == BASE:  # the objects a variant's are compared with (`=base` by machine code)
         machine.snapshot(make.build, machine.snapshot_dir(prepared.work_root.parent, make.build, spec.commit))
     return Built(result, into / IMAGE, cold)
 
@@ -44,6 +45,6 @@ def base_objects(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path)
     build = prepared.configs[spec.config].build
     snap = machine.snapshot_dir(prepared.work_root.parent, build, spec.base.commit)
     if not snap.is_dir():
-        base = CellSpec(base=spec.base, variant="base", commit=spec.base.commit, change="base", config=spec.config)
+        base = CellSpec(base=spec.base, variant=BASE, commit=spec.base.commit, change=BASE, config=spec.config)
         build_cell(prepared, base, runner, into)
     return snap

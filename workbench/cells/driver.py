@@ -22,7 +22,7 @@ from typing import Protocol
 from ..guest.executor import Executor, GuestJob, Handle
 from ..kernel import kbuild
 from ..proc import Runner
-from ..records import CellResult, TestOutput
+from ..records import BASE, CellResult, TestOutput
 from ..settings import Settings
 from ..status import Status
 from . import machine
@@ -135,7 +135,7 @@ class Driver:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
-        base_cell = self._base_result(spec) if self.fold and spec.change != "base" else None
+        base_cell = self._base_result(spec) if self.fold and spec.change != BASE else None
         snap = base_objects(self.prepared, spec, self.runner, staging) if base_cell is not None else None
         built = build_cell(self.prepared, spec, self.runner, staging,
                            progress=lambda m: self.view.stage(spec.name, "building", m))
@@ -182,7 +182,7 @@ class Driver:
     def _base_result(self, spec: CellSpec) -> CellResult | None:
         """The base's finished cell of this run for the spec's config and repeat, if it reached a verdict."""
         for s, r in self.results:
-            if s.change == "base" and s.config == spec.config and s.repeat == spec.repeat and r.status.is_verdict:
+            if s.change == BASE and s.config == spec.config and s.repeat == spec.repeat and r.status.is_verdict:
                 return r
         return None
 

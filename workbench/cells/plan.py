@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 from ..kernel.git import Git
 from ..kernel.tree import Base
+from ..records import BASE
 from ..study.commits import PatchSet
-
-BASE = "base"
 
 
 @dataclass(frozen=True)

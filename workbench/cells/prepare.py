@@ -6,7 +6,6 @@ and reads the compiler's version. The result is frozen: the driver only reads it
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +16,12 @@ from ..kernel.git import Git
 from ..kernel.kbuild import Config, Configured, Make
 from ..kernel.selftests import TestBinaries
 from ..kernel.tree import KernelTree, Worktree
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..settings import Settings
 from ..study.model import Study
 from ..testkinds import TestSource
 from .identity import CellInputs
 from .plan import CellSpec
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)

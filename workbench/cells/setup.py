@@ -19,7 +19,7 @@ from ..guest.executor import Executor
 from ..kernel import kbuild, selftests
 from ..kernel.kbuild import Config
 from ..kernel.tree import Base, KernelTree, Worktree
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..records import CellResult, Run, RunKind
 from ..settings import Settings
 from ..study.model import Study
@@ -28,8 +28,6 @@ from .cache import CellCache
 from .driver import Driver, View
 from .plan import CellSpec
 from .prepare import NO_TEST_CONFIG, Prepared, TestConfig, load_configs, prepare, test_config
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)

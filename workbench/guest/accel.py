@@ -18,12 +18,11 @@ import platform
 import re
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InfraError
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..records import write_atomic
 from ..settings import AccelMode, Settings
 from .console import BOOT_LINE
@@ -81,7 +80,7 @@ def known(settings: Settings) -> Accel | None:
     return None
 
 
-def choose(settings: Settings, image: Path, runner: Runner, say: Callable[[str], None],
+def choose(settings: Settings, image: Path, runner: Runner, say: Say,
            qemu: str | None = None, device: str = KVM_DEVICE) -> Accel:
     """KVM if it really boots here, else TCG; asked once per host and remembered."""
     found = known(settings)

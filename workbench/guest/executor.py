@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..proc import Say
 from ..records import write_atomic
 from ..settings import VmSettings
 
 HANDLE = "handle.json"
-Say = Callable[[str], None]
 Tell = Callable[[str, str, str], None]  # (a cell's label, its stage, a detail): the progress view's stage()
 
 

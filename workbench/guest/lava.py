@@ -34,11 +34,11 @@ from ..errors import InfraError
 from ..lab import jobdef, joblog
 from ..lab.api import LOOPBACK, Client, Job
 from ..lab.artifacts import FOLDER, Publisher
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..records import write_atomic
 from ..settings import LabSettings, Settings
 from . import console, initramfs, script
-from .executor import Collected, ExitState, GuestJob, Handle, Say, Tell
+from .executor import Collected, ExitState, GuestJob, Handle, Tell
 from .vng import overlap_allowed
 
 CONSOLE = "console.log"

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfraError
-from ..proc import Runner, Spawned, alive
+from ..proc import Runner, Say, Spawned, alive
 from ..settings import Overlap, Settings, VmSettings
 from . import accel as accel_mod
 from . import console, script
-from .executor import Collected, ExitState, GuestJob, Handle, Say, Tell
+from .executor import Collected, ExitState, GuestJob, Handle, Tell
 
 RC_FILE = "vng.rc"
 CONSOLE = "console.log"

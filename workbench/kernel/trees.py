@@ -2,16 +2,15 @@
 Debian when the machine has none."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..settings import Settings
 from . import debian
 from .tree import KernelTree
 
 
-def describe(settings: Settings, tree: Path | None, series: str | None, say: Callable[[str], None]) -> str:
+def describe(settings: Settings, tree: Path | None, series: str | None, say: Say) -> str:
     runner = Runner(log=settings.task_log("tree"), echo=settings.verbose)
     if series:
         imported = debian.import_debian(series, settings, runner, say)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..proc import Runner, group_alive, stop_group
+from ..proc import Runner, Say, group_alive, stop_group
 
 # Debian's own tools and Python first: a python3 shim on PATH (pyenv) has no Django, and
 # lava-worker's lava-run and QEMU come from here.
@@ -21,7 +21,7 @@ ORDER = ("gunicorn", "publisher", "scheduler", "worker")  # started in this orde
 class Daemons:
     state: Path  # the lab's state folder
     runner: Runner
-    say: Callable[[str], None]
+    say: Say
 
     def pid(self, name: str) -> int | None:
         try:

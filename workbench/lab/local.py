@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfraError, UserError
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..settings import LabSettings, Settings
 from .api import LOOPBACK, Client
 from .daemons import SYSTEM_PATH, Daemons, secret_file
 
-Say = Callable[[str], None]
 LAVA = "/usr/bin/lava-server"
 PACKAGES = ("postgresql", "lava-server", "lava-dispatcher")
 ETC = Path("/etc/lava-server")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..records import Case, Run
+from ..records import BASE, Case, Run
 from ..study.words import Words
 from .common import TRAILING_SIZE
-from .model import BASE, Column, Matrix
+from .model import Column, Matrix
 from .stats import ALPHA, MIN_N, Comparison, Summary, compare_rows, min_p, summarize
 
 MIXED = "warn"  # the mark of a cell whose word changed between boots

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from ..records import CellResult, Run
+from ..records import BASE, CellResult, Run
 from ..status import PRECEDENCE, Status, combine
 
-BASE = "base"
 # A cell ending so may lack some (or all) of its cases: the missing rows show the cell's status.
 CELL_LEVEL = frozenset({Status.CRASH, Status.TIMEOUT, Status.BUILD_FAILED, Status.INFRA_ERROR, Status.NOT_RUN,
                         Status.PARSE_ERROR, Status.NO_TESTS})

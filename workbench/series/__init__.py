@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from ..guest.select import executor_for
 from ..kernel.git import commit_env, identity
 from ..kernel.kbuild import Make
 from ..kernel.tree import Base, KernelTree, Worktree
-from ..proc import Runner
+from ..proc import Runner, Say
 from ..progress import LineView
-from ..records import Run, RunKind
+from ..records import BASE, Run, RunKind
 from ..settings import Settings
 from ..study import commits as variant_commits
 from ..study.model import Accuracy, Study
@@ -40,7 +39,6 @@ from .patches import commit, fixes_for, helper_commits, message, place_in_header
 
 __all__ = ["SeriesOutcome", "SeriesRequest", "build_each", "fixes_for", "place_in_header", "series", "summary"]
 
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class SeriesOutcome:
 def _variant(req: SeriesRequest, settings: Settings, runner: Runner) -> tuple[Study, KernelTree, Base, Rendered, str]:
     """The study, the tree, the base and the rendered variant: every refusal before anything is written."""
     study = load_study(settings.templates_dir, settings.study)
-    if req.variant == "base":
+    if req.variant == BASE:
         raise UserError("`base` is the unchanged tree: there is nothing to send",
                         f"Pick one of the study's variants: {', '.join(study.variant_names)}.")
     study.variant(req.variant)  # a clear error for an unknown variant

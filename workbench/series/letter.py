@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..kernel.tree import Base, KernelTree, Worktree
 from ..proc import Runner
-from ..records import Run
+from ..records import BASE, Run
 from ..report import render, render_extra
 from ..study.model import Accuracy, Study
 from ..study.render import Ctx, UsedPrototype, environment, load_template, render_block
@@ -55,7 +55,7 @@ def fill_cover(text: str, letter: Letter, kt: KernelTree, base: Base, tip: str) 
     tmpl = load_template(environment(letter.study), letter.study.series["cover"])
     subjects = kt.clone.out("log", "--reverse", "--format=%s", f"{base.commit}..{tip}").splitlines()
     run = letter.run
-    variants = [{"name": "base", "state": "unchanged"}]
+    variants = [{"name": BASE, "state": "unchanged"}]
     for v in letter.study.variants:
         state = []
         if run and v.name in run.same_as_base:

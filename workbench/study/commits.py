@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import InfraError, UserError
 from ..kernel.git import Git, commit_env, identity
 from ..kernel.tree import Base, KernelTree
-from ..records import write_atomic
+from ..records import BASE, write_atomic
 from ..settings import Settings
 from . import sites, symbols
 from .model import Study
@@ -78,7 +78,7 @@ class PatchSet:
 
     def commit_of(self, name: str) -> str:
         """The commit to build for `name` (`base` and same-as-base variants: the base)."""
-        if name == "base":
+        if name == BASE:
             return self.base.commit
         return self.get(name).commit or self.base.commit
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..records import BASE
 from . import words as words_mod
 from .words import Words
 
@@ -170,7 +171,7 @@ class Study:
         """The named variants (all of them when `names` is empty); `base` is implied."""
         if not names:
             return list(self.variants)
-        return [self.variant(n) for n in names if n != "base"]
+        return [self.variant(n) for n in names if n != BASE]
 
     def symbols_of_interest(self) -> set[str]:
         names = set(self.helpers)
@@ -208,8 +209,8 @@ def _build(templates_dir: Path, root: Path, raw: dict[str, Any], path: Path, reu
                      folio=tuple(v.get("folio", ()))) for k, v in raw.get("roles", {}).items()}
     variants = {v.name: v for v in (reused.variants if reused else ())}
     variants |= {k: Variant(k, v) for k, v in raw.get("variants", {}).items()}
-    if "base" in variants:
-        raise ValueError("'base' is the unchanged tree and cannot be a variant name")
+    if BASE in variants:
+        raise ValueError(f"{BASE!r} is the unchanged tree and cannot be a variant name")
     helpers = dict(reused.helpers) if reused else {}
     helpers |= {
         name: tuple(Prototype(helper=name, template=p["template"], accuracy=Accuracy(p.get("accuracy", "exact")),
