@@ -46,13 +46,6 @@ def fake_deb(root: Path, series: str, version: str, sublevel: int) -> Path:
     return deb
 
 
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "nogitconfig"))  # no identity on this machine
-    return Settings.from_mapping({"cache": str(tmp_path / "cache")})
-
-
 def install(settings: Settings, deb: Path, version: str, monkeypatch) -> None:
     (settings.cache / "debs").mkdir(parents=True, exist_ok=True)
     shutil.copy(deb, settings.cache / "debs" / deb.name)
