@@ -37,6 +37,23 @@ class InfraError(WorkbenchError):
     exit_code = 3
 
 
+class MissingTool(InfraError):
+    """A program the workbench needs is not installed: `invoke setup` installs it."""
+
+    def __init__(self, what: str, why: str = "") -> None:
+        super().__init__(f"{what} {'is' if ', ' not in what else 'are'} not installed" + (f", so {why}" if why else ""),
+                         "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.")
+
+
+class UnknownName(UserError):
+    """A name the user gave (a variant, a test, a base, a config fragment) is not one there is."""
+
+    def __init__(self, message: str, known: list[str] | str, example: str = "") -> None:
+        listing = known if isinstance(known, str) else ", ".join(known) or "none"
+        super().__init__(message, f"There are: {listing}." + (f" {example}" if example else ""))
+        self.known = known
+
+
 class CommandFailed(InfraError):
     """An external command exited non-zero where that was not expected."""
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .errors import CommandFailed, InfraError, Interrupted
+from .errors import CommandFailed, InfraError, Interrupted, MissingTool
 
 GUARD = Path(__file__).with_name("guard.py")
 Say = Callable[[str], None]  # a line for the user (or a command's output line): the one type every stage takes
@@ -36,10 +36,7 @@ LineFn = Say
 
 
 def _not_installed(args: list[str]) -> InfraError:
-    return InfraError(
-        f"{args[0]} is not installed (needed for: {shown(args)})",
-        "Run `invoke setup` to install what the workbench needs, then `invoke doctor` to check.",
-    )
+    return MissingTool(args[0], f"this cannot run: {shown(args)}")
 
 
 @dataclass

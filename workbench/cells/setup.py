@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UnknownName, UserError
 from ..guest.executor import Executor
 from ..kernel import kbuild, selftests
 from ..kernel.kbuild import Config
@@ -58,10 +58,10 @@ def tests(kt: KernelTree, base: Base, asked: tuple[str, ...] | None, study: Stud
     if unknown:
         kinds = [s.kind for s in sources if s.name in unknown]
         more = selftests.described(kt.clone, base.commit, kinds)
-        raise UserError(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no mm selftest or "
-                        f"KUnit suite at {base.name} or any other base of {kt.source}",
-                        f"Tests at {base.name}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
-                        f"probes: {', '.join(study.probes) or 'none'}" + (f"; {more}." if more else "."))
+        raise UnknownName(f"no test {', '.join(unknown)}: not a probe of study {study.name!r}, and no test of any "
+                          f"kind at {base.name} or any other base of {kt.source}",
+                          f"tests at {base.name}: {', '.join(selftests.known_at(kt.clone, base.commit)) or 'none'}; "
+                          f"probes: {', '.join(study.probes) or 'none'}" + (f"; {more}" if more else ""))
     return Tests(names, sources, test_config(kt.clone, base.commit, sources))
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InfraError
+from ..errors import InfraError, MissingTool
 from ..proc import Runner, Say
 from ..records import write_atomic
 from ..settings import AccelMode, Settings
@@ -88,8 +88,7 @@ def choose(settings: Settings, image: Path, runner: Runner, say: Say,
         return found
     qemu = qemu or qemu_binary()
     if not qemu:
-        raise InfraError(f"{QEMU} is not installed, so no kernel can boot (and nothing is known about KVM)",
-                         "Run `invoke setup`, then `invoke doctor`.")
+        raise MissingTool(QEMU, "no kernel can boot (and nothing is known about KVM)")
     start = time.monotonic()
     accel = probe(image, runner, qemu, settings.cache / "tmp" / "kvm-probe", device)
     cache = settings.cache / "accel.json"

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InfraError
+from ..errors import MissingTool
 from ..proc import Runner, Say, Spawned, alive
 from ..settings import Overlap, Settings, VmSettings
 from . import accel as accel_mod
@@ -35,7 +35,7 @@ def vng_path() -> str:
     here = Path(sys.executable).parent / "vng"
     found = str(here) if here.exists() else shutil.which("vng")
     if not found:
-        raise InfraError("virtme-ng (vng) is not installed", "Run `invoke setup`, then `invoke doctor`.")
+        raise MissingTool("virtme-ng (vng)", "no kernel can boot here")
     return found
 
 
@@ -80,8 +80,7 @@ class VngExecutor:
         if self.vng is None:
             vng_path()
         if not accel_mod.qemu_binary():
-            raise InfraError(f"{accel_mod.QEMU} is not installed, so no kernel can boot",
-                             "Run `invoke setup`, then `invoke doctor`.")
+            raise MissingTool(accel_mod.QEMU, "no kernel can boot")
 
     def prepare(self, image: Path, say: Say) -> None:
         if self.accel is None:

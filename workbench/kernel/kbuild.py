@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InfraError, UserError
+from ..errors import MissingTool, UnknownName, UserError
 from ..proc import Completed, Runner
 from .tree import Worktree, slug
 
@@ -37,8 +37,7 @@ def check_tools() -> None:
     """Before anything is built: what every kernel build needs is installed."""
     missing = [t for t in TOOLS if not shutil.which(t)]
     if missing:
-        raise InfraError(f"{', '.join(missing)} not installed, so no kernel can be built",
-                         "Run `invoke setup`, then `invoke doctor`.")
+        raise MissingTool(", ".join(missing), "no kernel can be built")
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,8 @@ def load_config(name: str, search: list[Path], extra: tuple[str, ...] = (),
         path = next((d / f"{part}.config" for d in search if (d / f"{part}.config").exists()), None)
         if path is None:
             known = sorted({p.stem for d in search for p in d.glob("*.config")})
-            raise UserError(f"no config fragment {part!r} (in {', '.join(str(d) for d in search)})",
-                            f"Fragments: {', '.join(known)}; a config joins them with '+', e.g. minimal+debug.")
+            raise UnknownName(f"no config fragment {part!r} (in {', '.join(str(d) for d in search)})", known,
+                              "A config joins fragments with '+', e.g. minimal+debug.")
         paths.append(path)
     text = "\n".join([f"# --- {p.parent.name}/{p.name}\n{p.read_text()}" for p in paths]
                      + [f"# --- {label}\n{body}" for label, body in texts])

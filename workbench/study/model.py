@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UnknownName, UserError
 from ..records import BASE
 from . import words as words_mod
 from .words import Words
@@ -156,8 +156,7 @@ class Study:
         for v in self.variants:
             if v.name == name:
                 return v
-        raise UserError(f"study {self.name!r} has no variant {name!r}",
-                        f"Variants: base, {', '.join(self.variant_names)}.")
+        raise UnknownName(f"study {self.name!r} has no variant {name!r}", [BASE, *self.variant_names])
 
     @property
     def variant_names(self) -> list[str]:
