@@ -240,6 +240,12 @@ def test_each_input_changes_the_identity(field, value):
     assert cell_identity(dataclasses.replace(INPUTS, **{field: value})) != cell_identity(INPUTS)
 
 
+def test_the_identity_of_given_inputs_is_the_one_cells_cached_before_the_test_kind_seam_carry():
+    # computed with the code at af1fa67 (before the seam): a field added to CellInputs must hash as
+    # before at its default, or every finished cell would run again
+    assert cell_identity(INPUTS) == "6c3db1df5ae8d994f06c"
+
+
 def test_nothing_else_changes_the_identity():
     again = CellInputs(**dataclasses.asdict(INPUTS) | {"tests": ("cow", "probe")})
     assert cell_identity(again) == cell_identity(INPUTS) and len(cell_identity(INPUTS)) == 20
