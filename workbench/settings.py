@@ -18,37 +18,6 @@ from .errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULTS: dict[str, Any] = {
-    "tree": None,  # your kernel git tree; None: the Debian import repository in the cache
-    "cache": "~/.cache/kernel-workbench",
-    "study": "mapcount",
-    "tests": "cow,probe",
-    "jobs": 0,  # 0: all cores
-    # the configs to build, comma-separated; each is kbuild/<name>.config fragments joined by "+"
-    "configs": "minimal",
-    "fragments": None,  # first-wave spelling of one config: "minimal,debug" = configs "minimal+debug"
-    "vm": {
-        "memory": "4G",
-        "cpus": 2,
-        "zram": "2G",
-        "thp": "always",
-        "hugetlb_2m": 16,
-        "accel": "auto",  # auto | kvm | tcg
-        "timeout": 900,  # seconds for one cell (boot + all tests)
-        "test_timeout": 600,  # seconds for one test binary inside the guest
-        "append": "oops=panic panic=-1",
-    },
-    "overlap": "auto",  # boot cell k while building k+1: auto (only with KVM or > 2 cores) | on | off | force
-    "lab": None,  # boot and test the cells on this lab (a name under `labs`); None: virtme-ng on this host
-    "labs": {  # LAVA labs, by name (see LabSettings); `invoke lab up` brings up `local` on this host
-        "local": {"url": "http://127.0.0.1:8000/", "token_env": "WORKBENCH_LAVA_TOKEN", "device_type": "qemu",
-                  "accel": "tcg", "artifacts": "file", "jobs": 8, "devices": 2,
-                  "timeouts": {"deploy": 120, "boot": 300, "queue": 3600}},
-    },
-    "outputs": None,  # where patches/ and results/ go; None: the project's own folders
-    "templates": None,  # studies and report templates; None: the project's templates/
-    "verbose": False,  # echo every external command on the terminal (they are always logged)
-}
 
 
 class Overlap(str, enum.Enum):
@@ -76,6 +45,8 @@ class AccelMode(str, enum.Enum):
 
 @dataclass(frozen=True)
 class VmSettings:
+    """The guest's settings (`vm` in invoke.yaml); the defaults are said here, once."""
+
     memory: str = "4G"
     cpus: int = 2
     zram: str = "2G"
@@ -193,20 +164,23 @@ def parse_labs(raw: Any) -> dict[str, LabSettings]:
 
 @dataclass(frozen=True)
 class Settings:
-    cache: Path
-    tree: Path | None = None
+    """Every setting; the defaults are said here (and in VmSettings, LabSettings), once: `DEFAULTS`,
+    what Invoke's collection is given, is made from them."""
+
+    cache: Path  # DEFAULT_CACHE
+    tree: Path | None = None  # your kernel git tree; None: the Debian import repository in the cache
     study: str = "mapcount"
     tests: tuple[str, ...] = ("cow", "probe")
-    jobs: int = 0
-    configs: tuple[str, ...] = ("minimal",)
+    jobs: int = 0  # make -j; 0: all cores
+    configs: tuple[str, ...] = ("minimal",)  # each is kbuild/<name>.config fragments joined by "+"
     vm: VmSettings = field(default_factory=VmSettings)
-    overlap: Overlap = Overlap.AUTO
+    overlap: Overlap = Overlap.AUTO  # boot cell k while building k+1
     lab: str | None = None  # the lab the cells run on (a key of `labs`), None: this host
     labs: dict[str, LabSettings] = field(default_factory=dict)
     project: Path = PROJECT_ROOT
     outputs: Path = PROJECT_ROOT
     templates: Path = PROJECT_ROOT / "templates"
-    verbose: bool = False
+    verbose: bool = False  # echo every external command on the terminal (they are always logged)
 
     @property
     def make_jobs(self) -> int:
@@ -294,3 +268,19 @@ def _path(value: Any) -> Path:
 
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+DEFAULT_CACHE = "~/.cache/kernel-workbench"
+LOCAL_LAB = LabSettings("local", "http://127.0.0.1:8000/", "WORKBENCH_LAVA_TOKEN")  # `invoke lab up` makes it
+
+
+def _defaults() -> dict[str, Any]:
+    """The defaults as invoke.yaml spells them: what the dataclasses above say, plus the settings
+    that are None unless set (the tree, where outputs and templates go, the first wave's
+    `fragments`) and the local lab's declaration."""
+    d = Settings(cache=Path(DEFAULT_CACHE)).to_mapping()
+    return d | {"cache": DEFAULT_CACHE, "tree": None, "outputs": None, "templates": None, "fragments": None,
+                "labs": {LOCAL_LAB.name: LOCAL_LAB.to_mapping()}}
+
+
+DEFAULTS: dict[str, Any] = _defaults()
