@@ -121,13 +121,12 @@ def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: st
            verbose: bool, no_reuse: bool = False, lab: str | None = None) -> Any:
     from workbench import matrix
 
-    settings = _settings(c, study=study, overlap=overlap, timeout=_float(timeout, "--timeout"),
-                         configs=configs, verbose=verbose or None, lab=lab)
-    names = _list(variants)
-    req = matrix.MatrixRequest(base=base, variants=names, tests=_list(tests),
-                               repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, configs=_list(configs),
-                               study=study, timeout=_float(timeout, "--timeout"), overlap=overlap,
-                               reuse=not no_reuse, lab=lab)
+    overrides = {"configs": configs, "study": study, "timeout": _float(timeout, "--timeout"), "overlap": overlap,
+                 "lab": lab}  # the flags that set a setting: Settings takes them, the run's command shows them
+    settings = _settings(c, **overrides, verbose=verbose or None)
+    req = matrix.MatrixRequest(base=base, variants=_list(variants), tests=_list(tests),
+                               repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, reuse=not no_reuse,
+                               flags=matrix.given(**overrides))
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
     return run, settings

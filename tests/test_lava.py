@@ -284,7 +284,7 @@ def test_labs_come_from_invoke_yaml_and_name_the_token_variable_never_the_token(
 def test_the_commands_a_run_records_say_which_lab():
     from workbench.bisect import BisectRequest
     from workbench.matrix import MatrixRequest
-    assert MatrixRequest(base="v6.12", lab="local").command() == "invoke matrix --base v6.12 --tests cow --lab local"
+    assert MatrixRequest(base="v6.12", flags=(("--lab", "local"),)).command() == "invoke matrix --base v6.12 --tests cow --lab local"
     assert BisectRequest("v6.1", "v6.2", ("cow",), ("THP",), lab="local").command().endswith(" --lab local")
 
 

@@ -63,12 +63,15 @@ def test_a_run_refused_by_the_lock_leaves_no_folder(tmp_path):
     ({"repeat": 0}, "--repeat must be 1 or more"), ({"repeat": -1}, "--repeat must be 1 or more"),
     ({"tests": ()}, "no tests named"), ({"tests": ("nosuchtest",)}, "no test nosuchtest: not a probe"),
     ({"base": "v9.99"}, "unknown tag or ref 'v9.99'"), ({"variants": ("nope",)}, "has no variant 'nope'"),
-    ({"configs": ("minimal+nofrag",)}, "no config fragment 'nofrag'")])
+    ({"configs": "minimal+nofrag"}, "no config fragment 'nofrag'")])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, change, match):
     repo = make_tree(tmp_path, "v6.10", headers="v6.12", tag="v6.12")
+    configs = change.pop("configs", None)  # a setting: in the Settings the task makes from the flags
     req = matrix.MatrixRequest(**{"base": "v6.12", "tests": ("cow",), "tree": str(repo), **change})
+    settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")},
+                                     configs=configs)
     with pytest.raises(UserError, match=match):
-        matrix.execute(req, settings_for(tmp_path), lambda m: None)
+        matrix.execute(req, settings, lambda m: None)
     assert no_runs(tmp_path) and not (tmp_path / "out" / "patches").exists()
 
 
@@ -156,7 +159,7 @@ def test_a_run_records_its_settings_and_its_vm_and_they_round_trip(tmp_path):
 
 def test_the_reproduce_command_is_quoted():
     req = matrix.MatrixRequest(base="v6.12", variants=("folio_mapcount",), tests=("cow",), tree="/my trees/linux",
-                               configs=("minimal", "minimal+debug"), timeout=120.0)
+                               flags=matrix.given(configs="minimal,minimal+debug", study=None, timeout=120.0))
     assert req.command() == ("invoke matrix --base v6.12 --variants folio_mapcount --tests cow "
                              "--tree '/my trees/linux' --configs minimal,minimal+debug --timeout 120.0")
 

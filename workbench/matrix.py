@@ -37,18 +37,18 @@ from .study.model import load as load_study
 
 @dataclass(frozen=True)
 class MatrixRequest:
+    """What `matrix` and `run` were asked beyond the settings. The flags that override a setting
+    (--configs, --study, --timeout, ...) are already in the Settings the run gets; `flags` keeps
+    them as given, only for the command that reproduces the run."""
+
     base: str
     variants: tuple[str, ...] | None = None  # None: all of the study's
     tests: tuple[str, ...] | None = ("cow",)  # None: the settings' (a probe the study lacks is left out)
     repeat: int = 1
     kind: RunKind = RunKind.MATRIX  # RUN: one cell, no base column unless asked for
     tree: str | None = None
-    configs: tuple[str, ...] | None = None  # None: the settings'
-    study: str | None = None
-    timeout: float | None = None
-    overlap: str | None = None
     reuse: bool = True  # False (--no-reuse): a variant with the base's machine code still gets its own boots
-    lab: str | None = None  # --lab NAME: the cells boot on that lab
+    flags: tuple[tuple[str, str], ...] = ()  # (--flag, value) of each setting given on the command line
 
     @property
     def include_base(self) -> bool:
@@ -69,14 +69,17 @@ class MatrixRequest:
             argv += ["--variant" if self.kind is RunKind.RUN else "--variants", ",".join(self.variants)]
         if self.tests is not None:
             argv += ["--tests", ",".join(self.tests)]
-        for flag, value in (("--repeat", self.repeat if self.repeat > 1 else None), ("--tree", self.tree),
-                            ("--configs", ",".join(self.configs) if self.configs else None),
-                            ("--study", self.study), ("--timeout", self.timeout), ("--overlap", self.overlap),
-                            ("--lab", self.lab)):
-            if value is not None:
-                argv += [flag, str(value)]
+        argv += ["--repeat", str(self.repeat)] if self.repeat > 1 else []
+        argv += ["--tree", self.tree] if self.tree is not None else []
+        argv += [part for flag in self.flags for part in flag]
         argv += [] if self.reuse else ["--no-reuse"]
         return shlex.join(argv)
+
+
+def given(**settings: object) -> tuple[tuple[str, str], ...]:
+    """The settings a command line gave, as (--flag, value) for the reproducer (None: not given)."""
+    return tuple((f"--{name.replace('_', '-')}", ",".join(v) if isinstance(v, tuple) else str(v))
+                 for name, v in settings.items() if v is not None)
 
 
 @dataclass(frozen=True)
@@ -124,14 +127,14 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     req.check()
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
-    setup.configs(settings, req.configs, study, executor)  # a typo in a config's name: refused now
+    setup.configs(settings, None, study, executor)  # a typo in a config's name: refused now
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
     tests = setup.tests(kt, base, req.tests, study, settings, say)
     kbuild.check_tools()
     executor.check()
-    configs = setup.configs(settings, req.configs, study, executor, tests.config)
+    configs = setup.configs(settings, None, study, executor, tests.config)
     patchset = commits.render_all(kt, study, base, [n for n in names if n not in specs])  # template errors refuse here
     brought = [sources_mod.bring(kt, base, name, spec) for name, spec in specs.items()]  # so does a patch that fails
     return _Checked(study, configs, kt, base, tests, executor, patchset, names, brought)
