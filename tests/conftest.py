@@ -1,4 +1,4 @@
-"""What every fast test gets: a HOME and a cache of its own, no INVOKE_WORKBENCH_* variables of the
+"""What every fast test gets (the test doubles live in tests/fakes/, importable by name): a HOME and a cache of its own, no INVOKE_WORKBENCH_* variables of the
 machine's, and a `settings` fixture whose cache and outputs are in the test's own folder.
 
 Tests marked `kernel` keep the real HOME: they use the real Debian trees and builds in the cache.
@@ -6,11 +6,15 @@ Tests marked `kernel` keep the real HOME: they use the real Debian trees and bui
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from workbench.settings import Settings
+
+FAKES = Path(__file__).parent / "fakes"  # test doubles only: a fake kernel tree, lab, LAVA, bisect step
+sys.path.insert(0, str(FAKES))
 
 
 @pytest.fixture(autouse=True)

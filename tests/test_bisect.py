@@ -100,7 +100,7 @@ def run_fake(tmp_path: Path, repo: Path, commits: list[str], table: dict, **kw) 
     settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})
     req = bisect.BisectRequest(good=commits[0], bad=commits[-1], tests=("cow",), cases=("swapped-out, PTE-mapped THP",),
                                tree=str(repo), **kw)
-    step = [sys.executable, str(Path(__file__).parent / "fake_step.py"), str(tfile)]
+    step = [sys.executable, str(Path(__file__).parent / "fakes" / "fake_step.py"), str(tfile)]
     return bisect.bisect(req, settings, lambda m: None, step=step,
                          reference=lambda base: cells_for(table, base.commit))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-DATA = Path(__file__).parent / "data" / "lava"
+DATA = Path(__file__).parent.parent / "data" / "lava"
 
 
 def captured(name: str) -> str:

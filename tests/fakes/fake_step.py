@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project (tests/fakes/ is two below)
 
 from workbench import bisect
 from workbench.records import Case, CellResult, TestOutput

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project (tests/fakes/ is two below)
 
 from workbench.cells import build as build_mod
 from workbench.cells import driver as driver_mod

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 SHAPES = DATA / "madvise"
 
 # Helpers (and what the prototypes require) present in each shape's headers.
