@@ -142,3 +142,28 @@ def test_a_run_of_a_same_as_base_variant_runs_the_base_for_it():
     assert p.columns == ["page_mapcount"] and [s.variant for s in p.specs] == ["base"]
     p = plan(_Git(), patchset(), ["base"], False, ["minimal"], 1)  # type: ignore[arg-type]
     assert p.columns == ["base"] and [s.label for s in p.specs] == ["base"]
+
+
+class Unsettled(fake_lab.FakeLab):
+    """An executor whose identity is known only once it has seen a kernel image (virtme-ng's KVM probe)."""
+
+    seen: Path | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.seen is not None
+
+    def prepare(self, image: Path, say: object) -> None:
+        self.seen = image
+
+
+def test_the_executor_is_settled_before_the_first_identity_with_an_image_the_base_already_has(tmp_path):
+    from workbench.cells import setup
+
+    ready = fake_lab.prepared(tmp_path)
+    image = ready.configs["minimal"].build / "arch" / "x86" / "boot" / "bzImage"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"an earlier build's kernel")
+    lab = Unsettled()
+    setup.settle(ready, lab, Runner(), tmp_path, lambda m: None)
+    assert lab.seen == image  # no build needed: every cell's identity is known before the driver starts
