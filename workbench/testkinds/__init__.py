@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .base import SETUP, BuildContext, TestKind, TestSource
+from .cgroup import Cgroup
 from .kunit import Kunit
 from .probe import Probe
 from .selftest import Selftest
 from .vmtests import Vmtests
 
-KINDS: tuple[TestKind, ...] = (Probe(), Kunit(), Vmtests(), Selftest())
+KINDS: tuple[TestKind, ...] = (Probe(), Kunit(), Vmtests(), Cgroup(), Selftest())
 
 __all__ = ["KINDS", "SETUP", "BuildContext", "TestKind", "TestSource", "kind_of", "named"]
 
