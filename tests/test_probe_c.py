@@ -3,6 +3,7 @@ kernel style in shape (lines of at most 100 columns, tabs counted as 8; function
 lines), and the arithmetic the verdicts rest on is tested as C (tests/c/)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -68,3 +69,33 @@ def test_the_common_helpers_exit_codes_are_kselftests():
         src = probe.read_text()
         assert "return 1;" not in src.split("int main(void)", 1)[1] and "return 4;" not in src
         assert "enum verdict" not in src and "static void set_outcome" not in src  # one copy: the header's
+
+
+@pytest.mark.parametrize("source", sorted((ROOT / "tests" / "c").glob("*.c")), ids=lambda p: p.stem)
+def test_the_probes_verdicts_in_c(source: Path, tmp_path: Path):
+    """tests/c/*.c include a probe (its main() renamed) and check its arithmetic and verdicts."""
+    binary = tmp_path / source.stem
+    built = subprocess.run([gcc(), *CFLAGS, "-o", str(binary), str(source)], capture_output=True, text=True,
+                           check=False)
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "all checks held" in ran.stdout
+
+
+def test_the_probes_comments_say_what_their_code_does():
+    """Issue 32.8: the header comments had drifted (a default of 1024 MiB where the code said 256,
+    the parent mlocking where a locker child does); what they claim about a constant, a build line
+    or who does what is checked against the code."""
+    mapcount = (ROOT / "templates" / "mapcount" / "probe" / "probe.c").read_text()
+    lazyfree = (ROOT / "templates" / "lazyfree" / "probe" / "probe.c").read_text()
+    said = re.search(r"PROBE_COST_MB \(default (\d+)", mapcount)
+    defined = re.search(r"#define DEFAULT_COST_MB\s+(\d+)", mapcount)
+    assert said and defined and said.group(1) == defined.group(1)
+    assert not re.search(r"parent\s+(\*\s+)?mlock", lazyfree) and "locker child" in lazyfree
+    for src in (mapcount, lazyfree):
+        build = re.search(r"Build: (gcc [^\n]*)", src)
+        assert build and all(flag in build.group(1).split() for flag in CFLAGS)
+    for readme in (ROOT / "templates").glob("*/probe/README.md"):
+        for line in re.findall(r"`gcc [^`]*`", readme.read_text()):
+            assert all(flag in line.split() for flag in CFLAGS), f"{readme}: {line}"
