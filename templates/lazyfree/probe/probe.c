@@ -86,6 +86,8 @@
 
 /* never touched: MADV_FREE on it only drains this CPU's LRU batches */
 static char *drain_page;
+/* the kernel tracks soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): clear PTEs can be proven */
+static bool soft_dirty;
 
 /* what a verdict means, in a result line */
 static const char *const verdict_text[NR_VERDICTS] = {
@@ -917,11 +919,13 @@ static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
 		snprintf(c->setup, sizeof(c->setup), "reclaim put the folio in the swap cache and "
 			 "replaced this process's %zu and the child's %zu PTEs by swap entries, "
 			 "stopping at a locker child's mlocked last page (%s); the locker gone, "
-			 "both read their pages back from the swap cache with read faults (clean "
-			 "PTEs): the folio still in it, the child's smaps Shared_Clean %ld kB, "
-			 "Shared_Dirty %ld kB, Private_Clean %ld kB, Private_Dirty %ld kB "
-			 "(PG_dirty: never written out); ", c->p_n, c->c_n, moved, ss.shared_clean,
-			 ss.shared_dirty, ss.private_clean, ss.private_dirty);
+			 "both read their pages back from the swap cache with read faults, the "
+			 "child's soft-dirty bits cleared then and still clear right before "
+			 "madvise (clean PTEs, nothing written since): the folio still in it, the "
+			 "child's smaps Shared_Clean %ld kB, Shared_Dirty %ld kB, Private_Clean "
+			 "%ld kB, Private_Dirty %ld kB (PG_dirty: never written out); ", c->p_n,
+			 c->c_n, moved, ss.shared_clean, ss.shared_dirty, ss.private_clean,
+			 ss.private_dirty);
 	else
 		snprintf(c->setup, sizeof(c->setup), "all %zu pages swapped out of %s (%s) and "
 			 "read back, this process first: every page in the swap cache, the "
@@ -931,11 +935,71 @@ static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
 	return 0;
 }
 
+/*
+ * Write "4" to clear_refs of process pid (0: this one): its soft-dirty bits cleared, its PTEs
+ * write-protected, so that the next write to a page faults and sets the page's bit again (the
+ * PTE's dirty bit is kept as it was); 0 on success.
+ */
+static int soft_dirty_clear(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid ? (int)pid : (int)getpid());
+	return write_text(path, "4");
+}
+
+/* Does the kernel track soft-dirty bits? A page written after clear_refs must show one. */
+static bool soft_dirty_works(void)
+{
+	char *page = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	uint64_t before = 0, after = 0;
+
+	if (page == MAP_FAILED)
+		return false;
+	page[0] = 1;
+	if (soft_dirty_clear(0) || pagemap_read(page, 1, &before))
+		before = PM_SOFT_DIRTY;
+	page[0] = 2;
+	if (pagemap_read(page, 1, &after))
+		after = 0;
+	munmap(page, pagesize);
+	return !(before & PM_SOFT_DIRTY) && (after & PM_SOFT_DIRTY);
+}
+
+/*
+ * A large folio's clean PTEs proven by construction (smaps cannot tell: the folio is PG_dirty,
+ * so Shared_Dirty counts it whatever the PTEs say, and no /proc file shows a PTE's dirty bit):
+ * the children's PTEs were installed by read faults after the swap-out, their soft-dirty bits
+ * are cleared now, and kid_as_needed() checks them still clear right before madvise: nothing
+ * has written the pages since. 0, or -1 (o says why the proof is impossible).
+ */
+static int clean_prove(struct lcase *c, struct outcome *o)
+{
+	int k;
+
+	if (!c->large)
+		return 0;
+	if (!soft_dirty) {
+		set_outcome(o, V_INCONCLUSIVE, "cannot prove the child's PTEs clean: the kernel "
+			    "does not track soft-dirty bits (CONFIG_MEM_SOFT_DIRTY)");
+		return -1;
+	}
+	for (k = 0; k < c->nkids; k++)
+		if (soft_dirty_clear(c->kids[k].pid)) {
+			set_outcome(o, V_ERROR, "cannot write /proc/%d/clear_refs",
+				    (int)c->kids[k].pid);
+			return -1;
+		}
+	return 0;
+}
+
 static int make_clean(struct lcase *c, struct outcome *o)
 {
 	char moved[300];
 
-	if (clean_swap_out(c, moved, sizeof(moved), o) || clean_read_back(c, o))
+	if (clean_swap_out(c, moved, sizeof(moved), o) || clean_read_back(c, o) ||
+	    clean_prove(c, o))
 		return -1;
 	return clean_evidence(c, moved, o);
 }
@@ -986,12 +1050,18 @@ static int kid_as_needed(struct lcase *c, int k, struct outcome *o)
 	}
 	for (i = 0; i < c->c_n; i++) {
 		want = c->large ? c->pfn0 + c->c_first + i : c->ppm[c->c_first + i] & PM_PFN_MASK;
-		if ((c->cpm[i] & PM_PRESENT) && (c->cpm[i] & PM_PFN_MASK) == want)
-			continue;
-		what = c->cpm[i] & PM_PRESENT ? "another page" : "not present";
-		set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the child as the "
-			    "scenario needs (%s)", c->c_first + i, what);
-		return -1;
+		if (!(c->cpm[i] & PM_PRESENT) || (c->cpm[i] & PM_PFN_MASK) != want) {
+			what = c->cpm[i] & PM_PRESENT ? "another page" : "not present";
+			set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the child as the "
+				    "scenario needs (%s)", c->c_first + i, what);
+			return -1;
+		}
+		if (c->clean && c->large && (c->cpm[i] & PM_SOFT_DIRTY)) {
+			set_outcome(o, V_INCONCLUSIVE, "the child's page %zu is soft-dirty before "
+				    "madvise: written since the read-back, its PTE may be dirty",
+				    c->c_first + i);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -1132,7 +1202,27 @@ static bool judge_loss(const struct lcase *c, struct outcome *o)
 	return true;
 }
 
-/* a shared folio: split, or left to every process */
+/*
+ * A shared folio the children's PTEs may keep dirty (not made clean: a plain fork copies the
+ * dirty bits): a wrong "exclusive" would be saved by them at reclaim, so the children's intact
+ * data proves nothing about the check. What this process's side shows is said instead: whether
+ * its advised range was marked lazyfree, and what it read after reclaim.
+ */
+static void judge_caller_only(const struct lcase *c, struct outcome *o)
+{
+	char txt[80];
+
+	tally_text(&c->t_adv, c->a_n, txt, sizeof(txt));
+	set_outcome(o, V_CALLER, "the other process's PTEs were not made clean (a wrong decision "
+		    "would be saved by their dirty bit); this process's side: LazyFree %ld kB, "
+		    "%zu of %zu advised pages lazyfree in kpageflags, pglazyfree %+ld, after "
+		    "reclaim %s; the other process keeps its %zu pages, the folio %s",
+		    c->ss_p.lazyfree, c->pst.lazyfree, c->a_n,
+		    moved_by(c->c0.vm[VM_PGLAZYFREE], c->c1.vm[VM_PGLAZYFREE]), txt,
+		    c->c_n * c->nkids, c->large ? "not split" : "small");
+}
+
+/* a shared folio: split, left to every process, or (PTEs not clean) the caller's side only */
 static void judge_shared(const struct lcase *c, struct outcome *o)
 {
 	if (c->split)
@@ -1142,6 +1232,8 @@ static void judge_shared(const struct lcase *c, struct outcome *o)
 		set_outcome(o, V_INCONCLUSIVE, "the kernel marked pages another process maps with "
 			    "clean PTEs lazyfree (LazyFree %ld kB in the child's smaps), but "
 			    "reclaim did not discard them", c->kid_lazy);
+	else if (!c->clean)
+		judge_caller_only(c, o);
 	else
 		set_outcome(o, V_PASS, "%s", "");
 }
@@ -1258,6 +1350,7 @@ static int probe_setup(void)
 			  0);
 	if (drain_page == MAP_FAILED)
 		return tap_skip_all("mmap failed: %s", strerror(errno));
+	soft_dirty = soft_dirty_works();
 	catch_signals(cleanup);
 	if (cg_setup(msg, sizeof(msg))) {
 		cleanup();
@@ -1290,6 +1383,8 @@ int main(void)
 	       have_thp ? pmdsize / 1024 : 0, nthp, swap_total_kb(), CG_DIR,
 	       cg_mounted ? "mounted by the probe" : "already mounted",
 	       cg_enabled_memory ? "enabled by the probe" : "already enabled");
+	printf("# soft-dirty bits %s\n", soft_dirty ? "tracked: the children's clean PTEs of a "
+	       "large folio can be proven" : "not tracked: the large clean rows are inconclusive");
 	for (i = 0; i < nplan; i++) {
 		struct outcome o = { .v = V_PASS };
 
