@@ -27,12 +27,12 @@ static void test_kids_acted_never_underflows(void)
 
 	CHECK(fewer(3, 5) == 0);
 	CHECK(fewer(5, 3) == 2);
-	CHECK(kids_acted(&before, &after, true) == 0);
-	CHECK(kids_acted(&after, &before, true) == 2);
+	CHECK(kids_acted(&before, &after, true, false) == 0);
+	CHECK(kids_acted(&after, &before, true, false) == 2);
 	after.swapped = 7;
-	CHECK(kids_acted(&before, &after, false) == 7);
+	CHECK(kids_acted(&before, &after, false, false) == 7);
 	s.acted = 0;
-	s.kid_acted = kids_acted(&before, &after, true);
+	s.kid_acted = kids_acted(&before, &after, true, false);
 	judge(true, 512, true, &s, &o);
 	CHECK(o.v == V_PASS);
 }

@@ -75,7 +75,8 @@ static const char *const cold_text[NR_VERDICTS] = {
 /* a part of a folio: all of it (or, for what is unmapped, nothing), a half, or from a quarter on */
 enum half { NONE, FIRST, SECOND, FROM_QUARTER };
 
-enum shape { THP, SMALL, KSM };
+/* anonymous THP, small page, KSM page; a shmem THP (a MAP_SHARED anonymous mapping: tmpfs) */
+enum shape { THP, SMALL, KSM, SHMEM };
 
 /* how a THP is made: faulted in, by MADV_COLLAPSE, mremap()ed across two page tables, or four */
 enum make { FAULT, COLLAPSE, STRADDLE, SEVERAL };
@@ -138,6 +139,10 @@ static const struct scenario scenarios[] = {
 	  .cold = true },
 	{ .text = "KSM page shared with a child", .shape = KSM, .children = 1, .shared = true,
 	  .cold = true },
+	{ .text = "exclusive PMD-mapped shmem THP", .shape = SHMEM, .pmd_only = true,
+	  .pmd_mapped = true },
+	{ .text = "PMD-mapped shmem THP shared with a child", .shape = SHMEM, .pmd_only = true,
+	  .pmd_mapped = true, .children = 1, .shared = true },
 };
 
 #define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
@@ -177,8 +182,8 @@ static uint64_t folio_flags(uint64_t pfn)
 	return f;
 }
 
-/* AnonHugePages (kB) of the VMA containing addr, -1 if not found */
-static long smaps_anon_huge_kb(const void *addr)
+/* a field of /proc/self/smaps ("AnonHugePages") in kB for the VMA containing addr, -1 if none */
+static long smaps_kb(const void *addr, const char *field)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
@@ -194,13 +199,18 @@ static long smaps_anon_huge_kb(const void *addr)
 			in = start <= a && a < end;
 			continue;
 		}
-		if (in && !strncmp(line, "AnonHugePages:", 14)) {
-			kb = strtol(line + 14, NULL, 10);
+		if (in && !strncmp(line, field, strlen(field)) && line[strlen(field)] == ':') {
+			kb = strtol(line + strlen(field) + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
 	return kb;
+}
+
+static long smaps_anon_huge_kb(const void *addr)
+{
+	return smaps_kb(addr, "AnonHugePages");
 }
 
 /* how far the splits that failed moved (the kernel tried to split a folio and gave up) */
@@ -325,18 +335,29 @@ struct child {
 	int ready, go;	/* parent's ends of the pipes */
 };
 
+/*
+ * What a child does to the pages it keeps: nothing (fork() copied the parent's page tables),
+ * rewrite the first byte (KSM: break COW, so that the child has its own page with the same
+ * bytes), or read each page (shmem: fork() copies no page tables of a shared mapping, so the
+ * child maps the folio by faulting it in)
+ */
+enum touch { UNTOUCHED, REWRITE, READ };
+
 /* in a child: keep [keep, keep + keep_len) of [mem, mem + size) mapped, say so, wait, exit */
 static void child_main(int ready, int go, char *mem, size_t size, size_t keep, size_t keep_len,
-		       bool rewrite)
+		       enum touch touch)
 {
 	char ch = 'r';
+	size_t off;
 
 	if (keep && munmap(mem, keep))
 		ch = 'u';
 	if (keep + keep_len < size && munmap(mem + keep + keep_len, size - keep - keep_len))
 		ch = 'u';
-	if (rewrite)	/* KSM: break COW, so that the child has its own page with the same bytes */
+	if (touch == REWRITE)
 		*(volatile char *)mem = *(volatile char *)mem;
+	for (off = keep; touch == READ && off < keep + keep_len; off += pagesize)
+		(void)*(volatile char *)(mem + off);
 	if (write(ready, &ch, 1) != 1)
 		_exit(1);
 	while (read(go, &ch, 1) < 0 && errno == EINTR)
@@ -349,7 +370,7 @@ static void child_main(int ready, int go, char *mem, size_t size, size_t keep, s
  * says so, and waits; 0 on success
  */
 static int start_child(struct child *c, char *mem, size_t size, size_t keep, size_t keep_len,
-		       bool rewrite, char *msg, size_t len)
+		       enum touch touch, char *msg, size_t len)
 {
 	int ready[2], go[2];
 	char ch;
@@ -361,7 +382,7 @@ static int start_child(struct child *c, char *mem, size_t size, size_t keep, siz
 	if (c->pid == 0) {
 		close(ready[0]);
 		close(go[1]);
-		child_main(ready[1], go[0], mem, size, keep, keep_len, rewrite);
+		child_main(ready[1], go[0], mem, size, keep, keep_len, touch);
 	}
 	close(ready[1]);
 	close(go[0]);
@@ -404,6 +425,7 @@ struct layout {
 	struct child *c;
 	int nc;
 	int pmd;	/* 1: the parent maps it by a PMD, 0: by PTEs, -1: not checked */
+	bool shmem;	/* acted on: unmapped (shmem pages in swap leave no swap entry in a PTE) */
 };
 
 /* 0: process k (-1 the parent) maps the pages of the folio it should; else why not */
@@ -434,6 +456,7 @@ static int mapped_as_needed(const struct layout *l, int k, uint64_t *pm, char *m
 /* 0: the state is what the scenario needs; else why not (an inconclusive case) */
 static int layout_check(const struct layout *l, char *msg, size_t len)
 {
+	const char *field = l->shmem ? "ShmemPmdMapped" : "AnonHugePages";
 	size_t n = l->size / pagesize;
 	uint64_t *pm = calloc(n, sizeof(uint64_t));
 	int k, ret = 1;
@@ -456,10 +479,10 @@ static int layout_check(const struct layout *l, char *msg, size_t len)
 		if (mapped_as_needed(l, k, pm, msg, len))
 			goto out;
 	if (l->pmd >= 0) {
-		kb = smaps_anon_huge_kb(l->mem + l->p_off);
+		kb = smaps_kb(l->mem + l->p_off, field);
 		if (l->pmd ? kb < (long)(l->size / 1024) : kb != 0) {
-			snprintf(msg, len, "the parent does not map the folio by %s "
-				 "(AnonHugePages %ld kB)", l->pmd ? "a PMD" : "PTEs", kb);
+			snprintf(msg, len, "the parent does not map the folio by %s (%s %ld kB)",
+				 l->pmd ? "a PMD" : "PTEs", field, kb);
 			goto out;
 		}
 	}
@@ -515,8 +538,11 @@ static int mark_referenced(char *start, size_t len, bool pmd_mapped, struct outc
 
 /* ---------------------------------------------------------------- madvise and the verdict */
 
-/* what madvise() did to the parent's range: pages acted on, or -1 (the outcome says why) */
-static long acted_on(char *start, size_t n, bool cold, struct outcome *o)
+/*
+ * what madvise() did to the parent's range: pages acted on, or -1 (the outcome says why). A shmem
+ * page reclaimed leaves no swap entry in the PTE, only an empty one: acted on is unmapped.
+ */
+static long acted_on(char *start, size_t n, bool cold, bool shmem, struct outcome *o)
 {
 	struct state after;
 
@@ -524,6 +550,8 @@ static long acted_on(char *start, size_t n, bool cold, struct outcome *o)
 		set_outcome(o, V_ERROR, "cannot read pagemap");
 		return -1;
 	}
+	if (shmem && !cold)
+		return (long)(n - after.present);
 	if (cold) {
 		if (after.present != n) {
 			set_outcome(o, V_ERROR, "%zu of %zu pages left memory after MADV_COLD",
@@ -555,9 +583,12 @@ struct seen {
  * no longer REFERENCED. A page the call left alone may be marked again meanwhile: then fewer()
  * says 0, never an unsigned underflow that would read as "wrong deactivation".
  */
-static size_t kids_acted(const struct state *before, const struct state *after, bool cold)
+static size_t kids_acted(const struct state *before, const struct state *after, bool cold,
+			 bool shmem)
 {
-	return cold ? fewer(before->referenced, after->referenced) : after->swapped;
+	if (cold)
+		return fewer(before->referenced, after->referenced);
+	return shmem ? fewer(before->present, after->present) : after->swapped;
 }
 
 /* 0: the state before madvise is what the scenario needs; else the outcome says why not */
@@ -604,10 +635,10 @@ static int advise(char *start, size_t len, bool cold, const struct layout *l, st
 	}
 	counters_read(&c1, l->size);
 	children_state(l, cold, &kids1);
-	s->acted = acted_on(start, len / pagesize, cold, o);
+	s->acted = acted_on(start, len / pagesize, cold, l->shmem, o);
 	if (s->acted < 0)
 		return -1;
-	s->kid_acted = kids_acted(&kids0, &kids1, cold);
+	s->kid_acted = kids_acted(&kids0, &kids1, cold, l->shmem);
 	s->kid_pages = l->nc * l->c_len / pagesize;
 	/* the folio cannot have been freed while a child still maps a page of it */
 	s->split = l->size > pagesize && !folio_whole(l->pfn0, l->size / pagesize);
@@ -620,10 +651,10 @@ static int advise(char *start, size_t len, bool cold, const struct layout *l, st
 static void print_evidence(const struct layout *l, size_t n, bool cold, const struct seen *s)
 {
 	size_t nf = l->size / pagesize;
-	const char *did = cold ? "deactivated" : "paged out";
+	const char *did = cold ? "deactivated" : l->shmem ? "unmapped by reclaim" : "paged out";
 
-	printf("# evidence: %zu kB folio at PFN %#llx (one folio, %s, %s) before madvise; "
-	       "after it: this process %ld of %zu pages %s", l->size / 1024,
+	printf("# evidence: %zu kB %sfolio at PFN %#llx (one folio, %s, %s) before madvise; after "
+	       "it: this process %ld of %zu pages %s", l->size / 1024, l->shmem ? "shmem " : "",
 	       (unsigned long long)l->pfn0, nf > 1 ? "on the LRU" : "small",
 	       l->pmd == 1 ? "PMD-mapped" : "PTE-mapped", s->acted, n, did);
 	if (l->nc)
@@ -774,7 +805,8 @@ static int share(const struct scenario *s, size_t size, struct layout *l, struct
 
 	part(other_half(s->child_unmaps), size, &keep, &keep_len);
 	for (k = 0; k < s->children; k++) {
-		if (start_child(&l->c[k], l->mem, size, keep, keep_len, false, msg, sizeof(msg))) {
+		if (start_child(&l->c[k], l->mem, size, keep, keep_len, l->shmem ? READ : UNTOUCHED,
+				msg, sizeof(msg))) {
 			set_outcome(o, V_ERROR, "%s", msg);
 			return -1;
 		}
@@ -855,7 +887,7 @@ static int several_setup(struct several *sv, bool cold, struct outcome *o)
 			return -1;
 		}
 	madvise(sv->mem, total, MADV_NOHUGEPAGE);
-	if (start_child(&sv->c, sv->mem, total, sv->size, sv->size, false, msg, sizeof(msg))) {
+	if (start_child(&sv->c, sv->mem, total, sv->size, sv->size, UNTOUCHED, msg, sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		return -1;
 	}
@@ -892,11 +924,11 @@ static int several_advise(struct several *sv, bool cold, struct outcome *o)
 	counters_read(&c1, sv->size);
 	children_state(&l, cold, &kids1);
 	for (f = 0; f < 4; f++) {
-		sv->acted[f] = acted_on(sv->mem + f * sv->size, sv->n, cold, o);
+		sv->acted[f] = acted_on(sv->mem + f * sv->size, sv->n, cold, false, o);
 		if (sv->acted[f] < 0)
 			return -1;
 	}
-	sv->kid_acted = kids_acted(&kids0, &kids1, cold);
+	sv->kid_acted = kids_acted(&kids0, &kids1, cold, false);
 	sv->split_failed = split_failures(&c0, &c1);
 	counters_delta(&c0, &c1, sv->size, sv->moved, sizeof(sv->moved));
 	return 0;
@@ -978,7 +1010,8 @@ static void run_small(const struct scenario *s, bool cold, struct outcome *o)
 		set_outcome(o, V_SKIP, "%s", msg);
 		goto out;
 	}
-	if (s->children && start_child(&c, mem, pagesize, 0, pagesize, false, msg, sizeof(msg))) {
+	if (s->children &&
+	    start_child(&c, mem, pagesize, 0, pagesize, UNTOUCHED, msg, sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		goto out;
 	}
@@ -1083,7 +1116,7 @@ static void run_ksm(const struct scenario *s, bool cold, struct outcome *o)
 	if (ksm_page(mem, cold, o))
 		goto out;
 	/* the child writes a byte of its page with the value it has: a COW copy, the same bytes */
-	if (start_child(&c, mem, pagesize, 0, pagesize, true, msg, sizeof(msg))) {
+	if (start_child(&c, mem, pagesize, 0, pagesize, REWRITE, msg, sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		goto out;
 	}
@@ -1098,6 +1131,87 @@ static void run_ksm(const struct scenario *s, bool cold, struct outcome *o)
 out:
 	stop_child(&c);
 	munmap(mem, pagesize);
+}
+
+/* ---------------------------------------------------------------- shmem THP */
+
+/*
+ * Let shmem allocate THPs of the PMD size (size) or none (0); 0 on success. v6.11+ has a knob
+ * per size too: the PMD size's "inherit" (its default) follows the global one.
+ */
+static int shmem_select(size_t size)
+{
+	char path[200];
+
+	snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/shmem_enabled", pmdsize / 1024);
+	if (!access(path, W_OK) && knob_set(path, "inherit"))
+		return -1;
+	return knob_set(THP_DIR "/shmem_enabled", size ? "always" : "never");
+}
+
+/*
+ * A shmem THP of `size` bytes mapped by a PMD: a MAP_SHARED anonymous mapping at a size-aligned
+ * address with file offset 0, written; NULL: o says why
+ */
+static char *make_shmem_thp(size_t size, uint64_t *pfn, struct outcome *o)
+{
+	char *mem, *drain, msg[160];
+	long kb;
+
+	if (access(THP_DIR "/shmem_enabled", W_OK)) {
+		set_outcome(o, V_SKIP, "no shmem THP at this kernel (no " THP_DIR
+			    "/shmem_enabled)");
+		return NULL;
+	}
+	if (shmem_select(size)) {
+		set_outcome(o, V_ERROR, "cannot set " THP_DIR "/shmem_enabled");
+		return NULL;
+	}
+	mem = map_aligned(size, size);
+	if (!mem || mmap(mem, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) == MAP_FAILED) {
+		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+		if (mem)
+			munmap(mem, size);
+		return NULL;
+	}
+	fill(mem, size, (unsigned int)test_nr);
+	/* MADV_COLD starts with lru_add_drain(): the new folio leaves this CPU's batch */
+	drain = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (drain != MAP_FAILED) {
+		madvise(drain, pagesize, MADV_COLD);
+		munmap(drain, pagesize);
+	}
+	kb = smaps_kb(mem, "ShmemPmdMapped");
+	if (check_thp(mem, size, pfn, msg, sizeof(msg)) || kb < (long)(size / 1024)) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (shmem: %s, ShmemPmdMapped "
+			    "%ld kB)", kb < (long)(size / 1024) ? "not PMD-mapped" : msg, kb);
+		munmap(mem, size);
+		return NULL;
+	}
+	return mem;
+}
+
+/*
+ * A PMD-mapped shmem THP, exclusive or shared with a child that faults it in (fork() copies no
+ * page tables of a shared mapping). What reclaim does to a shmem folio: unmaps it from every
+ * process that maps it, then writes it to swap (split first); acted on is unmapped.
+ */
+static void run_shmem(const struct scenario *s, size_t size, bool cold, struct outcome *o)
+{
+	struct child c[MAX_CHILDREN] = { { .pid = -1 }, { .pid = -1 } };
+	struct layout l = { .size = size, .c = c, .pmd = 1, .shmem = true };
+	int k;
+
+	l.mem = make_shmem_thp(size, &l.pfn0, o);
+	if (!l.mem)
+		return;
+	if (!share(s, size, &l, o))
+		advise_and_judge(l.mem, size, cold, s->shared, &l, o);
+	for (k = 0; k < MAX_CHILDREN; k++)
+		stop_child(&c[k]);
+	munmap(l.mem, size);
+	shmem_select(0);
 }
 
 /* ---------------------------------------------------------------- cost */
@@ -1213,7 +1327,7 @@ static void cost_shared(size_t len)
 	mem = cost_region(len, "(shared with a child)");
 	if (!mem)
 		return;
-	if (start_child(&child, mem, len, 0, len, false, msg, sizeof(msg))) {
+	if (start_child(&child, mem, len, 0, len, UNTOUCHED, msg, sizeof(msg))) {
 		printf("# cost: %s\n", msg);
 		goto out;
 	}
@@ -1279,6 +1393,8 @@ static bool planned(const struct scenario *s, enum shape shape, size_t size, boo
 {
 	if (s->shape != shape || (cold && !s->cold))
 		return false;
+	if (shape == SHMEM)
+		return size == pmdsize;
 	if (shape != THP)
 		return true;
 	if (s->pmd_only && size != pmdsize)
@@ -1287,7 +1403,7 @@ static bool planned(const struct scenario *s, enum shape shape, size_t size, boo
 }
 
 /* the THP scenarios per size (the PMD size first, then every other mTHP size, ascending) and
- * advice, then the small pages per advice, then the KSM pages */
+ * advice, then the small pages per advice, then the KSM pages, then the shmem THPs */
 static void make_plan(void)
 {
 	static const enum shape shapes[] = { SMALL, KSM };
@@ -1304,6 +1420,9 @@ static void make_plan(void)
 			for (i = 0; i < NR_SCENARIOS; i++)
 				if (planned(&scenarios[i], shapes[j], pagesize, c))
 					add(&scenarios[i], pagesize, c);
+	for (i = 0; have_thp && i < NR_SCENARIOS; i++)
+		if (planned(&scenarios[i], SHMEM, pmdsize, false))
+			add(&scenarios[i], pmdsize, false);
 }
 
 static void run_case(const struct plan_entry *p)
@@ -1320,6 +1439,8 @@ static void run_case(const struct plan_entry *p)
 		run_thp(p->s, p->size, p->cold, &o);
 	else if (p->s->shape == SMALL)
 		run_small(p->s, p->cold, &o);
+	else if (p->s->shape == SHMEM)
+		run_shmem(p->s, p->size, p->cold, &o);
 	else
 		run_ksm(p->s, p->cold, &o);
 	end_case(name, &o, p->cold ? cold_text : pageout_text);
