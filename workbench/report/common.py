@@ -32,7 +32,8 @@ def legend(m: Matrix) -> list[str]:
     nbsp = "\xa0"  # keeps an id and its variant on one line
     items = [f"{c.id}{nbsp}{c.name}" + c.marks.replace("=", nbsp + "(=base)") for c in m.columns]
     lines = textwrap.wrap("  ".join(items), WIDTH, break_on_hyphens=False, break_long_words=False)
-    marks = (["~ approximate helper prototype"] if any(c.approximate for c in m.columns) else []) + \
+    marks = (["~ approximate helper prototype (the notes say what it computes at this base)"]
+             if any(c.approximate for c in m.columns) else []) + \
         (["=base same code as base here (no build: the base's cell is reused)"]
          if any(c.same_as_base for c in m.columns) else []) + (["* differs from base"] if m.has_base else [])
     return [line.replace("\xa0", " ") for line in lines] + textwrap.wrap(";  ".join(marks), WIDTH)
