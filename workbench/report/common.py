@@ -76,9 +76,20 @@ def wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
     return [line.replace("\xa0", " ") for line in lines]
 
 
+_TOKEN = re.compile(r"^\[[a-z][a-z-]*\]")  # a probe's verdict token at the start of a reason
+
+
+def _verdict(reason: str) -> str:
+    """What a cell's reason says for merging: a probe's verdict token, else the whole reason (two
+    FAILs or two SKIPs for different reasons are different verdicts)."""
+    m = _TOKEN.match(reason)
+    return m.group(0) if m else reason
+
+
 def merge_sizes(rows: list[Row]) -> list[Row]:
-    """Rows that differ only in the size and read the same in every column become one row, at the
-    place of the first, that lists the sizes ("... THP (16, 32, 2048 kB)"); no size is dropped."""
+    """Rows that differ only in the size and read the same in every column (status and verdict: the
+    probe's token, or the reason) become one row, at the place of the first, that lists the sizes
+    ("... THP (16, 32, 2048 kB)"); no size is dropped."""
     slots: list[Row | list[tuple[Row, re.Match[str]]]] = []
     groups: dict[tuple[object, ...], list[tuple[Row, re.Match[str]]]] = {}
     for row in rows:
@@ -87,7 +98,8 @@ def merge_sizes(rows: list[Row]) -> list[Row]:
             slots.append(row)
             continue
         group = row.group if " ... " in row.name else ""  # only "group ... case" names show their group
-        key = (row.test, group, m.group("stem"), m.group("unit"), tuple(c.shown() for c in row.cells))
+        key = (row.test, group, m.group("stem"), m.group("unit"),
+               tuple((c.shown(), _verdict(c.reason)) for c in row.cells))
         if key not in groups:
             groups[key] = []
             slots.append(groups[key])
