@@ -124,7 +124,7 @@ def test_the_words_come_from_the_run_record_not_from_the_code(tmp_path):
     """Another study's probe is described in its own words: the report reads them from run.json."""
     run = probe_run(tmp_path)
     run.words["probe"]["rules"] = [{"word": "kept", "status": "PASS", "mark": "good"},
-                                   {"word": "LOST DATA", "reason": "shared as exclusive", "mark": "bad", "short": "LOST"}]
+                                   {"word": "LOST DATA", "token": "wrong", "mark": "bad", "short": "LOST"}]
     run.words["probe"]["title"] = "what MADV_FREE leaves of another process's data"
     run.save()
     again = Run.load(tmp_path)
