@@ -26,17 +26,17 @@ def repeated_run(tmp_path: Path, boots: int, pageout_ms: dict[str, float], seed:
     The noise is a known null: every column draws the same values, in its own order."""
     r = random.Random(seed)
     noise = {v: r.sample(SPREAD[:boots], boots) for v in VARIANTS}
-    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.117",
+    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.118",
               study="mapcount", tests=["probe"], variants=list(VARIANTS), command="invoke matrix",
               approximate=["folio_maybe_mapped_shared"], state="finished", accel="tcg",
               words={"probe": WORDS.to_json()})
     for rep in range(boots):
         for v in VARIANTS:
-            out = tap.parse((REAL / f"v6.12.117-{v}-probe.tap").read_text(), "probe", exit_code=1)
+            out = tap.parse((REAL / f"v6.12.118-{v}-probe.tap").read_text(), "probe", exit_code=1)
             out.measurements = {COLD: 10 + noise[v][rep] / 30, PAGEOUT: pageout_ms.get(v, 800) + noise[v][rep]}
             if flip == (v, rep):
                 first = out.cases[0]
-                out.cases[0] = dataclasses.replace(first, status=Status.FAIL, reason="treated exclusive as shared")
+                out.cases[0] = dataclasses.replace(first, status=Status.FAIL, reason="[missed] treated exclusive as shared")
             run.cells.append(CellResult(identity=f"{v}-{rep}", base="v6.12", variant=v, commit="c",
                                         status=out.status, tests={"probe": out}, repeat=rep))
     return run

@@ -29,13 +29,13 @@ def probe_table(run: Run) -> ExtraTable:
 def three_boots(tmp_path: Path) -> Run:
     """base and folio_mapcount, three boots each, from the real 6.12 TAP; folio_mapcount's third
     boot is the base's TAP, so its words and times change between boots."""
-    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.117",
+    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.118",
               study="mapcount", tests=["probe"], variants=VARIANTS[:2], command="invoke matrix --repeat 3",
               state="finished", accel="tcg", words={"probe": WORDS.to_json()})
     taps = {"base": ["base"] * 3, "folio_mapcount": ["folio_mapcount", "folio_mapcount", "base"]}
     for variant, names in taps.items():
         for repeat, name in enumerate(names):
-            out = tap.parse((REAL / f"v6.12.117-{name}-probe.tap").read_text(), "probe", exit_code=1)
+            out = tap.parse((REAL / f"v6.12.118-{name}-probe.tap").read_text(), "probe", exit_code=1)
             run.cells.append(CellResult(identity=f"{variant}-{repeat}", base="v6.12", variant=variant, commit="c",
                                         status=out.status, tests={"probe": out}, repeat=repeat))
     return run
@@ -88,7 +88,7 @@ def text_of(root: ET.Element) -> str:
 def test_grid_has_one_cell_per_scenario_and_column_coloured_by_its_mark(tmp_path):
     table = probe_table(probe_run(tmp_path))
     root = parse(pictures.grid_svg(table))
-    assert len(cells(root)) == len(table.grid) * len(VARIANTS) == 37 * 5
+    assert len(cells(root)) == len(table.grid) * len(VARIANTS) == 39 * 5
     seen = set()
     for i, row in enumerate(table.grid):
         for j, cell in enumerate(row.cells):

@@ -24,24 +24,32 @@ WORDS = words_mod.load(ROOT / "templates" / "mapcount" / "probe" / "words.toml")
 
 def probe_run(tmp_path: Path, words: bool = True) -> Run:
     """A run of the probe at 6.12 (real TAP), with the study's words recorded as the matrix records them."""
-    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.117",
+    run = Run(dir=tmp_path, kind="matrix", base="v6.12", commit="c" * 40, kernelversion="6.12.118",
               study="mapcount", tests=["cow", "probe"], variants=list(VARIANTS), command="invoke matrix",
               approximate=["folio_maybe_mapped_shared"], state="finished",
               words={"probe": WORDS.to_json()} if words else {})
     for v in VARIANTS:
-        out = tap.parse((REAL / f"v6.12.117-{v}-probe.tap").read_text(), "probe", exit_code=1)
+        out = tap.parse((REAL / f"v6.12.118-{v}-probe.tap").read_text(), "probe", exit_code=1)
         run.cells.append(CellResult(identity=v, base="v6.12", variant=v, commit="c", status=out.status,
                                     tests={"probe": out}))
     return run
 
 
 def test_probe_tap_parses_with_scenarios_verdicts_and_costs():
-    out = tap.parse((REAL / "v6.12.117-base-probe.tap").read_text(), "probe", exit_code=1)
-    assert out.complete and len(out.cases) == 187 and out.status is Status.FAIL
+    out = tap.parse((REAL / "v6.12.118-base-probe.tap").read_text(), "probe", exit_code=1)
+    assert out.complete and len(out.cases) == 189 and out.status is Status.FAIL
     failed = [c for c in out.cases if c.status is Status.FAIL]
     assert len(failed) == 16 and all("disjoint halves" in c.name for c in failed)
-    # the base splits the shared folio and acts on the caller's half only: split, not wrong
-    assert all(c.reason.startswith("split a shared folio") for c in failed)
+    # the base splits the shared folio and acts on the caller's half only: split, not wrong; the
+    # verdict is the token, the English follows it
+    assert all(c.reason.startswith("[split] split a shared folio") for c in failed)
+    # shmem THPs (issue 32.6): the exclusive one swapped out whole, the shared one left alone
+    by = {c.name: c for c in out.cases}
+    shmem = by["MADV_PAGEOUT exclusive PMD-mapped shmem THP (2048 kB)"]
+    assert shmem.status is Status.PASS and "512 of 512 pages unmapped by reclaim" in shmem.evidence
+    assert "pswpout +512" in shmem.evidence
+    shared = by["MADV_PAGEOUT PMD-mapped shmem THP shared with a child (2048 kB)"]
+    assert shared.status is Status.PASS and "folio still whole" in shared.evidence
     assert "the child 0 of 256 pages paged out" in next(c.evidence for c in failed if "(2048 kB)" in c.name)
     # every case that ran carries its evidence; a skipped one has none
     assert all(c.evidence for c in out.cases if c.status is not Status.SKIP)
@@ -53,7 +61,7 @@ def test_probe_tap_parses_with_scenarios_verdicts_and_costs():
 
 def test_probe_at_6_1_has_only_the_pmd_size():
     out = tap.parse((REAL / "v6.1.192-base-probe.tap").read_text(), "probe", exit_code=1)
-    assert len(out.cases) == 35 and all("(16 kB)" not in c.name for c in out.cases)
+    assert len(out.cases) == 37 and all("(16 kB)" not in c.name for c in out.cases)
     assert any("(2048 kB)" in c.name for c in out.cases)
     # no mTHP: four folios cannot share one page table, so that scenario is not planned
     assert not any("four THPs" in c.name for c in out.cases)
@@ -61,9 +69,9 @@ def test_probe_at_6_1_has_only_the_pmd_size():
     # splits the PTE-mapped one first (split)
     by = {c.name: c for c in out.cases}
     assert by["MADV_PAGEOUT PMD-mapped THP partly shared, child keeps second half (2048 kB)"].reason.startswith(
-        "treated shared as exclusive")
+        "[wrong] treated shared as exclusive")
     assert by["MADV_PAGEOUT PTE-mapped THP partly shared, child keeps second half (2048 kB)"].reason.startswith(
-        "split a shared folio")
+        "[split] split a shared folio")
 
 
 def words(table: report.ExtraTable, scenario: str) -> list[str]:
@@ -116,7 +124,7 @@ def test_the_words_come_from_the_run_record_not_from_the_code(tmp_path):
     """Another study's probe is described in its own words: the report reads them from run.json."""
     run = probe_run(tmp_path)
     run.words["probe"]["rules"] = [{"word": "kept", "status": "PASS", "mark": "good"},
-                                   {"word": "LOST DATA", "reason": "shared as exclusive", "mark": "bad", "short": "LOST"}]
+                                   {"word": "LOST DATA", "token": "wrong", "mark": "bad", "short": "LOST"}]
     run.words["probe"]["title"] = "what MADV_FREE leaves of another process's data"
     run.save()
     again = Run.load(tmp_path)

@@ -190,6 +190,18 @@ def test_an_approximate_column_says_what_it_computes_and_its_message_claims_no_m
     r = render_shape("v6.10" if headers == "v6.12" else "v6.1", "folio_maybe_mapped_shared", headers=headers)
     assert r.label == label
     body = r.message("A U Thor <a@example.org>")
-    assert "no false negatives" not in body and "can miss sharing" in body.replace("\n", " ")
+    flat = body.replace("\n", " ")
+    assert "no false negatives" not in body and "misses sharing where processes map disjoint parts" in flat
+    # issue 32.5: what the column computes at this base, and whose cost a mark would be
+    assert "a difference in cost in this column is the prototype's, not upstream's" in flat
     exact = render_shape("v6.15", "folio_maybe_mapped_shared", headers="v6.15")
     assert exact.label == "" and "no false negatives" in exact.message("A <a@b>").replace("\n", " ")
+
+
+def test_the_first_page_estimate_says_where_it_is_wrong_and_never_claims_it_is_always_right():
+    """Issue 32.5: its message said "right for exclusive THPs however they are mapped", then that an
+    exclusive folio whose first page is not mapped reads as shared."""
+    for at in ("v6.1", "v6.10"):
+        body = render_shape(at, "folio_estimated_sharers").message("A U Thor <a@example.org>").replace("\n", " ")
+        assert "however they are mapped" not in body
+        assert "exact for small folios and for a PMD-mapped THP" in body and "false positive" in body

@@ -45,7 +45,8 @@
 #include <unistd.h>
 
 #ifndef PROBE_VMSTAT
-#error "define PROBE_VMSTAT (the /proc/vmstat counters the probe reads) before including probe_common.h"
+/* the /proc/vmstat counters the probe reads */
+#error "define PROBE_VMSTAT before including probe_common.h"
 #endif
 
 #ifndef MADV_HUGEPAGE
@@ -55,8 +56,18 @@
 #define MADV_NOHUGEPAGE 15
 #endif
 
+/* kselftest's exit codes (tools/testing/selftests/kselftest.h) */
+#ifndef KSFT_PASS
+#define KSFT_PASS	0
+#define KSFT_FAIL	1
+#define KSFT_XFAIL	2
+#define KSFT_XPASS	3
+#define KSFT_SKIP	4
+#endif
+
 /* /proc/PID/pagemap */
 #define PM_PFN_MASK	((1ULL << 55) - 1)
+#define PM_SOFT_DIRTY	(1ULL << 55)
 #define PM_SWAP		(1ULL << 62)
 #define PM_PRESENT	(1ULL << 63)
 
@@ -349,7 +360,8 @@ static int check_thp(const char *mem, size_t size, uint64_t *pfn, char *msg, siz
 	}
 	f = kpf(pfn0);
 	if (!(f & F_HEAD) || !(f & F_THP)) {
-		snprintf(msg, len, "first page is not the head of a THP (kpageflags %#llx)", (unsigned long long)f);
+		snprintf(msg, len, "first page is not the head of a THP (kpageflags %#llx)",
+			 (unsigned long long)f);
 		goto out;
 	}
 	for (i = 1; i < n; i++) {
@@ -386,7 +398,7 @@ static char *map_aligned(size_t size, size_t align)
 	return a;
 }
 
-/* Split the PMD mapping of each PMD-sized THP in [mem, mem + len) by a partial mprotect, as cow does */
+/* Split the PMD mapping of each PMD-sized THP in [mem, mem + len) by a partial mprotect (as cow) */
 static int pte_map(char *mem, size_t len)
 {
 	size_t off;
@@ -434,14 +446,15 @@ static void counters_read(struct counters *c, size_t size)
 	if (f)
 		fclose(f);
 	for (i = 0; i < NR_MTHP; i++) {
-		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/stats/%s", size / 1024, mthp_names[i]);
+		snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/stats/%s", size / 1024,
+			 mthp_names[i]);
 		c->mthp[i] = size > pagesize ? read_long(path) : -1;
 	}
 }
 
-/* "thp_split_page +1, pswpout +256, 2048kB split +1" (the counters that moved), or "no counter moved" */
-static void counters_delta(const struct counters *a, const struct counters *b, size_t size, char *buf,
-			   size_t len)
+/* "thp_split_page +1, pswpout +256, 2048kB split +1" (what moved), or "no counter moved" */
+static void counters_delta(const struct counters *a, const struct counters *b, size_t size,
+			   char *buf, size_t len)
 {
 	size_t used = 0;
 	int i;
@@ -449,12 +462,13 @@ static void counters_delta(const struct counters *a, const struct counters *b, s
 	buf[0] = '\0';
 	for (i = 0; i < NR_VM && used < len; i++)
 		if (a->vm[i] >= 0 && b->vm[i] != a->vm[i])
-			used += snprintf(buf + used, len - used, "%s%s %+ld", used ? ", " : "", vm_names[i],
-					 b->vm[i] - a->vm[i]);
+			used += snprintf(buf + used, len - used, "%s%s %+ld", used ? ", " : "",
+					 vm_names[i], b->vm[i] - a->vm[i]);
 	for (i = 0; i < NR_MTHP && used < len; i++)
 		if (a->mthp[i] >= 0 && b->mthp[i] != a->mthp[i])
-			used += snprintf(buf + used, len - used, "%s%zukB %s %+ld", used ? ", " : "", size / 1024,
-					 mthp_names[i], b->mthp[i] - a->mthp[i]);
+			used += snprintf(buf + used, len - used, "%s%zukB %s %+ld",
+					 used ? ", " : "", size / 1024, mthp_names[i],
+					 b->mthp[i] - a->mthp[i]);
 	if (!used)
 		snprintf(buf, len, "no counter moved");
 }
@@ -512,7 +526,77 @@ static void reap_piped(pid_t pid, int to_kid, int from_kid, char bye)
 		;
 }
 
-/* ---------------------------------------------------------------- TAP */
+/* ---------------------------------------------------------------- arithmetic */
+
+/*
+ * How many fewer there are after than before; 0 when there are more (a count of pages whose flag
+ * a call cleared, where the flag may also be set again meanwhile: never an unsigned underflow).
+ */
+static inline size_t fewer(size_t before, size_t after)
+{
+	return before > after ? before - after : 0;
+}
+
+/* b - a of a counter read twice, 0 when either read failed (-1: the kernel has no such counter) */
+static inline long moved_by(long a, long b)
+{
+	return a < 0 || b < 0 ? 0 : b - a;
+}
+
+/* ---------------------------------------------------------------- verdicts and TAP */
+
+/*
+ * What a case found. A result line that is not a plain `ok` carries its verdict as a token: the
+ * first word of its reason, in square brackets, where a kselftest TAP reader sees the comment of a
+ * `not ok` line or the reason of a SKIP. The study's probe/words.toml maps the tokens to the words
+ * a report shows; the English after the token is for the reader and may change freely.
+ *
+ *	ok 3 NAME						correct
+ *	not ok 4 NAME # [missed] treated exclusive as ...: detail	missed, split, wrong, loss
+ *	ok 5 # SKIP [inconclusive] NAME: why				inconclusive, caller-only
+ *	ok 6 # SKIP NAME: why					skipped, no verdict
+ *	not ok 7 NAME # error: why				a syscall failed, no verdict
+ */
+enum verdict {
+	V_PASS,		/* the kernel did what it should */
+	V_MISSED,	/* an exclusive folio left alone */
+	V_SPLIT,	/* a shared folio split, only the caller's pages acted on */
+	V_WRONG,	/* pages another process maps acted on */
+	V_LOSS,		/* another process (or the caller's pages it did not advise) lost data */
+	V_INCONCLUSIVE,	/* the state was not what the scenario needs: no verdict */
+	V_CALLER,	/* only the caller's side observable: no verdict on the other process's */
+	V_SKIP,
+	V_ERROR,
+	NR_VERDICTS
+};
+
+static const char *const verdict_token[NR_VERDICTS] = {
+	[V_PASS] = "correct",
+	[V_MISSED] = "missed",
+	[V_SPLIT] = "split",
+	[V_WRONG] = "wrong",
+	[V_LOSS] = "loss",
+	[V_INCONCLUSIVE] = "inconclusive",
+	[V_CALLER] = "caller-only",
+	[V_SKIP] = "",
+	[V_ERROR] = "",
+};
+
+struct outcome {
+	enum verdict v;
+	char msg[400];
+};
+
+__attribute__((format(printf, 3, 4)))
+static void set_outcome(struct outcome *o, enum verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->v = v;
+	va_start(ap, fmt);
+	vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
+	va_end(ap);
+}
 
 /* "# [RUN] name", before a case */
 static void tap_run(const char *name)
@@ -521,66 +605,68 @@ static void tap_run(const char *name)
 	fflush(stdout);
 }
 
-/* The result line of the case just run, numbered on from the last: "ok N name" */
-static void tap_pass(const char *name)
+/*
+ * The result line of the case `name` just run, numbered on from the last; `what` says in English
+ * what each verdict means in this probe (NULL: the token alone), the outcome's message the detail.
+ */
+static void end_case(const char *name, const struct outcome *o, const char *const what[NR_VERDICTS])
 {
+	const char *tok = verdict_token[o->v], *text = what[o->v] ? what[o->v] : "";
+	const char *sep = text[0] && o->msg[0] ? ": " : "";
+
 	test_nr++;
-	n_pass++;
-	printf("ok %d %s\n", test_nr, name);
+	switch (o->v) {
+	case V_PASS:
+		n_pass++;
+		printf("ok %d %s\n", test_nr, name);
+		break;
+	case V_SKIP:
+		n_skip++;
+		printf("ok %d # SKIP %s: %s\n", test_nr, name, o->msg);
+		break;
+	case V_ERROR:
+		n_error++;
+		printf("not ok %d %s # error: %s\n", test_nr, name, o->msg);
+		break;
+	case V_INCONCLUSIVE:
+	case V_CALLER:
+		n_skip++;
+		printf("ok %d # SKIP [%s] %s: %s%s%s\n", test_nr, tok, name, text, sep, o->msg);
+		break;
+	default:
+		n_fail++;
+		printf("not ok %d %s # [%s] %s%s%s\n", test_nr, name, tok, text, sep, o->msg);
+		break;
+	}
 	fflush(stdout);
 }
 
-/* "not ok N name # why" */
-__attribute__((format(printf, 2, 3)))
-static void tap_fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	test_nr++;
-	n_fail++;
-	printf("not ok %d %s # ", test_nr, name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* "ok N # SKIP name: why" */
-__attribute__((format(printf, 2, 3)))
-static void tap_skip(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	test_nr++;
-	n_skip++;
-	printf("ok %d # SKIP %s: ", test_nr, name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* "not ok N name # error: msg" */
-static void tap_error(const char *name, const char *msg)
-{
-	test_nr++;
-	n_error++;
-	printf("not ok %d %s # error: %s\n", test_nr, name, msg);
-	fflush(stdout);
-}
-
-/* The totals line; the exit code: 1 a case failed, 4 all nplan were skipped, else 0 */
+/* The totals line; the exit code: KSFT_FAIL a case failed, KSFT_SKIP all nplan skipped */
 static int tap_totals(int nplan)
 {
-	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", n_pass, n_fail, n_skip, n_error);
+	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:%d\n", n_pass, n_fail,
+	       n_skip, n_error);
 	fflush(stdout);
 	if (n_fail || n_error)
-		return 1;
+		return KSFT_FAIL;
 	if (n_skip == nplan)
-		return 4;
-	return 0;
+		return KSFT_SKIP;
+	return KSFT_PASS;
+}
+
+/* `1..0 # SKIP why`: the whole probe skipped; its exit code */
+__attribute__((format(printf, 1, 2)))
+static int tap_skip_all(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("1..0 # SKIP ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	return KSFT_SKIP;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -610,15 +696,32 @@ static long swap_total_kb(void)
 	return swap_kb;
 }
 
-/* `handler` for the signals that end a probe (it restores what the probe changed); SIGPIPE ignored */
-static void catch_signals(void (*handler)(int))
+/* what puts back everything the probe changed (knobs_restore at least); async-signal-safe */
+static void (*probe_cleanup)(void) = knobs_restore;
+
+static void cleanup_at_exit(void)
 {
-	signal(SIGTERM, handler);
-	signal(SIGINT, handler);
-	signal(SIGHUP, handler);
-	signal(SIGSEGV, handler);
-	signal(SIGBUS, handler);
-	signal(SIGABRT, handler);
+	probe_cleanup();
+}
+
+static void on_signal(int sig)
+{
+	probe_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* `cleanup` run at exit and on the signals that end a probe; SIGPIPE ignored */
+static void catch_signals(void (*cleanup)(void))
+{
+	probe_cleanup = cleanup;
+	atexit(cleanup_at_exit);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGSEGV, on_signal);
+	signal(SIGBUS, on_signal);
+	signal(SIGABRT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 }
 

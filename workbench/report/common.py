@@ -32,7 +32,8 @@ def legend(m: Matrix) -> list[str]:
     nbsp = "\xa0"  # keeps an id and its variant on one line
     items = [f"{c.id}{nbsp}{c.name}" + c.marks.replace("=", nbsp + "(=base)") for c in m.columns]
     lines = textwrap.wrap("  ".join(items), WIDTH, break_on_hyphens=False, break_long_words=False)
-    marks = (["~ approximate helper prototype"] if any(c.approximate for c in m.columns) else []) + \
+    marks = (["~ approximate helper prototype (the notes say what it computes at this base)"]
+             if any(c.approximate for c in m.columns) else []) + \
         (["=base same code as base here (no build: the base's cell is reused)"]
          if any(c.same_as_base for c in m.columns) else []) + (["* differs from base"] if m.has_base else [])
     return [line.replace("\xa0", " ") for line in lines] + textwrap.wrap(";  ".join(marks), WIDTH)
@@ -75,9 +76,20 @@ def wrap(text: str, width: int = WIDTH, indent: str = "    ") -> list[str]:
     return [line.replace("\xa0", " ") for line in lines]
 
 
+_TOKEN = re.compile(r"^\[[a-z][a-z-]*\]")  # a probe's verdict token at the start of a reason
+
+
+def _verdict(reason: str) -> str:
+    """What a cell's reason says for merging: a probe's verdict token, else the whole reason (two
+    FAILs or two SKIPs for different reasons are different verdicts)."""
+    m = _TOKEN.match(reason)
+    return m.group(0) if m else reason
+
+
 def merge_sizes(rows: list[Row]) -> list[Row]:
-    """Rows that differ only in the size and read the same in every column become one row, at the
-    place of the first, that lists the sizes ("... THP (16, 32, 2048 kB)"); no size is dropped."""
+    """Rows that differ only in the size and read the same in every column (status and verdict: the
+    probe's token, or the reason) become one row, at the place of the first, that lists the sizes
+    ("... THP (16, 32, 2048 kB)"); no size is dropped."""
     slots: list[Row | list[tuple[Row, re.Match[str]]]] = []
     groups: dict[tuple[object, ...], list[tuple[Row, re.Match[str]]]] = {}
     for row in rows:
@@ -86,7 +98,8 @@ def merge_sizes(rows: list[Row]) -> list[Row]:
             slots.append(row)
             continue
         group = row.group if " ... " in row.name else ""  # only "group ... case" names show their group
-        key = (row.test, group, m.group("stem"), m.group("unit"), tuple(c.shown() for c in row.cells))
+        key = (row.test, group, m.group("stem"), m.group("unit"),
+               tuple((c.shown(), _verdict(c.reason)) for c in row.cells))
         if key not in groups:
             groups[key] = []
             slots.append(groups[key])

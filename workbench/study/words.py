@@ -2,12 +2,21 @@
 
 They are the study's data (`templates/<study>/probe/words.toml`, named in study.toml), recorded
 in every run.json that ran the probe, and read back from there by the reports, so another
-study's probe is described in its own words. A rule gives a case its word: the first rule whose
-status, environment-skip flag and reason text all fit the case; `{action}` in a word is the
-first action whose text the case's name contains. No rule: the status, in lower case.
+study's probe is described in its own words.
+
+A probe prints its verdict on a case as a token: the first word of the result's reason, in
+square brackets (`not ok 4 NAME # [missed] ...`, `ok 5 # SKIP [inconclusive] NAME: ...`; see
+templates/probe-common/probe_common.h). A rule gives a case its word: the first rule whose
+status, environment-skip flag and token all fit the case; `{action}` in a word is the first
+action whose `name` is in the first word of the case's name (the advice). No rule: the status, in
+lower case. The English after the token never decides anything.
+
+A rule with `reason` (text the reason contains) is how a run recorded before the tokens says its
+words; such a run still reads as it did, but a words file may not use one.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +24,13 @@ from typing import Any
 from ..records import Case
 
 MARKS = ("good", "warn", "harm", "bad")  # harm: worse than warn, short of bad
+TOKEN = re.compile(r"^\[([a-z][a-z-]*)\]")  # a verdict token, at the start of a case's reason
+
+
+def token(case: Case) -> str:
+    """The verdict token the test printed for the case ("missed"), or ""."""
+    m = TOKEN.match(case.reason)
+    return m.group(1) if m else ""
 
 
 @dataclass(frozen=True)
@@ -22,20 +38,22 @@ class Rule:
     word: str
     status: str = ""  # "" any
     env_skip: bool | None = None
-    reason: str = ""  # text the reason contains (any case)
+    token: str = ""  # the verdict token the case carries ("" any)
     mark: str = ""  # good | warn | harm | bad (colours)
     short: str = ""  # a shorter word for a mail's fixed-width table
+    reason: str = ""  # only in runs recorded before the tokens: text the reason contains
 
     def fits(self, case: Case) -> bool:
         return ((not self.status or case.status.value == self.status)
                 and (self.env_skip is None or case.env_skip == self.env_skip)
+                and (not self.token or token(case) == self.token)
                 and (not self.reason or self.reason.lower() in case.reason.lower()))
 
 
 @dataclass(frozen=True)
 class Action:
     word: str
-    name: str = ""  # text the case's name contains ("" any)
+    name: str = ""  # text in the first word of the case's name, the advice ("MADV_COLD"; "" any)
 
 
 @dataclass(frozen=True)
@@ -55,8 +73,9 @@ class Words:
         return case.status.value.lower()
 
     def _action(self, name: str) -> str:
+        advice = name.split(" ", 1)[0]
         for action in self.actions:
-            if not action.name or action.name in name:
+            if action.name in advice:
                 return action.word
         return ""
 
@@ -86,9 +105,17 @@ class Words:
 
 
 def load(path: Path) -> Words:
-    """A words file: `title`, `note`, `[[verdict]]` rules and `[[action]]` words (see mapcount's)."""
+    """A words file: `title`, `note`, `[[verdict]]` rules and `[[action]]` words (see mapcount's).
+
+    A rule matches a verdict token (`token = "missed"`), a status or an environment skip, never
+    the English of a reason.
+    """
     import tomllib
 
     raw = tomllib.loads(path.read_text())
+    for rule in raw.get("verdict", []):
+        if "reason" in rule:
+            raise ValueError(f"{path}: the rule for {rule.get('word', '?')!r} matches the reason's text; "
+                             "match the verdict token the probe prints instead (token = \"missed\")")
     return Words.from_json({"title": raw["title"], "note": raw.get("note", ""), "missing": raw.get("missing", "-"),
                             "rules": raw.get("verdict", []), "actions": raw.get("action", [])})

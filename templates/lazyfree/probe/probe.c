@@ -26,36 +26,38 @@
  * processes' clean mappings too: they read zeros. That is DATA LOSS.
  *
  * For a large folio the swap-out must stop halfway (a folio written out is
- * freed, and swap-in of a shared entry gives small folios): the parent
- * mlock()s (MLOCK_ONFAULT) the folio's last page, which splits its VMA but
- * does not mlock the folio. Reclaim puts the folio in the swap cache, replaces
- * the PTEs of the VMAs the rmap walk meets first (the parent's other pages,
- * the child's) by swap entries and stops at the locked VMA. After munlock()
- * both processes read the pages back from the swap cache: one large folio in
- * the swap cache, mapped with clean PTEs by the child.
+ * freed, and swap-in of a shared entry gives small folios): a locker child
+ * maps only the folio's last page and mlock2()s it (MLOCK_ONFAULT), which
+ * does not mlock the folio. Reclaim puts the folio in the swap cache,
+ * replaces the PTEs of the VMAs the rmap walk meets first (the parent's, the
+ * child's) by swap entries and stops at the locker's locked VMA. The locker
+ * exits, and both processes read the pages back from the swap cache: one
+ * large folio in the swap cache, mapped with clean PTEs by the child.
  *
- * Every case: fill the pages with per-page data before fork(), set the state
- * up (children keep their part mapped and touch nothing), check it again,
- * madvise(MADV_FREE) from the parent only, read LazyFree: of every process's
- * VMA from /proc/PID/smaps and the folio's flags from /proc/kpageflags
- * without touching the pages, reclaim, then have every process check its
- * pages: its data, zeros, or other. Verdicts: correct; missed (an exclusive
- * folio not freed); split (a shared folio split); DATA LOSS (a process other
- * than the caller, or the caller's pages it did not advise, lost data);
- * inconclusive (the state was not what the scenario needs).
+ * Every case (a row of `scenarios` below): fill the pages with per-page data
+ * before fork(), set the state up (children keep their part mapped and touch
+ * nothing), check it again, madvise(MADV_FREE) from the parent only, read
+ * LazyFree: of every process's VMA from /proc/PID/smaps and the folio's flags
+ * from /proc/kpageflags without touching the pages, reclaim, then have every
+ * process check its pages: its data, zeros, or other. Verdicts: correct;
+ * missed (an exclusive folio not freed); split (a shared folio split); DATA
+ * LOSS (a process other than the caller, or the caller's pages it did not
+ * advise, lost data); inconclusive (the state was not what the scenario
+ * needs).
  *
- * Prints kselftest-style TAP 13 (no kselftest.h; what it shares with the
- * other studies' probes is in ../../probe-common/probe_common.h), must be run
- * as root with swap enabled and cgroup v2 with the memory controller (it
- * mounts cgroup2 on /sys/fs/cgroup if nothing is there).
+ * Prints kselftest TAP 13 with a verdict token on every result line that is
+ * not a plain `ok` (see ../../probe-common/probe_common.h, which it shares
+ * with the other studies' probes), exits with kselftest's KSFT_* codes, must
+ * be run as root with swap enabled and cgroup v2 with the memory controller
+ * (it mounts cgroup2 on /sys/fs/cgroup if nothing is there).
  *
- * Build: gcc -O2 -Wall -o probe probe.c
+ * Build: gcc -O2 -Wall -Wextra -Werror -o probe probe.c
  */
 #define _GNU_SOURCE
 /* the /proc/vmstat counters that tell what the kernel did */
-#define PROBE_VMSTAT "pglazyfree", "pglazyfreed", "thp_split_page", "thp_split_page_failed", "pswpout", \
-		     "pswpin", "thp_swpout", "thp_swpout_fallback"
-#define VM_PSWPOUT 4
+#define PROBE_VMSTAT "pglazyfree", "pglazyfreed", "thp_split_page", "thp_split_page_failed", \
+		     "pswpout", "pswpin", "thp_swpout", "thp_swpout_fallback"
+#define VM_PGLAZYFREE	0	/* pglazyfree in PROBE_VMSTAT */
 #include "../../probe-common/probe_common.h"
 
 #include <sys/mount.h>
@@ -82,8 +84,17 @@
 #define KID_TIMEOUT_MS	60000
 #define MAX_KIDS	2
 
-static char *drain_page;	/* never touched: MADV_FREE on it only drains this CPU's LRU batches */
+/* never touched: MADV_FREE on it only drains this CPU's LRU batches */
+static char *drain_page;
+/* the kernel tracks soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): clear PTEs can be proven */
+static bool soft_dirty;
 
+/* what a verdict means, in a result line */
+static const char *const verdict_text[NR_VERDICTS] = {
+	[V_MISSED] = "treated exclusive as shared (not freed)",
+	[V_SPLIT] = "split a shared folio",
+	[V_LOSS] = "DATA LOSS",
+};
 
 /* ---------------------------------------------------------------- cgroup */
 
@@ -91,15 +102,16 @@ static bool cg_made, cg_mounted, cg_enabled_memory;
 static char cg_home[640];	/* the cgroup.procs the probe came from */
 static char cg_pid[24];
 
-static int cg_setup(char *msg, size_t len)
+/* cgroup2 on CG_ROOT with the memory controller on for its children; 0, or -1 (why in msg) */
+static int cg_memory(char *msg, size_t len)
 {
 	struct statfs sf;
-	char buf[256], path[320], *p;
-	FILE *f;
+	char buf[256];
 
 	if (statfs(CG_ROOT, &sf) || sf.f_type != CGROUP2_SUPER_MAGIC) {
 		if (mount("none", CG_ROOT, "cgroup2", 0, NULL)) {
-			snprintf(msg, len, "no cgroup v2 at " CG_ROOT " and mounting it failed: %s", strerror(errno));
+			snprintf(msg, len, "no cgroup v2 at " CG_ROOT " and mounting it failed: %s",
+				 strerror(errno));
 			return -1;
 		}
 		cg_mounted = true;
@@ -112,14 +124,22 @@ static int cg_setup(char *msg, size_t len)
 		buf[0] = '\0';
 	if (!strstr(buf, "memory")) {
 		if (write_text(CG_ROOT "/cgroup.subtree_control", "+memory")) {
-			snprintf(msg, len, "cannot enable the memory controller in " CG_ROOT "/cgroup.subtree_control");
+			snprintf(msg, len, "cannot enable the memory controller in " CG_ROOT
+				 "/cgroup.subtree_control");
 			return -1;
 		}
 		cg_enabled_memory = true;
 	}
-	/* where the probe is now: "0::/path" */
+	return 0;
+}
+
+/* where the probe is now ("0::/path" in /proc/self/cgroup): its cgroup.procs, into cg_home */
+static void cg_remember_home(void)
+{
+	char buf[256], path[320], *p;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
 	snprintf(cg_home, sizeof(cg_home), CG_ROOT "/cgroup.procs");
-	f = fopen("/proc/self/cgroup", "r");
 	while (f && fgets(buf, sizeof(buf), f)) {
 		if (strncmp(buf, "0::", 3))
 			continue;
@@ -131,6 +151,14 @@ static int cg_setup(char *msg, size_t len)
 	}
 	if (f)
 		fclose(f);
+}
+
+/* the probe moved into its own cgroup CG_DIR; 0, or -1 (why in msg) */
+static int cg_setup(char *msg, size_t len)
+{
+	if (cg_memory(msg, len))
+		return -1;
+	cg_remember_home();
 	rmdir(CG_DIR);	/* left over from a run that was killed */
 	if (mkdir(CG_DIR, 0755) && errno != EEXIST) {
 		snprintf(msg, len, "cannot create " CG_DIR ": %s", strerror(errno));
@@ -190,18 +218,12 @@ static void kill_kids(void)
 	}
 }
 
+/* at exit and on a signal: the children killed, the knobs and the cgroup put back */
 static void cleanup(void)
 {
 	kill_kids();
 	knobs_restore();
 	cg_teardown();
-}
-
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static long reclaim_ms_total;
@@ -219,57 +241,9 @@ static void cg_reclaim(int rounds)
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (i = 0; i < rounds; i++)
-		write_text(CG_DIR "/memory.reclaim", "1G");	/* EAGAIN: reclaimed less (expected) */
+		write_text(CG_DIR "/memory.reclaim", "1G");	/* EAGAIN: less (expected) */
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	reclaim_ms_total += (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-}
-
-/* ---------------------------------------------------------------- TAP */
-
-enum verdict { V_PASS, V_MISSED, V_SPLIT, V_LOSS, V_INCONCLUSIVE, V_SKIP, V_ERROR };
-
-struct outcome {
-	enum verdict v;
-	char msg[240];
-};
-
-static void set_outcome(struct outcome *o, enum verdict v, const char *fmt, ...)
-{
-	va_list ap;
-
-	o->v = v;
-	va_start(ap, fmt);
-	vsnprintf(o->msg, sizeof(o->msg), fmt, ap);
-	va_end(ap);
-}
-
-static void end_case(const char *name, const struct outcome *o)
-{
-	const char *sep = o->msg[0] ? ": " : "";
-
-	switch (o->v) {
-	case V_PASS:
-		tap_pass(name);
-		break;
-	case V_MISSED:
-		tap_fail(name, "treated exclusive as shared (not freed)%s%s", sep, o->msg);
-		break;
-	case V_SPLIT:
-		tap_fail(name, "split a shared folio%s%s", sep, o->msg);
-		break;
-	case V_LOSS:
-		tap_fail(name, "DATA LOSS: %s", o->msg);
-		break;
-	case V_INCONCLUSIVE:
-		tap_skip(name, "inconclusive: %s", o->msg);
-		break;
-	case V_SKIP:
-		tap_skip(name, "%s", o->msg);
-		break;
-	case V_ERROR:
-		tap_error(name, o->msg);
-		break;
-	}
 }
 
 /* ---------------------------------------------------------------- memory introspection */
@@ -311,7 +285,7 @@ static int smaps_of(pid_t pid, const void *lo, const void *hi, struct smaps_sum 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		/* a VMA's header line: "start-end perms offset dev inode path"; no field line parses so */
+		/* a VMA's header: "start-end perms offset dev inode path"; no field parses so */
 		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
 			in = start < (uintptr_t)hi && (uintptr_t)lo < end;
 			continue;
@@ -337,7 +311,8 @@ static int smaps_of(pid_t pid, const void *lo, const void *hi, struct smaps_sum 
 	return 0;
 }
 
-/* pages of a range: present, swapped, and (present) whose folio is lazyfree (anon, not swapbacked) */
+/* pages of a range: present, swapped; present in a lazyfree folio (anon, not swapbacked), in the
+ * swap cache */
 struct pmstate {
 	size_t present, swapped, lazyfree, swapcache;
 };
@@ -468,60 +443,76 @@ static int kid_wait(struct kid *k, void *buf, size_t len)
 	return 0;
 }
 
+/* in a child: serve the parent's commands on its pages [first, first + n) until 'Q' or EOF */
+static void kid_serve(int cmd, int rsp, char *mem, size_t first, size_t n, unsigned int seed)
+{
+	struct tally t;
+	char ch;
+
+	for (;;) {
+		ssize_t r = read(cmd, &ch, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1 || ch == 'Q')
+			_exit(0);
+		if (ch == 'R') {
+			read_pages(mem, first, n);
+			ch = 'k';
+			if (write(rsp, &ch, 1) != 1)
+				_exit(1);
+		} else if (ch == 'L') {
+			ch = syscall(__NR_mlock2, mem + first * pagesize, n * pagesize,
+				     MLOCK_ONFAULT) ? 'e' : 'k';
+			if (write(rsp, &ch, 1) != 1)
+				_exit(1);
+		} else if (ch == 'C') {
+			tally_pages(mem, first, n, seed, &t);
+			if (write(rsp, &t, sizeof(t)) != sizeof(t))
+				_exit(1);
+		}
+	}
+}
+
+/* in a child: keep pages [first, first + n) of [mem, mem + npages pages) mapped, then serve */
+static void kid_main(int cmd, int rsp, char *mem, size_t npages, size_t first, size_t n,
+		     unsigned int seed)
+{
+	char ch = 'r';
+
+	if (first && munmap(mem, first * pagesize))
+		ch = 'u';
+	if (first + n < npages &&
+	    munmap(mem + (first + n) * pagesize, (npages - first - n) * pagesize))
+		ch = 'u';
+	if (write(rsp, &ch, 1) != 1)
+		_exit(1);
+	kid_serve(cmd, rsp, mem, first, n, seed);
+}
+
 /*
  * fork a child that keeps pages [first, first + n) of the region [mem, mem + npages pages)
  * mapped, unmaps the rest, says so, and then serves commands: 'R' read-fault its pages, 'L'
  * mlock2(MLOCK_ONFAULT) them, 'C' check them (a struct tally back), 'Q' or EOF exit. 0 on
  * success.
  */
-static int kid_start(struct kid *k, char *mem, size_t npages, size_t first, size_t n, unsigned int seed,
-		     char *msg, size_t len)
+static int kid_start(struct kid *k, char *mem, size_t npages, size_t first, size_t n,
+		     unsigned int seed, char *msg, size_t len)
 {
-	int cmd[2], rsp[2];
+	int cmd[2], rsp[2], i;
 	char ch;
 
-	k->pid = -1;
 	k->first = first;
 	k->n = n;
 	k->pid = fork_piped(cmd, rsp, msg, len);
 	if (k->pid < 0)
 		return -1;
 	if (k->pid == 0) {
-		struct tally t;
-
 		close(cmd[1]);
 		close(rsp[0]);
-		ch = 'r';
-		if (first && munmap(mem, first * pagesize))
-			ch = 'u';
-		if (first + n < npages && munmap(mem + (first + n) * pagesize, (npages - first - n) * pagesize))
-			ch = 'u';
-		if (write(rsp[1], &ch, 1) != 1)
-			_exit(1);
-		for (;;) {
-			ssize_t r = read(cmd[0], &ch, 1);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r != 1 || ch == 'Q')
-				_exit(0);
-			if (ch == 'R') {
-				read_pages(mem, first, n);
-				ch = 'k';
-				if (write(rsp[1], &ch, 1) != 1)
-					_exit(1);
-			} else if (ch == 'L') {
-				ch = syscall(__NR_mlock2, mem + first * pagesize, n * pagesize, MLOCK_ONFAULT) ? 'e' : 'k';
-				if (write(rsp[1], &ch, 1) != 1)
-					_exit(1);
-			} else if (ch == 'C') {
-				tally_pages(mem, first, n, seed, &t);
-				if (write(rsp[1], &t, sizeof(t)) != sizeof(t))
-					_exit(1);
-			}
-		}
+		kid_main(cmd[0], rsp[1], mem, npages, first, n, seed);
 	}
-	for (int i = 0; i <= MAX_KIDS; i++)
+	for (i = 0; i <= MAX_KIDS; i++)
 		if (!live_kids[i]) {
 			live_kids[i] = k->pid;
 			break;
@@ -571,71 +562,67 @@ static void kid_stop(struct kid *k)
 	k->pid = -1;
 }
 
+
 /* ---------------------------------------------------------------- scenarios */
 
 enum shape { SMALL, PTE_THP, PMD_THP };
 
-enum scen {
-	S_EXCL,			/* exclusive, all of it advised */
-	S_EXCL_HALF,		/* exclusive, the first half advised */
-	S_SHARED,		/* a child shares it (plain fork) */
-	S_PART_FIRST,		/* the child keeps only the first half */
-	S_PART_SECOND,		/* the child keeps only the second half */
-	S_DISJOINT,		/* the parent keeps the first half, the child the second */
-	/* the same with the children's PTEs clean: swapped out and read back */
-	S_CLEAN,
-	S_CLEAN2,		/* two children */
-	S_PART_FIRST_CLEAN,
-	S_PART_SECOND_CLEAN,
-	S_DISJOINT_CLEAN,
+/* a part of the region: all of it, or a half */
+enum half { ALL, FIRST, SECOND };
+
+struct scenario {
+	const char *text;
+	enum shape shape;
+	int kids;		/* fork()ed children that share it */
+	enum half child_keeps;	/* what each child keeps mapped */
+	enum half parent_keeps;	/* what the parent keeps mapped (and advises) */
+	enum half advised;	/* what the parent advises of what it keeps */
+	bool clean;		/* the children's PTEs made clean: swapped out and read back */
 };
 
-static const char *scen_text(enum scen s, enum shape sh)
-{
-	switch (sh) {
-	case SMALL:
-		switch (s) {
-		case S_EXCL: return "exclusive small pages";
-		case S_SHARED: return "small pages shared with a child, plain fork";
-		case S_CLEAN: return "small pages shared with a child, PTEs clean";
-		case S_CLEAN2: return "small pages shared with two children, PTEs clean";
-		default: return "?";
-		}
-	case PTE_THP:
-		switch (s) {
-		case S_EXCL: return "exclusive PTE-mapped THP";
-		case S_EXCL_HALF: return "exclusive PTE-mapped THP, first half advised";
-		case S_SHARED: return "PTE-mapped THP shared with a child, plain fork";
-		case S_PART_FIRST: return "PTE-mapped THP partly shared, child keeps first half";
-		case S_PART_SECOND: return "PTE-mapped THP partly shared, child keeps second half";
-		case S_DISJOINT: return "THP mapped in disjoint halves, parent first, child second";
-		case S_CLEAN: return "PTE-mapped THP shared with a child, PTEs clean";
-		case S_PART_FIRST_CLEAN: return "PTE-mapped THP partly shared, child keeps first half, PTEs clean";
-		case S_PART_SECOND_CLEAN: return "PTE-mapped THP partly shared, child keeps second half, PTEs clean";
-		case S_DISJOINT_CLEAN: return "THP mapped in disjoint halves, parent first, child second, PTEs clean";
-		default: return "?";
-		}
-	case PMD_THP:
-		switch (s) {
-		case S_EXCL: return "exclusive PMD-mapped THP";
-		case S_EXCL_HALF: return "exclusive PMD-mapped THP, first half advised";
-		case S_SHARED: return "PMD-mapped THP shared with a child, plain fork";
-		case S_PART_FIRST: return "PMD-mapped THP partly shared, child keeps first half";
-		case S_PART_SECOND: return "PMD-mapped THP partly shared, child keeps second half";
-		default: return "?";
-		}
-	}
-	return "?";
-}
+static const struct scenario scenarios[] = {
+	{ .text = "exclusive small pages", .shape = SMALL },
+	{ .text = "small pages shared with a child, plain fork", .shape = SMALL, .kids = 1 },
+	{ .text = "small pages shared with a child, PTEs clean", .shape = SMALL, .kids = 1,
+	  .clean = true },
+	{ .text = "small pages shared with two children, PTEs clean", .shape = SMALL, .kids = 2,
+	  .clean = true },
+	{ .text = "exclusive PMD-mapped THP", .shape = PMD_THP },
+	{ .text = "exclusive PMD-mapped THP, first half advised", .shape = PMD_THP,
+	  .advised = FIRST },
+	{ .text = "PMD-mapped THP shared with a child, plain fork", .shape = PMD_THP, .kids = 1 },
+	{ .text = "PMD-mapped THP partly shared, child keeps first half", .shape = PMD_THP,
+	  .kids = 1, .child_keeps = FIRST },
+	{ .text = "PMD-mapped THP partly shared, child keeps second half", .shape = PMD_THP,
+	  .kids = 1, .child_keeps = SECOND },
+	{ .text = "exclusive PTE-mapped THP", .shape = PTE_THP },
+	{ .text = "exclusive PTE-mapped THP, first half advised", .shape = PTE_THP,
+	  .advised = FIRST },
+	{ .text = "PTE-mapped THP shared with a child, plain fork", .shape = PTE_THP, .kids = 1 },
+	{ .text = "PTE-mapped THP partly shared, child keeps first half", .shape = PTE_THP,
+	  .kids = 1, .child_keeps = FIRST },
+	{ .text = "PTE-mapped THP partly shared, child keeps second half", .shape = PTE_THP,
+	  .kids = 1, .child_keeps = SECOND },
+	{ .text = "THP mapped in disjoint halves, parent first, child second", .shape = PTE_THP,
+	  .kids = 1, .child_keeps = SECOND, .parent_keeps = FIRST },
+	{ .text = "PTE-mapped THP shared with a child, PTEs clean", .shape = PTE_THP, .kids = 1,
+	  .clean = true },
+	{ .text = "PTE-mapped THP partly shared, child keeps first half, PTEs clean",
+	  .shape = PTE_THP, .kids = 1, .child_keeps = FIRST, .clean = true },
+	{ .text = "PTE-mapped THP partly shared, child keeps second half, PTEs clean",
+	  .shape = PTE_THP, .kids = 1, .child_keeps = SECOND, .clean = true },
+	{ .text = "THP mapped in disjoint halves, parent first, child second, PTEs clean",
+	  .shape = PTE_THP, .kids = 1, .child_keeps = SECOND, .parent_keeps = FIRST,
+	  .clean = true },
+};
 
-static bool scen_shared(enum scen s)
-{
-	return s != S_EXCL && s != S_EXCL_HALF;
-}
+#define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
-static bool scen_clean(enum scen s)
+/* [*first, *first + *n) of n pages: the part h of them */
+static void part(enum half h, size_t npages, size_t *first, size_t *n)
 {
-	return s >= S_CLEAN;
+	*first = h == SECOND ? npages / 2 : 0;
+	*n = h == ALL ? npages : h == FIRST ? npages / 2 : npages - npages / 2;
 }
 
 static void drain_lru(void)
@@ -652,7 +639,8 @@ static void tally_text(const struct tally *t, size_t n, char *buf, size_t len)
 	else if (t->zero == n)
 		snprintf(buf, len, "%zu of %zu zero", n, n);
 	else
-		snprintf(buf, len, "%u intact, %u zero, %u other of %zu", t->intact, t->zero, t->other, n);
+		snprintf(buf, len, "%u intact, %u zero, %u other of %zu", t->intact, t->zero,
+			 t->other, n);
 }
 
 static const char *kid_name(int k, int nkids)
@@ -661,9 +649,160 @@ static const char *kid_name(int k, int nkids)
 }
 
 /*
+ * One case: the region is one folio (a THP) or SMALL_PAGES small pages. The parent maps pages
+ * [0, p_n) of it and advises [0, a_n); each child keeps [c_first, c_first + c_n).
+ */
+struct lcase {
+	const struct scenario *s;
+	size_t size, n, nf, len, csize;	/* n pages, nf a folio; csize: the counters' size */
+	size_t p_n, a_n, c_first, c_n;
+	unsigned int seed;
+	bool large, clean;
+	char *mem;
+	uint64_t pfn0, *ppm, *cpm;	/* the folio's first PFN; pagemaps of the parent, a child */
+	struct kid kids[MAX_KIDS], locker;
+	int nkids;
+	char setup[900];		/* how the children's PTEs were made clean */
+	struct counters c0, c1, c2;	/* before madvise, after it, after reclaim */
+	struct smaps_sum ss_p, ss_k[MAX_KIDS];
+	struct pmstate pst;		/* the advised pages after madvise */
+	struct tally t_adv, t_keep, t_kid[MAX_KIDS];	/* after reclaim */
+	bool split;
+	long kid_lazy;			/* LazyFree kB in the children's smaps after madvise */
+};
+
+static void case_init(struct lcase *c, const struct scenario *s, size_t size)
+{
+	size_t first;
+
+	memset(c, 0, sizeof(*c));
+	c->s = s;
+	c->size = size;
+	c->large = s->shape != SMALL;
+	c->clean = s->clean;
+	c->n = c->large ? size / pagesize : SMALL_PAGES;
+	c->nf = c->large ? c->n : 1;
+	c->len = c->n * pagesize;
+	c->csize = c->large ? size : pagesize;
+	c->seed = (unsigned int)test_nr * 7919 + 17;
+	c->nkids = s->kids;
+	part(s->parent_keeps, c->n, &first, &c->p_n);
+	part(s->advised, c->p_n, &first, &c->a_n);
+	part(s->child_keeps, c->n, &c->c_first, &c->c_n);
+	c->kids[0].pid = c->kids[1].pid = c->locker.pid = -1;
+}
+
+/* a THP populated, PMD- or PTE-mapped as the scenario needs; 0, or -1 (o says why) */
+static int start_large(struct lcase *c, struct outcome *o)
+{
+	struct smaps_sum ss;
+	char msg[240];
+
+	if (check_thp(c->mem, c->size, &c->pfn0, msg, sizeof(msg))) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (%s)", msg);
+		return -1;
+	}
+	if (c->size != pmdsize)
+		return 0;
+	smaps_of(0, c->mem, c->mem + c->len, &ss);
+	/*
+	 * The clean cases start PMD-mapped too (v6.1 reclaim splits a THP that no PMD maps before
+	 * it swaps); the swap round trip leaves them PTE-mapped.
+	 */
+	if ((c->s->shape == PMD_THP || c->clean) && ss.anon_huge < (long)(c->size / 1024)) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (not PMD-mapped: AnonHugePages "
+			    "%ld kB)", ss.anon_huge);
+		return -1;
+	}
+	if (c->s->shape == PTE_THP && !c->clean) {
+		if (pte_map(c->mem, c->len)) {
+			set_outcome(o, V_ERROR, "mprotect: %s", strerror(errno));
+			return -1;
+		}
+		smaps_of(0, c->mem, c->mem + c->len, &ss);
+		if (ss.anon_huge) {
+			set_outcome(o, V_ERROR, "still PMD-mapped after a partial mprotect");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* every page a small page; 0, or -1 (o says why) */
+static int start_small(struct lcase *c, struct outcome *o)
+{
+	size_t i;
+
+	if (pagemap_of(0, c->mem, c->n, c->ppm)) {
+		set_outcome(o, V_ERROR, "cannot read pagemap");
+		return -1;
+	}
+	for (i = 0; i < c->n; i++)
+		if (!(c->ppm[i] & PM_PRESENT) ||
+		    (kpf(c->ppm[i] & PM_PFN_MASK) & (F_HEAD | F_TAIL))) {
+			set_outcome(o, V_SKIP, "page %zu is not a small page", i);
+			return -1;
+		}
+	return 0;
+}
+
+/* the region mapped, filled and checked; 0, or -1 (o says why) */
+static int case_map(struct lcase *c, struct outcome *o)
+{
+	if (c->large ? thp_select(c->size) : thp_select(0)) {
+		set_outcome(o, V_ERROR, "cannot set the THP knobs for %zu kB", c->size / 1024);
+		return -1;
+	}
+	c->mem = map_aligned(c->len, c->large ? c->size : pagesize);
+	if (!c->mem) {
+		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	madvise(c->mem, c->len, c->large ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	fill(c->mem, c->n, c->seed);
+	c->ppm = calloc(c->n, sizeof(uint64_t));
+	c->cpm = calloc(c->n, sizeof(uint64_t));
+	if (!c->ppm || !c->cpm) {
+		set_outcome(o, V_ERROR, "out of memory");
+		return -1;
+	}
+	if (!c->large)
+		return start_small(c, o);
+	if (start_large(c, o))
+		return -1;
+	madvise(c->mem, c->len, MADV_NOHUGEPAGE);	/* keep khugepaged away */
+	return 0;
+}
+
+/* the children (and for a large clean case the locker) started, the parent's part kept */
+static int case_share(struct lcase *c, struct outcome *o)
+{
+	char msg[240];
+	int k;
+
+	for (k = 0; k < c->nkids; k++)
+		if (kid_start(&c->kids[k], c->mem, c->n, c->c_first, c->c_n, c->seed, msg,
+			      sizeof(msg))) {
+			set_outcome(o, V_ERROR, "%s", msg);
+			return -1;
+		}
+	if (c->clean && c->large &&
+	    kid_start(&c->locker, c->mem, c->n, c->n - 1, 1, c->seed, msg, sizeof(msg))) {
+		set_outcome(o, V_ERROR, "%s", msg);
+		return -1;
+	}
+	if (c->p_n < c->n && munmap(c->mem + c->p_n * pagesize, (c->n - c->p_n) * pagesize)) {
+		set_outcome(o, V_ERROR, "munmap: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- clean PTEs */
+
+/*
  * The children's PTEs made clean (the parent's own do not matter: MADV_FREE cleans them), then
- * checked: every process maps the folio (or each small page) again, from the swap cache. 0: done,
- * the evidence in `setup`; else the outcome says why not.
+ * checked: every process maps the folio (or each small page) again, from the swap cache.
  *
  * Small pages: swapped out of every process, then read back, the parent first: the swap count
  * is above 1, so do_swap_page() goes through swapin_readahead() and the swap cache instead of
@@ -677,472 +816,559 @@ static const char *kid_name(int k, int nkids)
  * the folio) by swap entries, and stops at the locked VMA: the folio stays in the swap cache,
  * never written out. The locker exits, the others read their pages back from the swap cache.
  */
-static int make_clean(char *mem, size_t n, size_t p_n, uint64_t pfn0, size_t size, struct kid *kids,
-		      int nkids, struct kid *locker, uint64_t *ppm, char *setup, size_t setup_len, struct outcome *o)
+
+/* the swap-out half of the round trip; 0, or -1 (o says why); what moved in `moved` */
+static int clean_swap_out(struct lcase *c, char *moved, size_t len, struct outcome *o)
 {
-	bool large = size > pagesize;
-	size_t i, kswapped = 0, c_n = kids[0].n;
 	struct counters cr0, cr1;
-	struct smaps_sum ss;
 	struct pmstate ps, kst;
-	char moved[300];
+	size_t kswapped = 0;
+	uint64_t hf;
 	int k;
 
-	if (large && kid_do(locker, 'L')) {
+	if (c->large && kid_do(&c->locker, 'L')) {
 		set_outcome(o, V_ERROR, "mlock2(MLOCK_ONFAULT) in the locker child failed");
 		return -1;
 	}
-	counters_read(&cr0, size);
+	counters_read(&cr0, c->csize);
 	cg_reclaim(1);
-	counters_read(&cr1, size);
-	counters_delta(&cr0, &cr1, size, moved, sizeof(moved));
-	if (large)
-		kid_stop(locker);
-	pm_state(0, mem, p_n, &ps);
-	for (k = 0; k < nkids; k++) {
-		pm_state(kids[k].pid, mem + kids[k].first * pagesize, kids[k].n, &kst);
+	counters_read(&cr1, c->csize);
+	counters_delta(&cr0, &cr1, c->csize, moved, len);
+	if (c->large)
+		kid_stop(&c->locker);
+	pm_state(0, c->mem, c->p_n, &ps);
+	for (k = 0; k < c->nkids; k++) {
+		pm_state(c->kids[k].pid, c->mem + c->c_first * pagesize, c->c_n, &kst);
 		kswapped += kst.swapped;
 	}
-	if (large) {
-		uint64_t hf = kpf(pfn0);
-
-		if (!folio_whole(pfn0, n) || !(hf & F_SWAPCACHE)) {
-			set_outcome(o, V_INCONCLUSIVE, "the swap round trip did not happen: after memory.reclaim the "
-				    "folio is %s, %s (%s)", folio_whole(pfn0, n) ? "whole" : "split or freed",
-				    hf & F_SWAPCACHE ? "in the swap cache" : "not in the swap cache", moved);
-			return -1;
-		}
-	}
-	if (ps.swapped != p_n || kswapped != nkids * c_n) {
-		set_outcome(o, V_INCONCLUSIVE, "the swap round trip did not happen: after memory.reclaim the parent "
-			    "has %zu of %zu pages swapped, the children %zu of %zu (%s)", ps.swapped, p_n, kswapped,
-			    nkids * c_n, moved);
+	hf = kpf(c->pfn0);
+	if (c->large && (!folio_whole(c->pfn0, c->n) || !(hf & F_SWAPCACHE))) {
+		set_outcome(o, V_INCONCLUSIVE, "the swap round trip did not happen: after "
+			    "memory.reclaim the folio is %s, %s (%s)",
+			    folio_whole(c->pfn0, c->n) ? "whole" : "split or freed",
+			    hf & F_SWAPCACHE ? "in the swap cache" : "not in the swap cache",
+			    moved);
 		return -1;
 	}
-	read_pages(mem, 0, p_n);
-	for (k = 0; k < nkids; k++)
-		if (kid_do(&kids[k], 'R')) {
+	if (ps.swapped != c->p_n || kswapped != c->nkids * c->c_n) {
+		set_outcome(o, V_INCONCLUSIVE, "the swap round trip did not happen: after "
+			    "memory.reclaim the parent has %zu of %zu pages swapped, the children "
+			    "%zu of %zu (%s)", ps.swapped, c->p_n, kswapped, c->nkids * c->c_n,
+			    moved);
+		return -1;
+	}
+	return 0;
+}
+
+/* the read-back half: every process read-faults its pages; 0, or -1 (o says why) */
+static int clean_read_back(struct lcase *c, struct outcome *o)
+{
+	size_t i;
+	int k;
+
+	read_pages(c->mem, 0, c->p_n);
+	for (k = 0; k < c->nkids; k++)
+		if (kid_do(&c->kids[k], 'R')) {
 			set_outcome(o, V_ERROR, "the child did not read its pages back");
 			return -1;
 		}
-	if (pagemap_of(0, mem, p_n, ppm)) {
+	if (pagemap_of(0, c->mem, c->p_n, c->ppm)) {
 		set_outcome(o, V_ERROR, "cannot read pagemap");
 		return -1;
 	}
-	for (i = 0; i < p_n; i++) {
-		if (!(ppm[i] & PM_PRESENT)) {
-			set_outcome(o, V_INCONCLUSIVE, "the parent's page %zu is not present after the read-back", i);
+	for (i = 0; i < c->p_n; i++) {
+		uint64_t pfn = c->ppm[i] & PM_PFN_MASK;
+
+		if (!(c->ppm[i] & PM_PRESENT)) {
+			set_outcome(o, V_INCONCLUSIVE, "the parent's page %zu is not present "
+				    "after the read-back", i);
 			return -1;
 		}
-		if (large && (ppm[i] & PM_PFN_MASK) != pfn0 + i) {
-			/* v6.1: ksm_might_need_to_copy() copies a tail page (its ->index is not the folio's) */
-			set_outcome(o, V_INCONCLUSIVE, "the parent's page %zu was read back into a copy, not mapped "
-				    "from the swap-cache folio (PFN %#llx, the folio's is %#llx)", i,
-				    (unsigned long long)(ppm[i] & PM_PFN_MASK), (unsigned long long)(pfn0 + i));
+		if (c->large && pfn != c->pfn0 + i) {
+			/* v6.1: ksm_might_need_to_copy() copies a tail page (its ->index is not the
+			 * folio's) */
+			set_outcome(o, V_INCONCLUSIVE, "the parent's page %zu was read back into "
+				    "a copy, not mapped from the swap-cache folio (PFN %#llx, the "
+				    "folio's is %#llx)", i, (unsigned long long)pfn,
+				    (unsigned long long)(c->pfn0 + i));
 			return -1;
 		}
-		if (!(head_flags(ppm[i] & PM_PFN_MASK) & F_SWAPCACHE)) {
-			set_outcome(o, V_INCONCLUSIVE, "page %zu is not in the swap cache after the read-back "
-				    "(kpageflags %#llx)", i, (unsigned long long)kpf(ppm[i] & PM_PFN_MASK));
+		if (!(head_flags(pfn) & F_SWAPCACHE)) {
+			set_outcome(o, V_INCONCLUSIVE, "page %zu is not in the swap cache after "
+				    "the read-back (kpageflags %#llx)", i,
+				    (unsigned long long)kpf(pfn));
 			return -1;
 		}
 	}
-	smaps_of(kids[0].pid, mem, mem + n * pagesize, &ss);
-	if (!large && (ss.shared_dirty || ss.shared_clean != (long)(c_n * pagesize / 1024))) {
-		set_outcome(o, V_INCONCLUSIVE, "the child's pages are not clean after the read-back (smaps "
-			    "Shared_Clean %ld kB, Shared_Dirty %ld kB)", ss.shared_clean, ss.shared_dirty);
+	return 0;
+}
+
+/* the children's smaps after the read-back, into the evidence; 0, or -1 (o says why) */
+static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
+{
+	struct smaps_sum ss;
+
+	smaps_of(c->kids[0].pid, c->mem, c->mem + c->len, &ss);
+	if (!c->large && (ss.shared_dirty || ss.shared_clean != (long)(c->c_n * pagesize / 1024))) {
+		set_outcome(o, V_INCONCLUSIVE, "the child's pages are not clean after the "
+			    "read-back (smaps Shared_Clean %ld kB, Shared_Dirty %ld kB)",
+			    ss.shared_clean, ss.shared_dirty);
 		return -1;
 	}
-	if (large)
-		snprintf(setup, setup_len, "reclaim put the folio in the swap cache and replaced this process's %zu "
-			 "and the child's %zu PTEs by swap entries, stopping at a locker child's mlocked last page "
-			 "(%s); the locker gone, both read their pages back from the swap cache with read faults "
-			 "(clean PTEs): the folio still in it, the child's smaps Shared_Clean %ld kB, Shared_Dirty "
-			 "%ld kB, Private_Clean %ld kB, Private_Dirty %ld kB (PG_dirty: never written out); ", p_n,
-			 c_n, moved, ss.shared_clean, ss.shared_dirty, ss.private_clean, ss.private_dirty);
+	if (c->large)
+		snprintf(c->setup, sizeof(c->setup), "reclaim put the folio in the swap cache and "
+			 "replaced this process's %zu and the child's %zu PTEs by swap entries, "
+			 "stopping at a locker child's mlocked last page (%s); the locker gone, "
+			 "both read their pages back from the swap cache with read faults, the "
+			 "child's soft-dirty bits cleared then and still clear right before "
+			 "madvise (clean PTEs, nothing written since): the folio still in it, the "
+			 "child's smaps Shared_Clean %ld kB, Shared_Dirty %ld kB, Private_Clean "
+			 "%ld kB, Private_Dirty %ld kB (PG_dirty: never written out); ", c->p_n,
+			 c->c_n, moved, ss.shared_clean, ss.shared_dirty, ss.private_clean,
+			 ss.private_dirty);
 	else
-		snprintf(setup, setup_len, "all %zu pages swapped out of %s (%s) and read back, this process first: "
-			 "every page in the swap cache, the child's smaps Shared_Clean %ld kB, Shared_Dirty %ld kB "
-			 "(clean PTEs); ", n, nkids > 1 ? "all three processes" : "both processes", moved,
+		snprintf(c->setup, sizeof(c->setup), "all %zu pages swapped out of %s (%s) and "
+			 "read back, this process first: every page in the swap cache, the "
+			 "child's smaps Shared_Clean %ld kB, Shared_Dirty %ld kB (clean PTEs); ",
+			 c->n, c->nkids > 1 ? "all three processes" : "both processes", moved,
 			 ss.shared_clean, ss.shared_dirty);
 	return 0;
 }
 
 /*
- * One case: the region is one folio (a THP) or SMALL_PAGES small pages. The parent maps pages
- * [0, p_n) of it and advises [0, a_n); each child keeps [c_first, c_first + c_n).
+ * Write "4" to clear_refs of process pid (0: this one): its soft-dirty bits cleared, its PTEs
+ * write-protected, so that the next write to a page faults and sets the page's bit again (the
+ * PTE's dirty bit is kept as it was); 0 on success.
  */
-static void run_case(enum scen s, enum shape sh, size_t size, struct outcome *o)
+static int soft_dirty_clear(pid_t pid)
 {
-	size_t n = sh == SMALL ? SMALL_PAGES : size / pagesize;
-	size_t nf = sh == SMALL ? 1 : n;	/* pages of a folio */
-	size_t len = n * pagesize, i;
-	size_t p_n = n, a_n = n, c_first = 0, c_n = n;
-	unsigned int seed = (unsigned int)test_nr * 7919 + 17;
-	struct kid kids[MAX_KIDS] = { { .pid = -1 }, { .pid = -1 } }, locker = { .pid = -1 };
-	int nkids = s == S_CLEAN2 ? 2 : scen_shared(s) ? 1 : 0, k;
-	uint64_t pfn0 = 0, *ppm = NULL, *cpm = NULL;
-	struct counters c0, c1, c2;
-	struct smaps_sum ss_p, ss_k[MAX_KIDS];
-	struct pmstate pst;
-	struct tally t_adv, t_keep = { 0 }, t_kid[MAX_KIDS];
-	char msg[240], setup[900] = "", moved_m[300], moved_r[300], a_txt[80], k_txt[80];
-	bool large = sh != SMALL, split, pmd_mapped = sh == PMD_THP, clean = scen_clean(s);
-	size_t csize = large ? size : pagesize;	/* the size the per-size counters are read for */
-	long kid_lazy = 0;
-	char *mem;
+	char path[64];
 
-	if (sh == SMALL ? thp_select(0) : thp_select(size)) {
-		set_outcome(o, V_ERROR, "cannot set the THP knobs for %zu kB", size / 1024);
-		return;
-	}
-	mem = map_aligned(len, large ? size : pagesize);
-	if (!mem) {
-		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
-		return;
-	}
-	madvise(mem, len, large ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	fill(mem, n, seed);
-	ppm = calloc(n, sizeof(uint64_t));
-	cpm = calloc(n, sizeof(uint64_t));
-	if (!ppm || !cpm) {
-		set_outcome(o, V_ERROR, "out of memory");
-		goto out;
-	}
-	if (large) {
-		if (check_thp(mem, size, &pfn0, msg, sizeof(msg))) {
-			set_outcome(o, V_SKIP, "did not get a THP populated (%s)", msg);
-			goto out;
-		}
-		if (size == pmdsize) {
-			struct smaps_sum ss;
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid ? (int)pid : (int)getpid());
+	return write_text(path, "4");
+}
 
-			smaps_of(0, mem, mem + len, &ss);
-			/*
-			 * The clean cases start PMD-mapped too (v6.1 reclaim splits a THP that no PMD maps
-			 * before it swaps); the swap round trip leaves them PTE-mapped.
-			 */
-			if ((sh == PMD_THP || clean) && ss.anon_huge < (long)(size / 1024)) {
-				set_outcome(o, V_SKIP, "did not get a THP populated (not PMD-mapped: AnonHugePages %ld kB)",
-					    ss.anon_huge);
-				goto out;
-			}
-			if (sh == PTE_THP && !clean) {
-				if (pte_map(mem, len)) {
-					set_outcome(o, V_ERROR, "mprotect: %s", strerror(errno));
-					goto out;
-				}
-				smaps_of(0, mem, mem + len, &ss);
-				if (ss.anon_huge) {
-					set_outcome(o, V_ERROR, "still PMD-mapped after a partial mprotect");
-					goto out;
-				}
-			}
-		}
-		/* keep khugepaged away */
-		madvise(mem, len, MADV_NOHUGEPAGE);
-	} else {
-		if (pagemap_of(0, mem, n, ppm)) {
-			set_outcome(o, V_ERROR, "cannot read pagemap");
-			goto out;
-		}
-		for (i = 0; i < n; i++)
-			if (!(ppm[i] & PM_PRESENT) || (kpf(ppm[i] & PM_PFN_MASK) & (F_HEAD | F_TAIL))) {
-				set_outcome(o, V_SKIP, "page %zu is not a small page", i);
-				goto out;
-			}
-	}
+/* Does the kernel track soft-dirty bits? A page written after clear_refs must show one. */
+static bool soft_dirty_works(void)
+{
+	char *page = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	uint64_t before = 0, after = 0;
 
-	switch (s) {
-	case S_EXCL_HALF:
-		a_n = n / 2;
-		break;
-	case S_PART_FIRST:
-	case S_PART_FIRST_CLEAN:
-		c_n = n / 2;
-		break;
-	case S_PART_SECOND:
-	case S_PART_SECOND_CLEAN:
-		c_first = n / 2;
-		c_n = n - n / 2;
-		break;
-	case S_DISJOINT:
-	case S_DISJOINT_CLEAN:
-		c_first = n / 2;
-		c_n = n - n / 2;
-		p_n = a_n = n / 2;
-		break;
-	default:
-		break;
-	}
-	for (k = 0; k < nkids; k++)
-		if (kid_start(&kids[k], mem, n, c_first, c_n, seed, msg, sizeof(msg))) {
-			set_outcome(o, V_ERROR, "%s", msg);
-			goto out;
-		}
-	if (clean && large && kid_start(&locker, mem, n, n - 1, 1, seed, msg, sizeof(msg))) {
-		set_outcome(o, V_ERROR, "%s", msg);
-		goto out;
-	}
-	if (p_n < n && munmap(mem + p_n * pagesize, (n - p_n) * pagesize)) {
-		set_outcome(o, V_ERROR, "munmap: %s", strerror(errno));
-		goto out;
-	}
-	if (clean && make_clean(mem, n, p_n, pfn0, csize, kids, nkids, &locker, ppm, setup, sizeof(setup), o))
-		goto out;
+	if (page == MAP_FAILED)
+		return false;
+	page[0] = 1;
+	if (soft_dirty_clear(0) || pagemap_read(page, 1, &before))
+		before = PM_SOFT_DIRTY;
+	page[0] = 2;
+	if (pagemap_read(page, 1, &after))
+		after = 0;
+	munmap(page, pagesize);
+	return !(before & PM_SOFT_DIRTY) && (after & PM_SOFT_DIRTY);
+}
 
-	/* right before madvise: the state the scenario needs */
-	if (pagemap_of(0, mem, p_n, ppm)) {
+/*
+ * A large folio's clean PTEs proven by construction (smaps cannot tell: the folio is PG_dirty,
+ * so Shared_Dirty counts it whatever the PTEs say, and no /proc file shows a PTE's dirty bit):
+ * the children's PTEs were installed by read faults after the swap-out, their soft-dirty bits
+ * are cleared now, and kid_as_needed() checks them still clear right before madvise: nothing
+ * has written the pages since. 0, or -1 (o says why the proof is impossible).
+ */
+static int clean_prove(struct lcase *c, struct outcome *o)
+{
+	int k;
+
+	if (!c->large)
+		return 0;
+	if (!soft_dirty) {
+		set_outcome(o, V_INCONCLUSIVE, "cannot prove the child's PTEs clean: the kernel "
+			    "does not track soft-dirty bits (CONFIG_MEM_SOFT_DIRTY)");
+		return -1;
+	}
+	for (k = 0; k < c->nkids; k++)
+		if (soft_dirty_clear(c->kids[k].pid)) {
+			set_outcome(o, V_ERROR, "cannot write /proc/%d/clear_refs",
+				    (int)c->kids[k].pid);
+			return -1;
+		}
+	return 0;
+}
+
+static int make_clean(struct lcase *c, struct outcome *o)
+{
+	char moved[300];
+
+	if (clean_swap_out(c, moved, sizeof(moved), o) || clean_read_back(c, o) ||
+	    clean_prove(c, o))
+		return -1;
+	return clean_evidence(c, moved, o);
+}
+
+/* ---------------------------------------------------------------- the state before madvise */
+
+/* the folio whole, on the LRU (in the swap cache), PMD- or PTE-mapped; 0, or -1 (o says why) */
+static int folio_as_needed(const struct lcase *c, struct outcome *o)
+{
+	bool pmd_mapped = c->s->shape == PMD_THP;
+	struct smaps_sum ss;
+
+	if (!folio_whole(c->pfn0, c->nf)) {
+		set_outcome(o, V_INCONCLUSIVE, "the %zu kB folio was no longer one folio before "
+			    "madvise", c->size / 1024);
+		return -1;
+	}
+	if (!(kpf(c->pfn0) & F_LRU)) {
+		set_outcome(o, V_INCONCLUSIVE, "the folio was not on the LRU before madvise");
+		return -1;
+	}
+	if (c->clean && !(kpf(c->pfn0) & F_SWAPCACHE)) {
+		set_outcome(o, V_INCONCLUSIVE, "the folio was not in the swap cache before "
+			    "madvise");
+		return -1;
+	}
+	if (c->size != pmdsize)
+		return 0;
+	smaps_of(0, c->mem, c->mem + c->len, &ss);
+	if (pmd_mapped ? ss.anon_huge < (long)(c->size / 1024) : ss.anon_huge != 0) {
+		set_outcome(o, V_INCONCLUSIVE, "the parent does not map the folio by %s "
+			    "(AnonHugePages %ld kB)", pmd_mapped ? "a PMD" : "PTEs", ss.anon_huge);
+		return -1;
+	}
+	return 0;
+}
+
+/* child k maps the PFNs it should; 0, or -1 (o says why) */
+static int kid_as_needed(struct lcase *c, int k, struct outcome *o)
+{
+	const char *what;
+	uint64_t want;
+	size_t i;
+
+	if (pagemap_of(c->kids[k].pid, c->mem + c->c_first * pagesize, c->c_n, c->cpm)) {
+		set_outcome(o, V_ERROR, "cannot read the child's pagemap");
+		return -1;
+	}
+	for (i = 0; i < c->c_n; i++) {
+		want = c->large ? c->pfn0 + c->c_first + i : c->ppm[c->c_first + i] & PM_PFN_MASK;
+		if (!(c->cpm[i] & PM_PRESENT) || (c->cpm[i] & PM_PFN_MASK) != want) {
+			what = c->cpm[i] & PM_PRESENT ? "another page" : "not present";
+			set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the child as the "
+				    "scenario needs (%s)", c->c_first + i, what);
+			return -1;
+		}
+		if (c->clean && c->large && (c->cpm[i] & PM_SOFT_DIRTY)) {
+			set_outcome(o, V_INCONCLUSIVE, "the child's page %zu is soft-dirty before "
+				    "madvise: written since the read-back, its PTE may be dirty",
+				    c->c_first + i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* right before madvise: the state the scenario needs; 0, or -1 (o says why not) */
+static int case_check(struct lcase *c, struct outcome *o)
+{
+	size_t i;
+	int k;
+
+	if (pagemap_of(0, c->mem, c->p_n, c->ppm)) {
 		set_outcome(o, V_ERROR, "cannot read pagemap");
-		goto out;
+		return -1;
 	}
-	for (i = 0; i < p_n; i++)
-		if (!(ppm[i] & PM_PRESENT) || (large && (ppm[i] & PM_PFN_MASK) != pfn0 + i)) {
-			set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the parent as the scenario needs", i);
-			goto out;
+	for (i = 0; i < c->p_n; i++)
+		if (!(c->ppm[i] & PM_PRESENT) ||
+		    (c->large && (c->ppm[i] & PM_PFN_MASK) != c->pfn0 + i)) {
+			set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the parent as "
+				    "the scenario needs", i);
+			return -1;
 		}
-	if (large) {
-		if (!folio_whole(pfn0, nf)) {
-			set_outcome(o, V_INCONCLUSIVE, "the %zu kB folio was no longer one folio before madvise",
-				    size / 1024);
-			goto out;
-		}
-		if (!(kpf(pfn0) & F_LRU)) {
-			set_outcome(o, V_INCONCLUSIVE, "the folio was not on the LRU before madvise");
-			goto out;
-		}
-		if (clean && !(kpf(pfn0) & F_SWAPCACHE)) {
-			set_outcome(o, V_INCONCLUSIVE, "the folio was not in the swap cache before madvise");
-			goto out;
-		}
-		if (size == pmdsize) {
-			struct smaps_sum ss;
+	if (c->large && folio_as_needed(c, o))
+		return -1;
+	for (k = 0; k < c->nkids; k++)
+		if (kid_as_needed(c, k, o))
+			return -1;
+	return 0;
+}
 
-			smaps_of(0, mem, mem + len, &ss);
-			if (pmd_mapped ? ss.anon_huge < (long)(size / 1024) : ss.anon_huge != 0) {
-				set_outcome(o, V_INCONCLUSIVE, "the parent does not map the folio by %s (AnonHugePages %ld kB)",
-					    pmd_mapped ? "a PMD" : "PTEs", ss.anon_huge);
-				goto out;
-			}
-		}
-	}
-	for (k = 0; k < nkids; k++) {
-		if (pagemap_of(kids[k].pid, mem + c_first * pagesize, c_n, cpm)) {
-			set_outcome(o, V_ERROR, "cannot read the child's pagemap");
-			goto out;
-		}
-		for (i = 0; i < c_n; i++) {
-			uint64_t want = large ? pfn0 + c_first + i : ppm[c_first + i] & PM_PFN_MASK;
+/* ---------------------------------------------------------------- madvise, reclaim, verdict */
 
-			if (!(cpm[i] & PM_PRESENT) || (cpm[i] & PM_PFN_MASK) != want) {
-				set_outcome(o, V_INCONCLUSIVE, "page %zu is not mapped by the child as the scenario "
-					    "needs (%s)", c_first + i,
-					    cpm[i] & PM_PRESENT ? "another page" : "not present");
-				goto out;
-			}
-		}
-	}
+/* madvise(MADV_FREE) of the parent's [0, a_n), then what it marked; 0, or -1 (o says why) */
+static int case_advise(struct lcase *c, struct outcome *o)
+{
+	int k;
 
-	counters_read(&c0, csize);
-	if (madvise(mem, a_n * pagesize, MADV_FREE)) {
+	counters_read(&c->c0, c->csize);
+	if (madvise(c->mem, c->a_n * pagesize, MADV_FREE)) {
 		if (errno == EINVAL)
 			set_outcome(o, V_SKIP, "madvise(MADV_FREE) not supported");
 		else
 			set_outcome(o, V_ERROR, "madvise(MADV_FREE): %s", strerror(errno));
-		goto out;
+		return -1;
 	}
 	drain_lru();
-	counters_read(&c1, csize);
-	split = large && !folio_whole(pfn0, nf);
-	smaps_of(0, mem, mem + len, &ss_p);
-	pm_state(0, mem, a_n, &pst);
-	for (k = 0; k < nkids; k++) {
-		smaps_of(kids[k].pid, mem, mem + len, &ss_k[k]);
-		kid_lazy += ss_k[k].lazyfree;
+	counters_read(&c->c1, c->csize);
+	c->split = c->large && !folio_whole(c->pfn0, c->nf);
+	smaps_of(0, c->mem, c->mem + c->len, &c->ss_p);
+	pm_state(0, c->mem, c->a_n, &c->pst);
+	for (k = 0; k < c->nkids; k++) {
+		smaps_of(c->kids[k].pid, c->mem, c->mem + c->len, &c->ss_k[k]);
+		c->kid_lazy += c->ss_k[k].lazyfree;
 	}
+	return 0;
+}
+
+/* reclaim, then every process says what its pages hold; 0, or -1 (o says why) */
+static int case_reclaim(struct lcase *c, struct outcome *o)
+{
+	int k;
 
 	cg_reclaim(2);
-	counters_read(&c2, csize);
-
-	tally_pages(mem, 0, a_n, seed, &t_adv);
-	if (a_n < p_n)
-		tally_pages(mem, a_n, p_n - a_n, seed, &t_keep);
-	for (k = 0; k < nkids; k++)
-		if (kid_check(&kids[k], &t_kid[k])) {
+	counters_read(&c->c2, c->csize);
+	tally_pages(c->mem, 0, c->a_n, c->seed, &c->t_adv);
+	if (c->a_n < c->p_n)
+		tally_pages(c->mem, c->a_n, c->p_n - c->a_n, c->seed, &c->t_keep);
+	for (k = 0; k < c->nkids; k++)
+		if (kid_check(&c->kids[k], &c->t_kid[k])) {
 			set_outcome(o, V_ERROR, "the child did not report its pages");
-			goto out;
+			return -1;
 		}
+	return 0;
+}
 
-	counters_delta(&c0, &c1, csize, moved_m, sizeof(moved_m));
-	counters_delta(&c1, &c2, csize, moved_r, sizeof(moved_r));
-	tally_text(&t_adv, a_n, a_txt, sizeof(a_txt));
-	printf("# evidence: %s", setup);
-	if (large)
-		printf("%zu kB folio at PFN %#llx (one folio, on the LRU, %s-mapped%s) before madvise; after madvise: "
-		       "folio %s, ", size / 1024, (unsigned long long)pfn0, pmd_mapped ? "PMD" : "PTE",
-		       clean ? ", in the swap cache" : "", split ? "split" : "still whole");
+/* `# evidence:` how the state was made, the folio, LazyFree, every process's pages, counters */
+static void print_evidence(const struct lcase *c)
+{
+	char moved_m[300], moved_r[300], txt[80];
+	int k;
+
+	counters_delta(&c->c0, &c->c1, c->csize, moved_m, sizeof(moved_m));
+	counters_delta(&c->c1, &c->c2, c->csize, moved_r, sizeof(moved_r));
+	printf("# evidence: %s", c->setup);
+	if (c->large)
+		printf("%zu kB folio at PFN %#llx (one folio, on the LRU, %s-mapped%s) before "
+		       "madvise; after madvise: folio %s, ", c->size / 1024,
+		       (unsigned long long)c->pfn0, c->s->shape == PMD_THP ? "PMD" : "PTE",
+		       c->clean ? ", in the swap cache" : "", c->split ? "split" : "still whole");
 	else
-		printf("%zu small pages before madvise; after madvise: ", n);
-	printf("LazyFree this process %ld kB", ss_p.lazyfree);
-	for (k = 0; k < nkids; k++)
-		printf(", %s %ld kB", kid_name(k, nkids), ss_k[k].lazyfree);
-	printf(", %zu of %zu advised pages lazyfree in kpageflags; after memory.reclaim: this process's advised "
-	       "pages %s", pst.lazyfree, a_n, a_txt);
-	if (a_n < p_n) {
-		tally_text(&t_keep, p_n - a_n, k_txt, sizeof(k_txt));
-		printf(", its other pages %s", k_txt);
+		printf("%zu small pages before madvise; after madvise: ", c->n);
+	printf("LazyFree this process %ld kB", c->ss_p.lazyfree);
+	for (k = 0; k < c->nkids; k++)
+		printf(", %s %ld kB", kid_name(k, c->nkids), c->ss_k[k].lazyfree);
+	tally_text(&c->t_adv, c->a_n, txt, sizeof(txt));
+	printf(", %zu of %zu advised pages lazyfree in kpageflags; after memory.reclaim: this "
+	       "process's advised pages %s", c->pst.lazyfree, c->a_n, txt);
+	if (c->a_n < c->p_n) {
+		tally_text(&c->t_keep, c->p_n - c->a_n, txt, sizeof(txt));
+		printf(", its other pages %s", txt);
 	}
-	for (k = 0; k < nkids; k++) {
-		tally_text(&t_kid[k], c_n, k_txt, sizeof(k_txt));
-		printf(", %s %s", kid_name(k, nkids), k_txt);
+	for (k = 0; k < c->nkids; k++) {
+		tally_text(&c->t_kid[k], c->c_n, txt, sizeof(txt));
+		printf(", %s %s", kid_name(k, c->nkids), txt);
 	}
-	printf("; madvise: %s; reclaim: %s", moved_m, moved_r);
-	printf("\n");
+	printf("; madvise: %s; reclaim: %s\n", moved_m, moved_r);
+}
 
-	/* the verdict: data loss first */
-	{
-		size_t lost = 0, other = 0, total = 0, wl = 0;
-		char who[160] = "";
+/* DATA LOSS: a child, or the parent's pages it did not advise, lost data; true when so */
+static bool judge_loss(const struct lcase *c, struct outcome *o)
+{
+	size_t lost = 0, other = 0, total = 0, wl = 0;
+	char who[160] = "";
+	int k;
 
-		for (k = 0; k < nkids; k++) {
-			if (t_kid[k].intact != c_n) {
-				wl += snprintf(who + wl, sizeof(who) - wl, "%s%s", wl ? " and " : "", kid_name(k, nkids));
-				lost += t_kid[k].zero;
-				other += t_kid[k].other;
-				total += c_n;
-			}
-		}
-		if (a_n < p_n && t_keep.intact != p_n - a_n) {
-			wl += snprintf(who + wl, sizeof(who) - wl, "%sthis process (pages it did not advise)",
-				       wl ? " and " : "");
-			lost += t_keep.zero;
-			other += t_keep.other;
-			total += p_n - a_n;
-		}
-		if (wl) {
-			if (other)
-				set_outcome(o, V_LOSS, "%s read zeros at %zu of %zu pages, other data at %zu", who, lost,
-					    total, other);
-			else
-				set_outcome(o, V_LOSS, "%s read zeros at %zu of %zu pages", who, lost, total);
-			goto out;
-		}
+	for (k = 0; k < c->nkids; k++) {
+		if (c->t_kid[k].intact == c->c_n)
+			continue;
+		wl += snprintf(who + wl, sizeof(who) - wl, "%s%s", wl ? " and " : "",
+			       kid_name(k, c->nkids));
+		lost += c->t_kid[k].zero;
+		other += c->t_kid[k].other;
+		total += c->c_n;
 	}
-	if (t_adv.other) {
-		set_outcome(o, V_INCONCLUSIVE, "%u of %zu advised pages read neither their data nor zeros",
-			    t_adv.other, a_n);
-		goto out;
+	if (c->a_n < c->p_n && c->t_keep.intact != c->p_n - c->a_n) {
+		wl += snprintf(who + wl, sizeof(who) - wl, "%sthis process (pages it did not "
+			       "advise)", wl ? " and " : "");
+		lost += c->t_keep.zero;
+		other += c->t_keep.other;
+		total += c->p_n - c->a_n;
 	}
-	if (scen_shared(s)) {
-		if (split)
-			set_outcome(o, V_SPLIT, "the other process keeps its %zu pages, the %zu kB folio is gone",
-				    c_n * nkids, size / 1024);
-		else if (kid_lazy)
-			set_outcome(o, V_INCONCLUSIVE, "the kernel marked pages another process maps with clean PTEs "
-				    "lazyfree (LazyFree %ld kB in the child's smaps), but reclaim did not discard them",
-				    kid_lazy);
-		else
-			set_outcome(o, V_PASS, "");
-	} else {
-		if (t_adv.zero == a_n)
-			set_outcome(o, V_PASS, "");
-		else if (t_adv.zero)
-			set_outcome(o, V_INCONCLUSIVE, "only %u of %zu advised pages freed", t_adv.zero, a_n);
-		else if (ss_p.lazyfree || pst.lazyfree)
-			set_outcome(o, V_INCONCLUSIVE, "marked lazyfree (LazyFree %ld kB) but reclaim did not free it",
-				    ss_p.lazyfree);
-		else
-			set_outcome(o, V_MISSED, "%zu of %zu advised pages intact after reclaim, none marked lazyfree",
-				    a_n, a_n);
-	}
-out:
-	kid_stop(&locker);
+	if (!wl)
+		return false;
+	if (other)
+		set_outcome(o, V_LOSS, "%s read zeros at %zu of %zu pages, other data at %zu", who,
+			    lost, total, other);
+	else
+		set_outcome(o, V_LOSS, "%s read zeros at %zu of %zu pages", who, lost, total);
+	return true;
+}
+
+/*
+ * A shared folio the children's PTEs may keep dirty (not made clean: a plain fork copies the
+ * dirty bits): a wrong "exclusive" would be saved by them at reclaim, so the children's intact
+ * data proves nothing about the check. What this process's side shows is said instead: whether
+ * its advised range was marked lazyfree, and what it read after reclaim.
+ */
+static void judge_caller_only(const struct lcase *c, struct outcome *o)
+{
+	char txt[80];
+
+	tally_text(&c->t_adv, c->a_n, txt, sizeof(txt));
+	set_outcome(o, V_CALLER, "the other process's PTEs were not made clean (a wrong decision "
+		    "would be saved by their dirty bit); this process's side: LazyFree %ld kB, "
+		    "%zu of %zu advised pages lazyfree in kpageflags, pglazyfree %+ld, after "
+		    "reclaim %s; the other process keeps its %zu pages, the folio %s",
+		    c->ss_p.lazyfree, c->pst.lazyfree, c->a_n,
+		    moved_by(c->c0.vm[VM_PGLAZYFREE], c->c1.vm[VM_PGLAZYFREE]), txt,
+		    c->c_n * c->nkids, c->large ? "not split" : "small");
+}
+
+/* a shared folio: split, left to every process, or (PTEs not clean) the caller's side only */
+static void judge_shared(const struct lcase *c, struct outcome *o)
+{
+	if (c->split)
+		set_outcome(o, V_SPLIT, "the other process keeps its %zu pages, the %zu kB folio "
+			    "is gone", c->c_n * c->nkids, c->size / 1024);
+	else if (c->kid_lazy)
+		set_outcome(o, V_INCONCLUSIVE, "the kernel marked pages another process maps with "
+			    "clean PTEs lazyfree (LazyFree %ld kB in the child's smaps), but "
+			    "reclaim did not discard them", c->kid_lazy);
+	else if (!c->clean)
+		judge_caller_only(c, o);
+	else
+		set_outcome(o, V_PASS, "%s", "");
+}
+
+/* an exclusive range: freed, or not */
+static void judge_exclusive(const struct lcase *c, struct outcome *o)
+{
+	size_t a_n = c->a_n;
+
+	if (c->t_adv.zero == a_n)
+		set_outcome(o, V_PASS, "%s", "");
+	else if (c->t_adv.zero)
+		set_outcome(o, V_INCONCLUSIVE, "only %u of %zu advised pages freed", c->t_adv.zero,
+			    a_n);
+	else if (c->ss_p.lazyfree || c->pst.lazyfree)
+		set_outcome(o, V_INCONCLUSIVE, "marked lazyfree (LazyFree %ld kB) but reclaim did "
+			    "not free it", c->ss_p.lazyfree);
+	else
+		set_outcome(o, V_MISSED, "%zu of %zu advised pages intact after reclaim, none "
+			    "marked lazyfree", a_n, a_n);
+}
+
+/* the verdict: data loss first */
+static void judge(const struct lcase *c, struct outcome *o)
+{
+	if (judge_loss(c, o))
+		return;
+	if (c->t_adv.other)
+		set_outcome(o, V_INCONCLUSIVE, "%u of %zu advised pages read neither their data "
+			    "nor zeros", c->t_adv.other, c->a_n);
+	else if (c->nkids)
+		judge_shared(c, o);
+	else
+		judge_exclusive(c, o);
+}
+
+static void case_end(struct lcase *c)
+{
+	int k;
+
+	kid_stop(&c->locker);
 	for (k = 0; k < MAX_KIDS; k++)
-		kid_stop(&kids[k]);
-	munmap(mem, len);
-	free(ppm);
-	free(cpm);
+		kid_stop(&c->kids[k]);
+	if (c->mem)
+		munmap(c->mem, c->len);
+	free(c->ppm);
+	free(c->cpm);
+}
+
+static void run_case(const struct scenario *s, size_t size, struct outcome *o)
+{
+	struct lcase c;
+
+	case_init(&c, s, size);
+	if (!case_map(&c, o) && !case_share(&c, o) && !(c.clean && make_clean(&c, o)) &&
+	    !case_check(&c, o) && !case_advise(&c, o) && !case_reclaim(&c, o)) {
+		print_evidence(&c);
+		judge(&c, o);
+	}
+	case_end(&c);
 }
 
 /* ---------------------------------------------------------------- main */
 
 struct plan_entry {
-	enum scen s;
-	enum shape sh;
+	const struct scenario *s;
 	size_t size;
 };
 
 static struct plan_entry plan[200];
 static int nplan;
 
-static void add(enum scen s, enum shape sh, size_t size)
+static void add_shape(enum shape shape, size_t size)
 {
-	if (nplan < (int)(sizeof(plan) / sizeof(plan[0])))
-		plan[nplan++] = (struct plan_entry){ s, sh, size };
+	int i;
+
+	for (i = 0; i < NR_SCENARIOS; i++)
+		if (scenarios[i].shape == shape && nplan < (int)(sizeof(plan) / sizeof(plan[0])))
+			plan[nplan++] = (struct plan_entry){ .s = &scenarios[i], .size = size };
 }
 
+/* the small pages, then the PMD-mapped THP, then the PTE-mapped THP of every size (the PMD
+ * size first, then every other mTHP size, ascending) */
 static void make_plan(void)
 {
-	static const enum scen pte[] = { S_EXCL, S_EXCL_HALF, S_SHARED, S_PART_FIRST, S_PART_SECOND, S_DISJOINT,
-					 S_CLEAN, S_PART_FIRST_CLEAN, S_PART_SECOND_CLEAN, S_DISJOINT_CLEAN };
-	static const enum scen pmd[] = { S_EXCL, S_EXCL_HALF, S_SHARED, S_PART_FIRST, S_PART_SECOND };
 	size_t sizes[25];
-	int i, j, nsizes;
+	int j, nsizes;
 
-	add(S_EXCL, SMALL, pagesize);
-	add(S_SHARED, SMALL, pagesize);
-	add(S_CLEAN, SMALL, pagesize);
-	add(S_CLEAN2, SMALL, pagesize);
+	add_shape(SMALL, pagesize);
 	if (!have_thp)
 		return;
-	/* the PMD size first, then every other mTHP size, ascending */
 	nsizes = thp_sizes(sizes);
-	for (i = 0; i < (int)(sizeof(pmd) / sizeof(pmd[0])); i++)
-		add(pmd[i], PMD_THP, pmdsize);
+	add_shape(PMD_THP, pmdsize);
 	for (j = 0; j < nsizes; j++)
-		for (i = 0; i < (int)(sizeof(pte) / sizeof(pte[0])); i++)
-			add(pte[i], PTE_THP, sizes[j]);
+		add_shape(PTE_THP, sizes[j]);
+}
+
+/* what main() needs before the first case; 0, or the exit code of a probe that skips */
+static int probe_setup(void)
+{
+	char msg[240];
+
+	if (geteuid() != 0)
+		return tap_skip_all("Please run this test as root (PFNs in pagemap, "
+				    "/proc/kpageflags, cgroups, sysfs knobs)");
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
+	if (pagemap_fd < 0 || kpageflags_fd < 0)
+		return tap_skip_all("cannot open /proc/self/pagemap or /proc/kpageflags "
+				    "(CONFIG_PROC_PAGE_MONITOR?)");
+	if (swap_total_kb() <= 0)
+		return tap_skip_all("no swap: reclaim cannot swap the shared pages out and back");
+	drain_page = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			  0);
+	if (drain_page == MAP_FAILED)
+		return tap_skip_all("mmap failed: %s", strerror(errno));
+	soft_dirty = soft_dirty_works();
+	catch_signals(cleanup);
+	if (cg_setup(msg, sizeof(msg))) {
+		cleanup();
+		return tap_skip_all("%s", msg);
+	}
+	return 0;
 }
 
 int main(void)
 {
-	struct outcome o;
-	char name[200], msg[240];
-	long swap_kb;
 	struct timespec t_end;
-	int i;
+	char name[200];
+	int i, ret;
 
 	probe_start();
-	if (geteuid() != 0) {
-		printf("1..0 # SKIP Please run this test as root (PFNs in pagemap, /proc/kpageflags, cgroups, sysfs knobs)\n");
-		return 4;
-	}
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
-	if (pagemap_fd < 0 || kpageflags_fd < 0) {
-		printf("1..0 # SKIP cannot open /proc/self/pagemap or /proc/kpageflags (CONFIG_PROC_PAGE_MONITOR?)\n");
-		return 4;
-	}
-	swap_kb = swap_total_kb();
-	if (swap_kb <= 0) {
-		printf("1..0 # SKIP no swap: reclaim cannot swap the shared pages out and back\n");
-		return 4;
-	}
-	drain_page = mmap(NULL, pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (drain_page == MAP_FAILED) {
-		printf("1..0 # SKIP mmap failed: %s\n", strerror(errno));
-		return 4;
-	}
-
-	atexit(cleanup);
-	catch_signals(on_signal);
-
-	if (cg_setup(msg, sizeof(msg))) {
-		printf("1..0 # SKIP %s\n", msg);
-		cleanup();
-		return 4;
-	}
-
+	ret = probe_setup();
+	if (ret)
+		return ret;
 	/*
 	 * One CPU (pin_cpu()): folios faulted on another CPU could still sit in that one's LRU
 	 * batches and be neither on the LRU (folio_mark_lazyfree() skips them) nor lazyfree when
@@ -1152,27 +1378,27 @@ int main(void)
 	detect_thp();
 	make_plan();
 	printf("1..%d\n", nplan);
-	printf("# page size %zu, PMD THP size %zu kB, %d THP sizes with their own knob, swap %ld kB, cgroup %s "
-	       "(cgroup2 %s, memory controller %s)\n", pagesize, have_thp ? pmdsize / 1024 : 0, nthp, swap_kb,
-	       CG_DIR, cg_mounted ? "mounted by the probe" : "already mounted",
+	printf("# page size %zu, PMD THP size %zu kB, %d THP sizes with their own knob, swap %ld "
+	       "kB, cgroup %s (cgroup2 %s, memory controller %s)\n", pagesize,
+	       have_thp ? pmdsize / 1024 : 0, nthp, swap_total_kb(), CG_DIR,
+	       cg_mounted ? "mounted by the probe" : "already mounted",
 	       cg_enabled_memory ? "enabled by the probe" : "already enabled");
-
+	printf("# soft-dirty bits %s\n", soft_dirty ? "tracked: the children's clean PTEs of a "
+	       "large folio can be proven" : "not tracked: the large clean rows are inconclusive");
 	for (i = 0; i < nplan; i++) {
-		struct plan_entry *p = &plan[i];
+		struct outcome o = { .v = V_PASS };
 
-		memset(&o, 0, sizeof(o));
-		snprintf(name, sizeof(name), "MADV_FREE %s (%zu kB)", scen_text(p->s, p->sh), p->size / 1024);
+		snprintf(name, sizeof(name), "MADV_FREE %s (%zu kB)", plan[i].s->text,
+			 plan[i].size / 1024);
 		tap_run(name);
-		run_case(p->s, p->sh, p->size, &o);
-		end_case(name, &o);
+		run_case(plan[i].s, plan[i].size, &o);
+		end_case(name, &o, verdict_text);
 	}
-	knobs_restore();
-	cg_teardown();
+	cleanup();
 	if (!access(CG_DIR, F_OK))
 		printf("# could not remove " CG_DIR "\n");
-
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
-	printf("# probe took %.1f s (%.1f s of it in memory.reclaim)\n", elapsed_ms(&t_start, &t_end) / 1000,
-	       reclaim_ms_total / 1000.0);
+	printf("# probe took %.1f s (%.1f s of it in memory.reclaim)\n",
+	       elapsed_ms(&t_start, &t_end) / 1000, reclaim_ms_total / 1000.0);
 	return tap_totals(nplan);
 }
