@@ -91,7 +91,7 @@ def test_against_compares_cost_rows_of_two_runs(tmp_path):
     base = text.split("== base:")[1].split("==")[0]
     assert f"cost {PAGEOUT}:" in base and "*" not in base
     same = report.compare(a, repeated_run(tmp_path / "c", 5, {}, seed=3))
-    assert same.endswith("No status changed, no cost changed significantly.\n")
+    assert same.endswith("No status changed, no verdict word changed, no cost changed significantly.\n")
 
 
 def test_the_text_format_lists_cost_rows_a_column_a_line_and_keeps_the_scenarios_readable(tmp_path):

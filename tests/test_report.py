@@ -444,7 +444,22 @@ def test_compare_lists_changed_cases_and_columns_only_in_one_run(tmp_path):
     # the new case is only in a column only B has: no column both have lists it
     assert "only in B: cow: new ... case" not in out
     assert "totals: PASS 1  SKIP 1 (+1 env)  FAIL 0  XFAIL 0  ->  PASS 2" in out
-    assert report.compare(a, a).endswith("No status changed, no cost changed significantly.\n")
+    assert report.compare(a, a).endswith("No status changed, no verdict word changed, no cost changed significantly.\n")
+
+
+def test_compare_lists_a_verdict_word_that_changed_under_the_same_status(tmp_path):
+    from workbench.study.words import load
+
+    words = load(Path(__file__).parent.parent / "templates" / "mapcount" / "probe" / "words.toml").to_json()
+    def probe_run(reason: str, name: str) -> Run:
+        cases = [case("MADV_PAGEOUT THP in halves (2048 kB)", "FAIL", reason, test="probe")]
+        return make_run(tmp_path, [cell("base", outputs=[output(cases, test="probe")])], name=name,
+                        tests=["probe"], words={"probe": words})
+    a, b = probe_run("[missed] left alone", "a"), probe_run("[split] only the caller's pages went", "b")
+    out = report.compare(a, b)
+    assert "== base: 1 case(s) changed" in out  # the status (FAIL) is the same on both sides
+    assert ("verdict probe: MADV_PAGEOUT THP in halves (2048 kB): missed pageout -> split, pageout of the "
+            "caller's pages") in out
 
 
 # --- the listing of `invoke run` ----------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_a_first_wave_run_folder_still_renders(tmp_path):
     assert "probe: what each variant does to exclusive and shared folios" in text  # words from the study
     for fmt in report.FORMATS:
         assert report.render(run, fmt, PROJECT_ROOT / "templates")
-    assert report.compare(run, run).endswith("No status changed, no cost changed significantly.\n")
+    assert report.compare(run, run).endswith("No status changed, no verdict word changed, no cost changed significantly.\n")
 
 
 def test_base_named_for_a_run_folder_has_a_slug():

@@ -4,19 +4,23 @@ with its interval, Mann-Whitney U, Holm over the rows of the column)."""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 
 from ..records import Run
 from ..status import Status
+from ..study.words import Words
 from .common import header_line
-from .extra import cost_samples, num
+from .extra import cost_samples, num, words_of
 from .model import Column, Matrix, Row, matrix_rows
 from .stats import compare_rows
 
 
 def compare(run_a: Run, run_b: Run) -> str:
     """Per shared column (by name: variant, under its config when there are several) the cases whose
-    status changed (old -> new), the cases only one side has, and the totals when they differ."""
+    status changed (old -> new), the probe cases whose verdict word changed (each run read in its own
+    words), the cases only one side has, and the totals when they differ."""
     a, b = matrix_rows(run_a), matrix_rows(run_b)
+    words_a, words_b = words_of(run_a, None), words_of(run_b, None)
     out = [f"A: {header_line(run_a)}", f"B: {header_line(run_b)}"]
     cols_a, cols_b = {c.name: c for c in a.columns}, {c.name: c for c in b.columns}
     only_a = [v for v in cols_a if v not in cols_b]
@@ -28,6 +32,7 @@ def compare(run_a: Run, run_b: Run) -> str:
     changed_any = False
     for name in [v for v in cols_a if v in cols_b]:
         lines, cell = _column(a, b, cols_a[name], cols_b[name])
+        lines += _verdicts(words_a, words_b, cols_a[name], cols_b[name])
         changed_any |= bool(lines or cell)
         out.append(f"== {name}: " + (f"{len(lines)} case(s) changed{cell}" if lines or cell else "no change"))
         out += lines
@@ -38,7 +43,7 @@ def compare(run_a: Run, run_b: Run) -> str:
         changed_any |= any(line.endswith("*") for line in costs)
         out += costs
     if not changed_any and not only_a and not only_b:
-        out.append("No status changed, no cost changed significantly.")
+        out.append("No status changed, no verdict word changed, no cost changed significantly.")
     return "\n".join(out) + "\n"
 
 
@@ -59,6 +64,26 @@ def _column(a: Matrix, b: Matrix, ca: Column, cb: Column) -> tuple[list[str], st
               if key not in rows_a and _has(r, ib)]
     cell = f"; cell {ca.status.value} -> {cb.status.value}" if ca.status is not cb.status else ""
     return lines, cell
+
+
+def _verdicts(words_a: dict[str, Words], words_b: dict[str, Words], ca: Column, cb: Column) -> list[str]:
+    """The cases of a probe both runs have words for whose word changed (over the repeats: every word
+    a column said, joined), whatever their status did: FAIL 'missed' -> FAIL 'split' is a change."""
+    lines = []
+    for test in [t for t in words_a if t in words_b]:
+        said_a, said_b = _said(ca, test, words_a[test]), _said(cb, test, words_b[test])
+        lines += [f"  verdict {test}: {name}: {said_a[name]} -> {said_b[name]}"
+                  for name in said_a if name in said_b and said_a[name] != said_b[name]]
+    return lines
+
+
+def _said(col: Column, test: str, words: Words) -> dict[str, str]:
+    said: dict[str, Counter[str]] = {}
+    for cell in col.cells:
+        out = cell.tests.get(test)
+        for case in out.cases if out else ():
+            said.setdefault(case.name, Counter())[words.word(case)] += 1
+    return {name: " / ".join(sorted(words)) for name, words in said.items()}
 
 
 def _has(row: Row, i: int) -> bool:
