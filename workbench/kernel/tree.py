@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import Busy, UserError
 from ..proc import Runner
 from ..settings import Settings
 from .git import Git
@@ -182,8 +182,8 @@ def hold_lock(path: Path, purpose: str) -> Iterator[None]:
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
-            raise UserError(f"{path.parent} is in use by {holder}",
-                            "Wait for that run to finish (or stop it), then try again.") from None
+            raise Busy(f"{path.parent} is in use by {holder}",
+                       "Wait for that run to finish (or stop it), then try again.") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"workbench pid {os.getpid()} ({purpose})\n")
