@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InfraError, UserError
+from ..errors import BadFragmentLine, InfraError, UserError
 from ..proc import Completed, Runner
 from .tree import Worktree, slug
 
@@ -138,6 +138,7 @@ class Make:
 
 def configure(make: Make, config: Config, log: Path | None = None) -> Configured:
     """Make `.config` from allnoconfig + the fragments, unless it already is exactly that."""
+    new = not make.build.exists()
     make.build.mkdir(parents=True, exist_ok=True)
     stamp = make.build / ".workbench-fragment"
     dotconfig = make.build / ".config"
@@ -148,6 +149,12 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
         if not done.ok:
             raise UserError(f"could not configure {make.wt.base.name} with {config.name}: `make allnoconfig` failed",
                             "Its output:\n" + "\n".join(done.output.splitlines()[-15:]))
+        try:
+            check_fragments(config, dotconfig.read_text(), done.output)
+        except BadFragmentLine:
+            if new:  # a refused config leaves no build directory behind
+                shutil.rmtree(make.build, ignore_errors=True)
+            raise
         stamp.write_text(config.hash + "\n")
     text = dotconfig.read_text()
     return Configured(config, make.build, config_hash(text), tuple(unmet_options(config.text, text)))
@@ -156,6 +163,58 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
 def config_hash(text: str) -> str:
     lines = [line for line in text.splitlines() if line and not line.startswith("# ") or _OPTION.match(line)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def check_fragments(config: Config, dotconfig: str, output: str) -> None:
+    """Every line of the config's fragment files is in `.config` as written: a line Kconfig cannot
+    read (`CONFIG_DEBUG_VM y`) or an option it set otherwise (a missing dependency) is an error that
+    names the fragment, the line and what Kconfig made of it. (What a test brings, a .kunitconfig,
+    is checked by its own caller.) The last line for an option wins, as in Kconfig."""
+    have = _values(dotconfig)
+    own = {label for label, _ in config.own}
+    fragment, winner, problems = "", {}, []
+    for number, raw in enumerate(config.text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("# --- "):
+            fragment = line[len("# --- "):]
+            continue
+        if not line or fragment in own:
+            continue
+        m = _OPTION.match(line)
+        if m:
+            winner[m.group(1) or m.group(3)] = (fragment, line, m.group(2) if m.group(1) else "n")
+        elif not line.startswith("#"):
+            said = re.search(rf"workbench\.fragment:{number}:\s*(.*)", output)
+            problems.append((fragment, line, "Kconfig " + (f"said: {said.group(1)}" if said else "cannot read it")
+                             + f"; {_got(line, have)}"))
+    problems += [(frag, line, f"Kconfig made it {_shown(name, have)}") for name, (frag, line, value) in winner.items()
+                 if have.get(name, "n") != value.strip()]
+    if problems:
+        frag, line, got = problems[0]
+        error = BadFragmentLine(frag, line, got)
+        if len(problems) > 1:
+            error.message += f"; and {len(problems) - 1} more line(s): " + ", ".join(f"`{p[1]}`" for p in problems[1:4])
+        raise error
+
+
+def _values(dotconfig: str) -> dict[str, str]:
+    have: dict[str, str] = {}
+    for line in dotconfig.splitlines():
+        m = _OPTION.match(line)
+        if m:
+            have[m.group(1) or m.group(3)] = m.group(2) if m.group(1) else "n"
+    return have
+
+
+def _shown(name: str, have: dict[str, str]) -> str:
+    value = have.get(name)
+    return f"{name}={value}" if value not in (None, "n") else f"{name} not set" + (
+        "" if value else " (no such option at this base, or its dependencies are missing)")
+
+
+def _got(line: str, have: dict[str, str]) -> str:
+    m = re.match(r"(CONFIG_\w+)", line)
+    return f"so {_shown(m.group(1), have)}" if m else "so it has no effect"
 
 
 def unmet_options(fragment: str, config: str) -> list[str]:
@@ -201,6 +260,40 @@ def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) 
             (make.build / ".workbench-steps").write_text(str(len(recompiled)))
         return BuildResult(True, done.seconds, log, image=image, recompiled=recompiled)
     return BuildResult(False, done.seconds, log, first_errors=first_errors(log), recompiled=recompiled)
+
+
+def drop_stale(build: Path, src: Path) -> list[str]:
+    """Remove from `build` every object whose source the checked-out tree no longer has (a change that
+    deleted or renamed a `.c` or `.S`, or an earlier tree that added one), with its `.cmd`: make would
+    otherwise keep the old object and link it, and a tree without `mm/madvise.c` would build. kbuild
+    names each object's source in its `.cmd` file (`source_mm/madvise.o := ../src/mm/madvise.c`,
+    relative to the build directory or absolute). Returns the objects removed."""
+    removed = []
+    for root, _dirs, files in os.walk(build):
+        for name in files:
+            if not (name.startswith(".") and name.endswith(".o.cmd")):
+                continue
+            cmd = Path(root) / name
+            source = _source_of(cmd)
+            if source is None or (build / source).exists() or source.startswith("/") and Path(source).exists():
+                continue
+            obj = cmd.with_name(name[1:-len(".cmd")])
+            for path in (obj, cmd, cmd.with_name(name[:-len(".cmd")] + ".d")):
+                path.unlink(missing_ok=True)
+            removed.append(os.path.relpath(obj, build))
+    return removed
+
+
+def _source_of(cmd: Path) -> str | None:
+    """The `source_X := PATH` of a kbuild `.cmd` file (its first lines), None when it has none."""
+    try:
+        with open(cmd, errors="replace") as fh:
+            for _, line in zip(range(8), fh):
+                if line.startswith("source_") and ":=" in line:
+                    return line.split(":=", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
 
 
 def first_errors(log: Path, limit: int = 12) -> list[str]:
