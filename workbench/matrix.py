@@ -21,7 +21,7 @@ from .cells.cache import CellCache
 from .cells.driver import Driver
 from .cells.plan import BASE, Plan, plan
 from .cells.prepare import Prepared, configure, kunit_fragments, load_configs, prepare
-from .errors import UserError
+from .errors import DuplicateName, UserError
 from .guest.select import executor_for
 from .guest.vng import VngExecutor, overlap_note
 from .kernel import kbuild, kunit, selftests
@@ -66,6 +66,11 @@ class MatrixRequest:
             raise UserError("no tests named", "e.g. --tests cow,probe (the default comes from invoke.yaml).")
         if self.variants is not None and not self.variants:
             raise UserError("no variants named", "Leave --variants out for all of the study's, or name some.")
+        for flag, values in (("--tests", self.tests), ("--configs", self.configs),
+                             ("--variants", tuple(v.split("=", 1)[0].strip() for v in self.variants or ()))):
+            twice = sorted({v for v in values or () if list(values or ()).count(v) > 1})
+            if twice:  # cow,cow ran cow twice in one guest and kept one result
+                raise DuplicateName(flag, twice, "Name each once (a change you bring: give each its own NAME).")
 
     def command(self) -> str:
         """The command that reproduces the run, quoted for a shell."""

@@ -81,6 +81,7 @@ def plan(git: Git, commit: str, names: tuple[str, ...], probes: dict[str, Path])
             raise UserError(f"{name!r} is not a test name", "Tests are mm selftest binaries, e.g. cow,khugepaged.")
         for d in SELFTEST_DIRS:
             if git.exists(commit, f"{d}/{name}.c"):
+                _a_program(git, commit, d, name)
                 out.append(TestSource(name, Kind.SELFTEST, d))
                 break
         else:
@@ -228,7 +229,17 @@ def known_at(git: Git, commit: str) -> list[str]:
 
 def _binaries_at(git: Git, commit: str) -> list[str]:
     for d in SELFTEST_DIRS:
-        listing = git.run("ls-tree", "--name-only", f"{commit}:{d}", check=False, quiet=True)
+        listing = git.run("grep", "-l", "-E", MAIN, commit, "--", f"{d}/*.c", check=False, quiet=True)
         if listing.ok:
-            return sorted(n[:-2] for n in listing.output.split() if n.endswith(".c"))
+            return sorted(Path(n.split(":", 1)[-1]).stem for n in listing.output.split())
     return []
+
+
+MAIN = r"^\s*int\s+main\s*\(|^TEST_HARNESS_MAIN"  # a selftest is a program; vm_util.c, uffd-common.c are pieces of several
+
+
+def _a_program(git: Git, commit: str, folder: str, name: str) -> None:
+    """A name whose `.c` has no main() is a helper the mm selftests link in, not a test."""
+    if not git.ok("grep", "-q", "-E", MAIN, commit, "--", f"{folder}/{name}.c"):
+        raise UserError(f"{name!r} is not a test: {folder}/{name}.c has no main() (the mm selftests link it in)",
+                        f"Tests there: {', '.join(_binaries_at(git, commit)) or 'none'}.")
