@@ -15,8 +15,17 @@ from kernelfake import make_tree
 from workbench import clean, runs
 from workbench.cells import machine
 from workbench.cells.build import check_intact
-from workbench.errors import (BadFragmentLine, BadSetting, Busy, DuplicateName, InfraError, RunFolderLost,
-                              TemplateError, UnknownKey, UserError)
+from workbench.errors import (
+    BadFragmentLine,
+    BadSetting,
+    Busy,
+    DuplicateName,
+    InfraError,
+    RunFolderLost,
+    TemplateError,
+    UnknownKey,
+    UserError,
+)
 from workbench.kernel import kbuild, selftests
 from workbench.kernel.git import Git
 from workbench.kernel.tree import Base, KernelTree, Worktree, hold_lock
@@ -274,8 +283,8 @@ def test_a_helper_object_of_the_selftests_is_not_a_test(tmp_path):
 
 @pytest.mark.parametrize("text,line,what", [
     ('{% extends "mapcount/variants/no_such.j2" %}\n', 1, "'mapcount/variants/no_such.j2' it names is not found"),
-    ('\n{% extends "mapcount/variants/folio_mapcount.j2" %}\n{% block subject %}x{% endblock %}\n'
-     '{% block body %}{% include "nothere.j2" %}{% endblock %}\n', 4, "'nothere.j2' it includes is not found"),
+    (('\n{% extends "mapcount/variants/folio_mapcount.j2" %}\n{% block subject %}x{% endblock %}\n'
+      '{% block body %}{% include "nothere.j2" %}{% endblock %}\n'), 4, "'nothere.j2' it includes is not found"),
     ("{% block pmd %}{{ folio }{% endblock %}\n", 1, "syntax: unexpected '}'"),
 ])
 def test_every_jinja_error_names_the_template_and_line(tmp_path, text, line, what):
@@ -312,3 +321,62 @@ def test_a_run_whose_folder_vanished_ends_with_a_clear_error(tmp_path):
             if while_writing:
                 run.save()  # what a cell's record does next
         assert not run.dir.exists() and run.state is RunState.INTERRUPTED or not while_writing
+
+
+# ---- the unclear ones
+
+def test_a_damaged_patch_at_the_base_it_was_made_for_is_called_damaged(tmp_path):
+    from test_sources import FINAL, scratch_patch
+
+    from workbench.study import sources
+
+    repo = make_tree(tmp_path, "v6.10", headers="v6.12", tag="v6.12")
+    kt = KernelTree.open(settings_for(tmp_path), Runner(), repo)
+    patch = scratch_patch(tmp_path, repo, [(FINAL, "folio_maybe_mapped_shared(folio)")])
+    lines = patch.read_text().splitlines()
+    context = next(i for i, line in enumerate(lines) if line.startswith(" ") and line.strip() and i > 10)
+    lines[context] = " " + lines[context][1:] + " /* edited by hand */"
+    patch.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError) as err:
+        sources.bring(kt, kt.resolve("v6.12"), "mine", str(patch))
+    assert "the patch itself is damaged" in err.value.hint and "try --base" not in err.value.hint
+
+
+def test_uncommitted_changes_of_the_checkout_at_the_base_are_named_without_touching_it(tmp_path):
+    repo = make_tree(tmp_path, "v6.10", tag="v6.12")
+    kt = KernelTree.open(settings_for(tmp_path), Runner(), repo)
+    head = kt.resolve("v6.12").commit
+    assert kt.uncommitted(head) == []
+    (repo / "mm" / "madvise.c").write_text("/* my change */\n")
+    index = (repo / ".git" / "index").stat().st_mtime_ns
+    assert kt.uncommitted(head) == ["mm/madvise.c"] and kt.uncommitted("0" * 40) == []
+    assert (repo / ".git" / "index").stat().st_mtime_ns == index
+
+
+def test_runs_of_two_studies_compared_say_so():
+    from workbench.report import compare
+
+    def a_run(study_: str) -> Run:
+        from workbench.records import CellResult
+        from workbench.status import Status
+
+        r = Run(dir=Path("/x"), kind=RunKind.MATRIX, base="v6.12", commit="c", kernelversion="", study=study_,
+                tests=["cow"], variants=["base"], command="x", state=RunState.FINISHED)
+        r.cells = [CellResult(identity="i", base="v6.12", variant="base", commit="c", status=Status.PASS)]
+        return r
+
+    assert "note: A is a run of study 'mapcount', B of study 'lazyfree'" in compare(a_run("mapcount"), a_run("lazyfree"))
+    assert "note:" not in compare(a_run("mapcount"), a_run("mapcount"))
+
+
+def test_a_lab_on_loopback_takes_the_token_lab_up_wrote_a_remote_one_only_its_variable(tmp_path, monkeypatch):
+    from workbench.lab.api import local_token
+    from workbench.settings import LabSettings
+
+    token = tmp_path / "token"
+    token.write_text("abc\n")
+    monkeypatch.delenv("T", raising=False)
+    assert local_token(token, LabSettings("local", "http://127.0.0.1:8000/", "T")) == "abc"
+    assert local_token(token, LabSettings("far", "https://lava.example.org/", "T")) is None
+    monkeypatch.setenv("T", "from-env")
+    assert local_token(token, LabSettings("local", "http://127.0.0.1:8000/", "T")) is None  # the variable wins

@@ -138,6 +138,13 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
+    if changed := kt.uncommitted(base.commit):
+        say(f"note: {req.base} is your checkout's HEAD, and your uncommitted changes ({', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}) are not part of what is built: commit them, or bring them as "
+            "a column (git diff > mine.patch; --variants mine=mine.patch)")
+    if not [n for n in names if n != BASE]:
+        say(f"note: study {study.name!r} has no variants ([variants] in its study.toml is empty and it reuses none),"
+            " so only the base runs; add variants there, or bring one with --variants NAME=SPEC")
     tests = req.tests if req.tests is not None else settings.tests
     sources = selftests.plan(kt.clone, base.commit, tests, study.probe_sources)
     unknown = selftests.unknown(kt.clone, base.commit, sources)
