@@ -70,7 +70,8 @@ class MatrixRequest:
                              ("--variants", tuple(v.split("=", 1)[0].strip() for v in self.variants or ()))):
             twice = sorted({v for v in values or () if list(values or ()).count(v) > 1})
             if twice:  # cow,cow ran cow twice in one guest and kept one result
-                raise DuplicateName(flag, twice, "Name each once (a change you bring: give each its own NAME).")
+                raise DuplicateName(flag, twice, "Give each change you bring a NAME of its own." if flag == "--variants"
+                                    else f"Name each once, e.g. {flag} {','.join(dict.fromkeys(values or ()))}.")
 
     def command(self) -> str:
         """The command that reproduces the run, quoted for a shell."""
@@ -142,7 +143,7 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
         say(f"note: {req.base} is your checkout's HEAD, and your uncommitted changes ({', '.join(changed[:5])}"
             f"{', ...' if len(changed) > 5 else ''}) are not part of what is built: commit them, or bring them as "
             "a column (git diff > mine.patch; --variants mine=mine.patch)")
-    if not [n for n in names if n != BASE]:
+    if not study.variant_names and req.variants is None:
         say(f"note: study {study.name!r} has no variants ([variants] in its study.toml is empty and it reuses none),"
             " so only the base runs; add variants there, or bring one with --variants NAME=SPEC")
     tests = req.tests if req.tests is not None else settings.tests
