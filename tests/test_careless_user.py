@@ -166,6 +166,18 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypat
     assert "invoke.yaml" not in str(err.value)
 
 
+def test_the_campaigns_other_settings_from_the_environment_name_their_variable(tmp_path, monkeypatch):
+    for var, value, mapping, wants in (("INVOKE_WORKBENCH_OVERLAP", "sometimes", {"overlap": "sometimes"},
+                                        "auto, on, off or force"),
+                                       ("INVOKE_WORKBENCH_VM_TIMEOUT", "-1", {"vm": {"timeout": -1}}, "over 0")):
+        monkeypatch.setenv(var, value)
+        check_environment({var: value})  # of the right type: its range is the setting's to check
+        with pytest.raises(BadSetting) as err:
+            settings_for(tmp_path, **mapping)
+        assert f"{var} (in the environment) wants" in str(err.value) and wants in str(err.value)
+        monkeypatch.delenv(var)
+
+
 def test_keep_runs_below_zero_is_refused_by_clean_itself(tmp_path):
     with pytest.raises(BadSetting, match="--keep-runs wants a whole number of at least 0, not -1"):
         clean.clean(settings_for(tmp_path), Runner(), [], -1, False, False)

@@ -70,7 +70,8 @@ class MatrixRequest:
                              ("--variants", tuple(v.split("=", 1)[0].strip() for v in self.variants or ()))):
             twice = sorted({v for v in values or () if list(values or ()).count(v) > 1})
             if twice:  # cow,cow ran cow twice in one guest and kept one result
-                raise DuplicateName(flag, twice, "Give each change you bring a NAME of its own." if flag == "--variants"
+                raise DuplicateName(flag, twice, "Name each column once; a change you bring needs a NAME of its own (NAME=SPEC)."
+                                    if flag == "--variants"
                                     else f"Name each once, e.g. {flag} {','.join(dict.fromkeys(values or ()))}.")
 
     def command(self) -> str:

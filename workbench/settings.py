@@ -66,8 +66,8 @@ class Overlap(str, enum.Enum):
         try:
             return cls(aliases.get(text, text))
         except ValueError:
-            raise UserError(f"overlap must be auto, on, off or force, not {value!r}",
-                            "Fix `overlap` in invoke.yaml or the --overlap flag.") from None
+            raise BadSetting(where("overlap", "--overlap"), value, "auto, on, off or force",
+                             fix_of("overlap", "--overlap")) from None
 
 
 class AccelMode(str, enum.Enum):
@@ -373,8 +373,8 @@ def check_environment(environ: Mapping[str, str]) -> None:
         key, default = known[var]
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             continue
-        try:
-            _number(type(default), {key: environ[var]}, key, 0 if isinstance(default, int) else None)
+        try:  # Invoke casts the variable to the default's type; its range is checked with the setting
+            _number(type(default), {key: environ[var]}, key)
         except BadSetting:
-            wants = "a whole number of at least 0" if isinstance(default, int) else "a number"
+            wants = "a whole number" if isinstance(default, int) else "a number"
             raise BadSetting(f"{var} (in the environment)", environ[var], wants, f"Fix or unset {var}.") from None
