@@ -152,7 +152,7 @@ def test_named_case_that_never_passed_at_good_is_an_error(tmp_path):
 
 
 def test_a_test_the_good_end_lacks_is_refused_before_anything(tmp_path):
-    repo, commits, table = history(tmp_path, 4, planted=2)
+    repo, commits, _ = history(tmp_path, 4, planted=2)
     calls = []
     settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})
     req = bisect.BisectRequest(good=commits[0], bad=commits[-1], tests=("nosuchtest",), cases=("x",), tree=str(repo))

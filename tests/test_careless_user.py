@@ -392,3 +392,30 @@ def test_a_lab_on_loopback_takes_the_token_lab_up_wrote_a_remote_one_only_its_va
     assert local_token(token, LabSettings("far", "https://lava.example.org/", "T")) is None
     monkeypatch.setenv("T", "from-env")
     assert local_token(token, LabSettings("local", "http://127.0.0.1:8000/", "T")) is None  # the variable wins
+
+
+def test_configure_refuses_a_bad_fragment_line_and_leaves_no_new_build_directory(tmp_path):
+    from types import SimpleNamespace
+
+    from workbench.proc import Completed
+
+    class FakeMake:  # what allnoconfig does with a garbage line: warns, and leaves it out
+        build = tmp_path / "builds" / "minimal_mine"
+        wt = SimpleNamespace(base=SimpleNamespace(name="v6.12"))
+
+        def run(self, *args: str, **_: object) -> Completed:
+            (self.build / ".config").write_text("CONFIG_MMU=y\n# CONFIG_DEBUG_VM is not set\n")
+            return Completed(list(args), 0, "workbench.fragment:4:warning: unexpected data: CONFIG_DEBUG_VM y\n", 0.1)
+
+    config = kbuild.Config("minimal+mine", (), "# --- kbuild/minimal.config\nCONFIG_MMU=y\n# --- kbuild/mine.config\n"
+                                               "CONFIG_DEBUG_VM y\n")
+    make = FakeMake()
+    with pytest.raises(BadFragmentLine, match="unexpected data: CONFIG_DEBUG_VM y"):
+        kbuild.configure(make, config)  # type: ignore[arg-type]
+    assert not make.build.exists()
+    make.build.mkdir(parents=True)  # configured by an earlier version, which did not check: checked now
+    make.run()
+    (make.build / ".workbench-fragment").write_text(config.hash + "\n")
+    with pytest.raises(BadFragmentLine, match="the line `CONFIG_DEBUG_VM y`"):
+        kbuild.configure(make, config)  # type: ignore[arg-type]
+    assert make.build.exists()  # not ours to remove

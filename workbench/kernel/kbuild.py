@@ -149,13 +149,16 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
         if not done.ok:
             raise UserError(f"could not configure {make.wt.base.name} with {config.name}: `make allnoconfig` failed",
                             "Its output:\n" + "\n".join(done.output.splitlines()[-15:]))
-        try:
-            check_fragments(config, dotconfig.read_text(), done.output)
-        except BadFragmentLine:
-            if new:  # a refused config leaves no build directory behind
-                shutil.rmtree(make.build, ignore_errors=True)
-            raise
+        said = done.output
         stamp.write_text(config.hash + "\n")
+    else:
+        said = ""  # configured before (an earlier run): what Kconfig said then is in that run's config log
+    try:  # every time: a build directory configured before this check existed is checked too
+        check_fragments(config, dotconfig.read_text(), said)
+    except BadFragmentLine:
+        if new:  # a refused config leaves no build directory behind
+            shutil.rmtree(make.build, ignore_errors=True)
+        raise
     text = dotconfig.read_text()
     return Configured(config, make.build, config_hash(text), tuple(unmet_options(config.text, text)))
 
