@@ -190,7 +190,7 @@ FRAGMENT = "# --- kbuild/minimal.config\nCONFIG_MMU=y\n# CONFIG_SWAP is not set\
 
 @pytest.mark.parametrize("line,got", [
     ("CONFIG_DEBUG_VM y", "Kconfig said: warning: unexpected data: CONFIG_DEBUG_VM y; so CONFIG_DEBUG_VM not set"),
-    ("CONFIG_DEBUG_VM=y", "Kconfig made it CONFIG_DEBUG_VM not set (no such option at this base"),
+    ("CONFIG_DEBUG_VM=y", "Kconfig made it CONFIG_DEBUG_VM not set (the base has it, but its dependencies are missing"),
     ("CONFIG_NR_CPUS=3", "Kconfig made it CONFIG_NR_CPUS=2"),
     ("CONFIG_SWAP=y", "Kconfig made it CONFIG_SWAP not set"),  # the last line for an option is the one to check
 ])
@@ -198,9 +198,23 @@ def test_a_fragment_line_not_in_the_config_as_written_is_an_error(line, got):
     config = kbuild.Config("minimal+mine", (), FRAGMENT.format(line=line))
     output = f"workbench.fragment:5:warning: unexpected data: {line}\n" if "=" not in line else ""
     with pytest.raises(BadFragmentLine) as err:
-        kbuild.check_fragments(config, "CONFIG_MMU=y\n# CONFIG_SWAP is not set\nCONFIG_NR_CPUS=2\n", output)
+        kbuild.check_fragments(config, "CONFIG_MMU=y\n# CONFIG_SWAP is not set\nCONFIG_NR_CPUS=2\n", output,
+                               lambda names: names)  # the base declares every option
     assert f"config fragment kbuild/mine.config: the line `{line}`" in str(err.value) and got in str(err.value)
-    kbuild.check_fragments(kbuild.Config("minimal", (), FRAGMENT.format(line="")), "CONFIG_MMU=y\n", "")
+    assert kbuild.check_fragments(kbuild.Config("minimal", (), FRAGMENT.format(line="")),
+                                  "CONFIG_MMU=y\n# CONFIG_SWAP is not set\n", "") == []
+
+
+def test_an_option_the_base_does_not_have_is_said_not_refused(tmp_path):
+    """One fragment serves every base: PROC_SYSCTL is gone in 7.x, and minimal.config still sets it."""
+    config = kbuild.Config("minimal", (), "# --- kbuild/minimal.config\nCONFIG_MMU=y\nCONFIG_PROC_SYSCTL=y\n")
+    assert kbuild.check_fragments(config, "CONFIG_MMU=y\n", "", lambda names: set()) == [
+        "CONFIG_PROC_SYSCTL=y (kbuild/minimal.config: the base has no option CONFIG_PROC_SYSCTL)"]
+    repo = make_tree(tmp_path, "v6.10", tag="v6.12")
+    (repo / "mm" / "Kconfig").write_text("config MMU\n\tbool\nmenuconfig SWAP\n\tbool \"swap\"\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "kconfig")
+    assert kbuild.declared(Git(repo, Runner()), "HEAD", {"MMU", "SWAP", "PROC_SYSCTL"}) == {"MMU", "SWAP"}
 
 
 def test_the_options_a_test_brings_are_left_to_its_own_check():

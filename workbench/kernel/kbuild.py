@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import BadFragmentLine, InfraError, UserError
 from ..proc import Completed, Runner
+from .git import Git
 from .tree import Worktree, slug
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GZIP|ZSTD|XZKERN|BUILD|LDS|VDSO\w*|GEN|UPD|CHK)\s+(\S+)")
@@ -154,13 +155,15 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
     else:
         said = ""  # configured before (an earlier run): what Kconfig said then is in that run's config log
     try:  # every time: a build directory configured before this check existed is checked too
-        check_fragments(config, dotconfig.read_text(), said)
+        absent = check_fragments(config, dotconfig.read_text(), said,
+                                 lambda names: declared(make.wt.git, make.wt.base.commit, names))
     except BadFragmentLine:
         if new:  # a refused config leaves no build directory behind
             shutil.rmtree(make.build, ignore_errors=True)
         raise
     text = dotconfig.read_text()
-    return Configured(config, make.build, config_hash(text), tuple(unmet_options(config.text, text)))
+    own = unmet_options("\n".join(t for _, t in config.own), text)
+    return Configured(config, make.build, config_hash(text), tuple(absent + own))
 
 
 def config_hash(text: str) -> str:
@@ -168,11 +171,15 @@ def config_hash(text: str) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
-def check_fragments(config: Config, dotconfig: str, output: str) -> None:
+def check_fragments(config: Config, dotconfig: str, output: str,
+                    defined: Callable[[set[str]], set[str]] = set) -> list[str]:
     """Every line of the config's fragment files is in `.config` as written: a line Kconfig cannot
-    read (`CONFIG_DEBUG_VM y`) or an option it set otherwise (a missing dependency) is an error that
-    names the fragment, the line and what Kconfig made of it. (What a test brings, a .kunitconfig,
-    is checked by its own caller.) The last line for an option wins, as in Kconfig."""
+    read (`CONFIG_DEBUG_VM y`) or an option the base has that Kconfig set otherwise (a missing
+    dependency, a bad value) is an error that names the fragment, the line and what Kconfig made of
+    it. An option the base does not have at all (`defined`: which of these names the base's Kconfig
+    files declare; PROC_SYSCTL is gone in 7.x) is not an error, since one fragment serves every
+    base: it is returned, to be said. (What a test brings, a .kunitconfig, is checked by its own
+    caller.) The last line for an option wins, as in Kconfig."""
     have = _values(dotconfig)
     own = {label for label, _ in config.own}
     fragment, winner, problems = "", {}, []
@@ -190,14 +197,28 @@ def check_fragments(config: Config, dotconfig: str, output: str) -> None:
             said = re.search(rf"workbench\.fragment:{number}:\s*(.*)", output)
             problems.append((fragment, line, "Kconfig " + (f"said: {said.group(1)}" if said else "cannot read it")
                              + f"; {_got(line, have)}"))
-    problems += [(frag, line, f"Kconfig made it {_shown(name, have)}") for name, (frag, line, value) in winner.items()
-                 if have.get(name, "n") != value.strip()]
+    unmet = {name: w for name, w in winner.items() if have.get(name, "n") != w[2].strip()}
+    known = defined({n.removeprefix("CONFIG_") for n, _ in unmet.items() if n not in have}) if unmet else set()
+    absent = [f"{line} ({frag}: the base has no option {name})" for name, (frag, line, _) in unmet.items()
+              if name not in have and name.removeprefix("CONFIG_") not in known]
+    problems += [(frag, line, f"Kconfig made it {_shown(name, have)}") for name, (frag, line, _) in unmet.items()
+                 if name in have or name.removeprefix("CONFIG_") in known]
     if problems:
         frag, line, got = problems[0]
         error = BadFragmentLine(frag, line, got)
         if len(problems) > 1:
             error.message += f"; and {len(problems) - 1} more line(s): " + ", ".join(f"`{p[1]}`" for p in problems[1:4])
         raise error
+    return absent
+
+
+def declared(git: Git, commit: str, names: set[str]) -> set[str]:
+    """Which of `names` (without CONFIG_) the Kconfig files at `commit` declare (`config X`)."""
+    if not names:
+        return set()
+    pattern = r"^\s*(menu)?config\s+(" + "|".join(sorted(names)) + r")\s*$"
+    done = git.run("grep", "-h", "-E", pattern, commit, "--", "*Kconfig*", check=False, quiet=True)
+    return {m.group(2) for m in re.finditer(pattern, done.output, re.MULTILINE)}
 
 
 def _values(dotconfig: str) -> dict[str, str]:
@@ -212,7 +233,7 @@ def _values(dotconfig: str) -> dict[str, str]:
 def _shown(name: str, have: dict[str, str]) -> str:
     value = have.get(name)
     return f"{name}={value}" if value not in (None, "n") else f"{name} not set" + (
-        "" if value else " (no such option at this base, or its dependencies are missing)")
+        "" if value else " (the base has it, but its dependencies are missing)")
 
 
 def _got(line: str, have: dict[str, str]) -> str:
