@@ -177,7 +177,7 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
     slot = Base(name="bisect", commit=good.commit)  # one bisect worktree per tree: builds carry over
     start = time.monotonic()
     ref_cells: list[CellResult] = []
-    scratch = settings.cache / "tmp" / f"bisect-{os.getpid()}"
+    scratch = settings.cache / "tmp" / f"bisect-{os.getpid()}"  # the reference's logs, until the run folder exists
 
     def reference_first(wt: Worktree) -> None:
         """The good end, run before the run folder exists: a --case that names no case passing
@@ -185,50 +185,41 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
         for pgid in reap_orphans(settings.cache / "running"):
             say(f"killed process group {pgid} left running by an earlier run that was killed")
         scratch.mkdir(parents=True, exist_ok=True)
-        ref_cells.extend(reference(good) if reference else
-                         run_cells(kt, wt.root, good, req.tests, req.repeat, settings, runner, scratch, say))
-        if not any(watched(cell, list(req.cases)) for cell in ref_cells):
-            names = sorted({c.name for cell in ref_cells for c in cell.cases})
-            raise UserError(f"none of the named cases ({'; '.join(req.cases)}) passes at --good {req.good}: "
-                            f"nothing to bisect on ({len(names)} case(s) ran there, "
-                            f"statuses {', '.join(sorted({c.status.value for c in ref_cells}))})",
-                            "Check the --case text against the case names (`invoke report --run "
-                            "RUN --format text` of a run of that test, or `invoke run --base "
-                            f"{req.good} --tests {','.join(req.tests)}`, prints them).")
+        try:
+            ref_cells.extend(reference(good) if reference else
+                             run_cells(kt, wt.root, good, req.tests, req.repeat, settings, runner, scratch, say))
+            if not any(watched(cell, list(req.cases)) for cell in ref_cells):
+                raise UserError(f"none of the named cases ({'; '.join(req.cases)}) passes at --good {req.good}: "
+                                f"nothing to bisect on (the reference: {', '.join(c.status.value for c in ref_cells)})",
+                                "Check the --case text against the case names (`invoke run --base "
+                                f"{req.good} --tests {','.join(req.tests)}` prints them).")
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
 
-    try:
-        with runs.prologue(kt, bad, settings, runner, run, slot=slot, before=reference_first) as (wt, run):
-            return _bisect_in(req, kt, good, bad, policy, wt, run, ref_cells, scratch, runner, settings, say,
-                              step, start)
-    finally:
+    with runs.prologue(kt, bad, settings, runner, run, slot=slot, before=reference_first) as (wt, run):
+        for item in scratch.iterdir():  # the reference's config and selftest logs
+            shutil.move(str(item), run.dir / item.name)
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _bisect_in(req: BisectRequest, kt: KernelTree, good: Base, bad: Base, policy: Policy, wt: Worktree, run: Run,
-               ref_cells: list[CellResult], scratch: Path, runner: Runner, settings: Settings, say: Say,
-               step: list[str] | None, start: float) -> Outcome:
-    """The bisection itself, in its opened run: the reference recorded, then git bisect run."""
-    for item in scratch.iterdir():  # the reference's config and selftest logs
-        shutil.move(str(item), run.dir / item.name)
-    for cell in ref_cells:
-        runs.record(run, cell)
-    watch = {}
-    for cell in ref_cells:
-        watch.update(watched(cell, list(req.cases)))
-    say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
-        f"does not ({describe(policy)})")
-    state = run.dir / "bisect-state.json"
-    state.write_text(json.dumps({
-        "settings": settings.to_mapping(),  # the step's tests are "tests" below
-        "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run.dir), "watch": list(watch),
-        "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
-    }, indent=1))
-    step = (step or [sys.executable, "-m", "workbench.bisect"]) + [str(state)]
-    first_bad, log = drive(wt.git, good, bad, step, runner, run.dir, say)
-    steps = [json.loads(line) for line in (run.dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
-        if (run.dir / "steps.jsonl").exists() else []
-    run.extra.update({"first_bad": first_bad, "steps": steps})
-    run.timings["total"] = round(time.monotonic() - start, 1)
+        for cell in ref_cells:
+            runs.record(run, cell)
+        watch = {}
+        for cell in ref_cells:
+            watch.update(watched(cell, list(req.cases)))
+        say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
+            f"does not ({describe(policy)})")
+        state = run.dir / "bisect-state.json"
+        state.write_text(json.dumps({
+            "settings": settings.to_mapping(),  # the step's tests are "tests" below
+            "tree": str(kt.source), "worktree": str(wt.root), "run_dir": str(run.dir), "watch": list(watch),
+            "policy": asdict(policy), "repeat": req.repeat, "tests": list(req.tests),
+        }, indent=1))
+        step = (step or [sys.executable, "-m", "workbench.bisect"]) + [str(state)]
+        first_bad, log = drive(wt.git, good, bad, step, runner, run.dir, say)
+        steps = [json.loads(line) for line in (run.dir / "steps.jsonl").read_text().splitlines() if line.strip()] \
+            if (run.dir / "steps.jsonl").exists() else []
+        run.extra.update({"first_bad": first_bad, "steps": steps})
+        run.timings["total"] = round(time.monotonic() - start, 1)
     replay = f"git -C {kt.clone.path} bisect replay {log}   # or: {req.command()}"
     return Outcome(run=run, first_bad=first_bad, steps=steps, log=log, replay=replay)
 
