@@ -63,7 +63,11 @@ def test_an_object_whose_source_the_tree_lost_is_removed_before_the_build(tmp_pa
     absolute = kbuild_object(build, "mm/old.o", str(src / "mm" / "old.c"))  # an earlier tree added it
     generated = kbuild_object(build, "lib/gen.o", "lib/gen.c")  # a source the build generates, still there
     (build / "lib" / "gen.c").write_text("int g;\n")
-    assert sorted(kbuild.drop_stale(build, src)) == ["mm/madvise.o", "mm/old.o"]
+    (src / "tools" / "objtool").mkdir(parents=True)
+    (src / "tools" / "objtool" / "weak.c").write_text("int w;\n")
+    objtool = kbuild_object(build, "tools/objtool/weak.o", "weak.c")  # tools' build: from the tool's folder
+    assert sorted(kbuild.drop_stale(build)) == ["mm/madvise.o", "mm/old.o"]
+    assert objtool.exists()
     assert kept.exists() and generated.exists() and not gone.exists() and not absolute.exists()
     assert not (build / "mm" / ".madvise.o.cmd").exists()  # so make has no record of it either
 

@@ -32,7 +32,7 @@ def build_cell(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path,
     make = prepared.make(spec.config, runner)
     cold = not (make.build / "vmlinux").exists()
     prepared.wt.checkout(spec.commit)
-    kbuild.drop_stale(make.build, prepared.wt.src)  # what an earlier tree built and this one does not have
+    kbuild.drop_stale(make.build)  # what an earlier tree built and this one does not have
     result = kbuild.build(make, into / LOG, progress=progress)
     if not result.ok or result.image is None:
         check_intact(prepared.wt, make.build, spec.commit)  # a failure of the machinery is never a verdict

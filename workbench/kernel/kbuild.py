@@ -286,20 +286,23 @@ def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) 
     return BuildResult(False, done.seconds, log, first_errors=first_errors(log), recompiled=recompiled)
 
 
-def drop_stale(build: Path, src: Path) -> list[str]:
+def drop_stale(build: Path) -> list[str]:
     """Remove from `build` every object whose source the checked-out tree no longer has (a change that
     deleted or renamed a `.c` or `.S`, or an earlier tree that added one), with its `.cmd`: make would
     otherwise keep the old object and link it, and a tree without `mm/madvise.c` would build. kbuild
     names each object's source in its `.cmd` file (`source_mm/madvise.o := ../src/mm/madvise.c`,
-    relative to the build directory or absolute). Returns the objects removed."""
+    relative to the build directory or absolute); `tools/` (objtool) has a build of its own, whose
+    `.cmd` files name sources otherwise, and is left alone. Returns the objects removed."""
     removed = []
     for root, _dirs, files in os.walk(build):
         for name in files:
             if not (name.startswith(".") and name.endswith(".o.cmd")):
                 continue
             cmd = Path(root) / name
+            if os.path.relpath(root, build).split(os.sep)[0] == "tools":
+                continue  # objtool and its libraries: tools/build's own .cmd files, not part of the image
             source = _source_of(cmd)
-            if source is None or (build / source).exists() or source.startswith("/") and Path(source).exists():
+            if source is None or (build / source).exists():  # an absolute path stays absolute
                 continue
             obj = cmd.with_name(name[1:-len(".cmd")])
             for path in (obj, cmd, cmd.with_name(name[:-len(".cmd")] + ".d")):
