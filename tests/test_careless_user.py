@@ -83,6 +83,8 @@ def test_the_archives_saying_what_is_linked_are_compared(tmp_path):
     machine.snapshot(base, snap)
     same, why = machine.same_as_base(mine, snap)
     assert not same and "built-in.a" in why
+    (mine / "mm" / "madvise.o").write_bytes(b"other code")
+    assert machine.same_as_base(mine, snap) == (False, "mm/madvise.o differs")  # the object, not its archive
 
 
 # ---- 2: a destructive clean takes the run's locks; files vanishing under a build are not a verdict
