@@ -16,7 +16,13 @@ from invoke import Collection, Context, Exit, task
 
 from workbench import errors
 from workbench.records import RunKind
-from workbench.settings import DEFAULTS, Settings
+from workbench.settings import DEFAULTS, Settings, check_environment
+
+try:  # where the program starts: Invoke itself would fail on INVOKE_WORKBENCH_JOBS=many with a traceback
+    check_environment(os.environ)
+except errors.WorkbenchError as _bad:
+    print(f"error: {_bad}", file=sys.stderr)
+    sys.exit(_bad.exit_code)
 
 F = TypeVar("F", bound=Callable[..., Any])
 TREE = "kernel git tree (default from invoke.yaml, else the Debian import)"
@@ -61,20 +67,28 @@ def _list(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in str(value).split(",") if v.strip())
 
 
-def _int(value: Any, flag: str) -> int:
+def _int(value: Any, flag: str, least: int) -> int:
+    """A whole-number flag, at least `least` (`clean --keep-runs -1` once removed every run)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise errors.UserError(f"{flag} wants a whole number, not {value!r}", f"e.g. {flag} 3.") from None
+        number = least - 1
+    if number < least:
+        raise errors.BadSetting(flag, value, f"a whole number of at least {least}", f"e.g. {flag} {max(least, 3)}.")
+    return number
 
 
 def _float(value: Any, flag: str) -> float | None:
+    """A number of seconds from a flag: over 0 and finite."""
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise errors.UserError(f"{flag} wants a number of seconds, not {value!r}", f"e.g. {flag} 900.") from None
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise errors.BadSetting(flag, value, "a number of seconds over 0", f"e.g. {flag} 900.")
+    return number
 
 
 @task(help={"tree": "your kernel git tree (default: workbench.tree in invoke.yaml, else the Debian import)",
@@ -125,8 +139,8 @@ def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: st
                  "lab": lab}  # the flags that set a setting: Settings takes them, the run's command shows them
     settings = _settings(c, **overrides, verbose=verbose or None)
     req = matrix.MatrixRequest(base=base, variants=_list(variants), tests=_list(tests),
-                               repeat=_int(repeat or 1, "--repeat"), kind=kind, tree=tree, reuse=not no_reuse,
-                               flags=matrix.given(**overrides))
+                               repeat=_int(1 if repeat is None else repeat, "--repeat", 1), kind=kind, tree=tree,
+                               reuse=not no_reuse, flags=matrix.given(**overrides))
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
     return run, settings
@@ -218,7 +232,7 @@ def bisect(c, good, bad, case, test="cow", bad_on=None, crash_skip=False, repeat
     from workbench import bisect as wbisect
 
     req = wbisect.BisectRequest(good=good, bad=bad, tests=_list(test) or ("cow",), cases=tuple(case), bad_on=bad_on,
-                                crash_skip=crash_skip, repeat=_int(repeat or 1, "--repeat"), tree=tree, lab=lab)
+                                crash_skip=crash_skip, repeat=_int(1 if repeat is None else repeat, "--repeat", 1), tree=tree, lab=lab)
     print(wbisect.summary(wbisect.bisect(req, _settings(c, verbose=verbose or None, lab=lab), _say)))
 
 
@@ -236,7 +250,7 @@ def series(c, base, variant, rfc=False, v=None, force=False, b4=False, boot=Fals
     """Turn a variant into a patch series with a cover letter, checkpatch and get_maintainer."""
     from workbench import series as wseries
 
-    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(v or 1, "-v"), force=force, b4=b4,
+    req = wseries.SeriesRequest(base=base, variant=variant, rfc=rfc, version=_int(1 if v is None else v, "-v", 1), force=force, b4=b4,
                                 boot=boot, tree=tree, run=run)
     print(wseries.summary(wseries.series(req, _settings(c, study=study, verbose=verbose or None), _say)))
 
@@ -289,7 +303,7 @@ def clean(c, base=None, keep_runs=None, cells=False, all=False):
     from workbench.proc import Runner
 
     settings = _settings(c)
-    keep = _int(keep_runs, "--keep-runs") if keep_runs is not None else None
+    keep = _int(keep_runs, "--keep-runs", 0) if keep_runs is not None else None
     for line in wclean.clean(settings, Runner(log=settings.task_log("clean")), list(base or []), keep, all, cells):
         _say(line)
     print(wclean.table(wclean.usage(settings, Runner())))

@@ -148,6 +148,17 @@ def test_named_case_that_never_passed_at_good_is_an_error(tmp_path):
     table[commits[0]]["cases"][CASE] = ["SKIP", "MADV_PAGEOUT did not work"]
     with pytest.raises(UserError, match="nothing to bisect on"):
         run_fake(tmp_path, repo, commits, table)
+    assert not list((tmp_path / "out" / "results").glob("*"))  # refused before the run folder was opened
+
+
+def test_a_test_the_good_end_lacks_is_refused_before_anything(tmp_path):
+    repo, commits, _ = history(tmp_path, 4, planted=2)
+    calls = []
+    settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})
+    req = bisect.BisectRequest(good=commits[0], bad=commits[-1], tests=("nosuchtest",), cases=("x",), tree=str(repo))
+    with pytest.raises(UserError, match="--test nosuchtest: no such test at --good") as err:
+        bisect.bisect(req, settings, lambda m: None, step=["true"], reference=lambda base: calls.append(base) or [])
+    assert "cow" in err.value.hint and not calls and not (tmp_path / "out" / "results").exists()
 
 
 def test_a_step_process_sees_the_same_settings_as_the_command():

@@ -102,6 +102,7 @@ def test_a_vm_that_never_starts_and_a_lost_boot_are_infrastructure_errors():
     status, reason = verdict(collected("qemu-system-x86_64: failed to initialize kvm\n", ExitState.NOT_STARTED,
                                        reached=False))
     assert status is Status.INFRA_ERROR and not status.is_verdict and "did not start (vng exited 1)" in reason
+    assert reason.endswith(": qemu-system-x86_64: failed to initialize kvm")  # QEMU's reason, not only the log's
     status, reason = verdict(collected(BOOT, ExitState.LOST))
     assert status is Status.INFRA_ERROR and "lost" in reason
 

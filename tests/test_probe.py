@@ -152,8 +152,8 @@ def test_the_study_file_names_the_words_and_a_missing_file_is_refused(tmp_path):
 
     study = model.load(ROOT / "templates", "mapcount")
     assert study.probes["probe"].words == WORDS and study.probes["probe"].source.name == "probe.c"
-    copy = tmp_path / "mine"
+    copy = tmp_path / "mapcount"  # a study's folder is its name
     shutil.copytree(ROOT / "templates" / "mapcount", copy)
     (copy / "probe" / "words.toml").unlink()
     with pytest.raises(UserError, match="probe/words.toml does not exist"):
-        model.load(tmp_path, "mine")
+        model.load(tmp_path, "mapcount")

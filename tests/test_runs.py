@@ -193,7 +193,7 @@ def test_missing_qemu_is_refused_before_anything_is_built(tmp_path, monkeypatch)
 
     repo = make_tree(tmp_path, "v6.10", headers="v6.12", tag="v6.12")
     repo_tests = repo / "tools" / "testing" / "selftests" / "mm"
-    repo_tests.mkdir(parents=True)
+    repo_tests.mkdir(parents=True, exist_ok=True)
     (repo_tests / "cow.c").write_text("int main(void) { return 0; }\n")
     from kernelfake import git
     git(repo, "add", "-A")

@@ -147,8 +147,11 @@ def test_two_targets_with_one_name_are_refused(tmp_path):
 
 def test_a_study_with_no_target_is_refused(tmp_path):
     root = broken(tmp_path, ("[[targets]]", "[[nottargets]]"))
+    err = refused(root)  # an unknown table: the nearest known one is named
+    assert "unknown key `nottargets`" in str(err) and "Did you mean `targets`?" in err.hint
     toml = root / "lazyfree" / "study.toml"
-    toml.write_text(toml.read_text().replace("[[targets]]", "[[nottargets]]"))
+    text = toml.read_text()
+    toml.write_text(text[:text.index("[[nottargets]]")] + text[text.index("[roles."):])
     err = refused(root)
     assert "names no target" in str(err) and "[[targets]]" in err.hint
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -30,9 +32,9 @@ from typing import Any
 from . import runs
 from .cells import setup
 from .cells.plan import CellSpec
-from .errors import InfraError, UserError
+from .errors import DuplicateName, InfraError, UserError
 from .guest.select import executor_for
-from .kernel import kbuild
+from .kernel import kbuild, selftests
 from .kernel.git import SAFE_ENV, Git
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, Say, reap_orphans
@@ -190,21 +192,36 @@ def bisect(req: BisectRequest, settings: Settings, say: Say, step: list[str] | N
     run.extra = {"good": asdict(good), "bad": asdict(bad), "cases": list(req.cases), "policy": asdict(policy)}
     slot = Base(name="bisect", commit=good.commit)  # one bisect worktree per tree: builds carry over
     start = time.monotonic()
-    with runs.prologue(kt, bad, settings, runner, run, slot=slot) as (wt, run):
+    ref_cells: list[CellResult] = []
+    scratch = settings.cache / "tmp" / f"bisect-{os.getpid()}"  # the reference's logs, until the run folder exists
+
+    def reference_first(wt: Worktree) -> None:
+        """The good end, run before the run folder exists: a --case that names no case passing
+        there refuses the bisection and leaves no run (the reference's cells stay cached)."""
         for pgid in reap_orphans(settings.cache / "running"):
             say(f"killed process group {pgid} left running by an earlier run that was killed")
-        # the reference: the good end
-        ref_cells = (reference(good) if reference else
-                     run_cells(kt, wt.root, good, req.tests, req.repeat, settings, runner, run, say))
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            ref_cells.extend(reference(good) if reference else
+                             run_cells(kt, wt.root, good, req.tests, req.repeat, settings, runner, scratch, say))
+            if not any(watched(cell, list(req.cases)) for cell in ref_cells):
+                raise UserError(f"none of the named cases ({'; '.join(req.cases)}) passes at --good {req.good}: "
+                                f"nothing to bisect on (the reference: {', '.join(c.status.value for c in ref_cells)})",
+                                "Check the --case text against the case names (`invoke run --base "
+                                f"{req.good} --tests {','.join(req.tests)}` prints them).")
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+    with runs.prologue(kt, bad, settings, runner, run, slot=slot, before=reference_first) as (wt, run):
+        for item in scratch.iterdir():  # the reference's config and selftest logs
+            shutil.move(str(item), run.dir / item.name)
+        shutil.rmtree(scratch, ignore_errors=True)
         for cell in ref_cells:
             runs.record(run, cell)
         watch = {}
         for cell in ref_cells:
             watch.update(watched(cell, list(req.cases)))
-        if not watch:
-            raise UserError(f"none of the named cases passes at --good {req.good}: nothing to bisect on",
-                            "Check the --case text against the case names (`invoke run --base "
-                            f"{req.good} --tests {','.join(req.tests)}` prints them).")
         say(f"reference at {req.good}: {len(watch)} named case(s) pass; a step is bad when one of them "
             f"does not ({describe(policy)})")
         state = run.dir / "bisect-state.json"
@@ -236,10 +253,24 @@ def check(req: BisectRequest, settings: Settings, runner: Runner, real: bool = T
     if not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
         raise UserError(f"--good {req.good} is not an ancestor of --bad {req.bad}",
                         "git bisect needs the good commit in the bad commit's history.")
+    if len(set(req.tests)) < len(req.tests):
+        raise DuplicateName("--test", sorted({t for t in req.tests if req.tests.count(t) > 1}))
+    check_tests(kt, good, req, settings)
     if real:
         kbuild.check_tools()
         executor_for(settings, runner).check()
     return kt, good, bad, policy
+
+
+def check_tests(kt: KernelTree, good: Base, req: BisectRequest, settings: Settings) -> None:
+    """Every --test is a test at --good (where the reference runs), before anything is built."""
+    study = load_study(settings.templates_dir, settings.study)
+    sources = selftests.plan(kt.clone, good.commit, req.tests, study.probe_sources)
+    missing = [s.name for s in sources if not s.available]
+    if missing:
+        raise UserError(f"--test {', '.join(missing)}: no such test at --good {req.good}, so it cannot be the "
+                        "reference", f"Tests at {req.good}: {', '.join(selftests.known_at(kt.clone, good.commit))}; "
+                        f"probes of study {study.name!r}: {', '.join(study.probes) or 'none'}.")
 
 
 def describe(policy: Policy) -> str:
@@ -290,14 +321,14 @@ def drive(git: Git, good: Base, bad: Base, step: list[str], runner: Runner, run_
 # --- one step, run by `git bisect run` in its own process -----------------------------------------------
 
 def run_cells(kt: KernelTree, root: Path, base: Base, tests: tuple[str, ...], repeat: int, settings: Settings,
-              runner: Runner, run: Run, say: Say) -> list[CellResult]:
+              runner: Runner, log_dir: Path, say: Say) -> list[CellResult]:
     """Build, boot and test `base` (repeat times) in the bisect worktree at `root`, with the one driver."""
     wt = Worktree(root=root, git=Git(root / "src", runner), base=base)
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
     chosen = setup.tests(kt, base, tests, study, settings, say)
     configs = setup.configs(settings, (settings.configs[0],), study, executor, chosen.config)
-    ready = setup.prepared(kt, wt, configs, chosen, executor, settings, runner, run.dir, say)
+    ready = setup.prepared(kt, wt, configs, chosen, executor, settings, runner, log_dir, say)
     specs = [CellSpec(base=base, variant=BASE, commit=base.commit, change=BASE, config=configs[0].name, repeat=r)
              for r in range(repeat)]
     return setup.drive(ready, executor, specs, settings, runner, setup.Reporting(LineView(say), record=lambda c: None))
@@ -315,10 +346,10 @@ def step_main(argv: list[str]) -> int:
     base = Base(name=commit[:12], commit=commit)
     run = runs.load(Path(state.run_dir))
     tests = tuple(state.tests)
-    cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run, say)
+    cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run.dir, say)
     if any(c.status is Status.INFRA_ERROR for c in cells):
         say(f"bisect step {commit[:12]}: infrastructure error, trying once more")
-        cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run, say)
+        cells = run_cells(kt, Path(state.worktree), base, tests, state.repeat, settings, runner, run.dir, say)
     return finish_step(state, commit, subject, cells, t0)
 
 

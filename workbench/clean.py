@@ -7,11 +7,15 @@ clone never keeps a stale entry; the user's repository is not involved.
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import BadSetting, UserError
 from .kernel.git import Git
+from .kernel.tree import hold_lock, slug
 from .proc import Runner
+from .records import RunState
 from .runs import list_runs
 from .settings import Settings
 
@@ -64,22 +68,42 @@ def remove_base(base_dir: Path, runner: Runner) -> None:
 
 def clean(settings: Settings, runner: Runner, bases: list[str], keep_runs: int | None, everything: bool,
           cells: bool) -> list[str]:
+    """Remove what is named. Every base folder it removes, and with the cell cache every base folder,
+    is locked first with the lock a run holds: a base a run is using is refused, naming the run."""
+    if keep_runs is not None and keep_runs < 0:
+        raise BadSetting("--keep-runs", keep_runs, "a whole number of at least 0", "e.g. --keep-runs 10.")
+    present = sorted(d for d in settings.cache.glob("work/*/*") if d.is_dir())
+    unknown = [b for b in bases if slug(b) not in {d.name for d in present}]
+    if unknown:
+        raise UserError(f"--base {', '.join(unknown)}: no such base in {settings.cache / 'work'}",
+                        f"Bases there: {', '.join(sorted({d.name for d in present})) or 'none'}.")
+    targets = [d for d in present if everything or d.name in {slug(b) for b in bases}]
     done = []
-    for base_dir in sorted(settings.cache.glob("work/*/*")):
-        if everything or base_dir.name in bases:
+    with ExitStack() as locks:
+        for base_dir in present if (everything or cells) else targets:
+            locks.enter_context(hold_lock(base_dir / "lock", "clean"))
+        for base_dir in targets:
             remove_base(base_dir, runner)
             done.append(f"removed worktree and build directory {base_dir}")
-    if everything or cells:
-        shutil.rmtree(settings.cache / "cells", ignore_errors=True)
-        shutil.rmtree(settings.cache / "artifacts", ignore_errors=True)
-        done.append("emptied the cell cache and the labs' artifacts (every cell will run again)")
+        if everything or cells:
+            shutil.rmtree(settings.cache / "cells", ignore_errors=True)
+            shutil.rmtree(settings.cache / "artifacts", ignore_errors=True)
+            done.append("emptied the cell cache and the labs' artifacts (every cell will run again)")
+    return done + _remove_runs(settings, 0 if everything else keep_runs)
+
+
+def _remove_runs(settings: Settings, keep: int | None) -> list[str]:
+    """All but the newest `keep` runs; a run still running is never removed (its folder is its record)."""
     runs = list_runs(settings)
-    keep = 0 if everything else keep_runs
-    if keep is not None and len(runs) > keep:
-        for run in runs[:len(runs) - keep]:
+    if keep is None or len(runs) <= keep:
+        return []
+    old = runs[:len(runs) - keep]
+    busy = [r for r in old if r.state is RunState.RUNNING]
+    for run in old:
+        if run not in busy:
             shutil.rmtree(run.dir, ignore_errors=True)
-        done.append(f"removed {len(runs) - keep} old run(s), kept {keep}")
-    return done
+    return [f"removed {len(old) - len(busy)} old run(s), kept {keep}"] + [
+        f"kept run {r.id}: it is still running (pid {r.pid})" for r in busy]
 
 
 def table(rows: list[Usage]) -> str:

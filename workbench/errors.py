@@ -84,3 +84,73 @@ class Interrupted(WorkbenchError):
     """Ctrl-C: finished work is on disk, the next run resumes."""
 
     exit_code = 130
+
+
+# The recurring causes of refusals, each with its own class so a message is written once
+# and every one ends in what to do next.
+
+def nearest(word: str, known: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """The known word closest to `word` (difflib), None when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+class UnknownKey(UserError):
+    """A key no reader knows (a typo in invoke.yaml, a study file, an INVOKE_WORKBENCH_* variable)."""
+
+    def __init__(self, key: str, where: str, known: list[str] | tuple[str, ...] | set[str], fix: str = "") -> None:
+        guess = nearest(key, known)
+        listing = f"Known there: {', '.join(sorted(known)) or 'none'}. " if len(known) <= 16 else ""
+        hint = (f"Did you mean `{guess}`? " if guess else "") + listing
+        super().__init__(f"{where}: unknown key `{key}`", hint + (fix or "Fix or remove it."))
+        self.key = key
+        self.guess = guess
+
+
+class BadSetting(UserError):
+    """A value out of its range or of the wrong kind, from a flag, invoke.yaml or the environment."""
+
+    def __init__(self, what: str, value: object, wants: str, fix: str) -> None:
+        super().__init__(f"{what} wants {wants}, not {value!r}", fix)
+
+
+class DuplicateName(UserError):
+    """A name given twice in one list (tests, variants, configs)."""
+
+    def __init__(self, flag: str, names: list[str], fix: str = "") -> None:
+        super().__init__(f"{flag} names {', '.join(repr(n) for n in names)} more than once",
+                         fix or "Name each once.")
+
+
+class TemplateError(UserError):
+    """A Jinja template that cannot be loaded or rendered (syntax, missing parent or include, undefined)."""
+
+    def __init__(self, template: str, line: int | None, what: str) -> None:
+        at = f"{template}:{line}" if line else template
+        super().__init__(f"{at}: template error: {what}",
+                         "Fix the template there (a missing parent or include: check the name in "
+                         "{% extends %} / {% include %}; an undefined name: see the variables the README lists).")
+
+
+class BadFragmentLine(UserError):
+    """A config fragment's line that Kconfig rejected or changed."""
+
+    def __init__(self, fragment: str, line: str, got: str) -> None:
+        super().__init__(f"config fragment {fragment}: the line `{line}` is not in the merged .config as written "
+                         f"({got})", "Fix the line (`CONFIG_X=y`, `CONFIG_X=m`, `CONFIG_X=\"text\"` or "
+                         "`# CONFIG_X is not set`), or add the options it depends on to the fragment.")
+
+
+class Busy(UserError):
+    """What a command would change is held by another run."""
+
+
+class RunFolderLost(InfraError):
+    """A run's folder vanished under it (removed by hand or by another command)."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(f"the run folder {folder} vanished while the run was writing to it (removed by another "
+                         "command?); this run's record is lost, its finished cells are in the cell cache",
+                         "Run the same command again: finished cells come from the cache.")

@@ -19,7 +19,7 @@ from . import runs
 from .cells import setup
 from .cells.plan import Plan, plan
 from .cells.prepare import Prepared, configure
-from .errors import UserError
+from .errors import DuplicateName, UserError
 from .guest.executor import Executor
 from .guest.select import executor_for
 from .kernel import kbuild
@@ -61,6 +61,9 @@ class MatrixRequest:
             raise UserError("no tests named", "e.g. --tests cow,probe (the default comes from invoke.yaml).")
         if self.variants is not None and not self.variants:
             raise UserError("no variants named", "Leave --variants out for all of the study's, or name some.")
+        once("--tests", self.tests or ())
+        once("--variants", tuple(v.split("=", 1)[0].strip() for v in self.variants or ()),
+             "Name each column once; a change you bring needs a NAME of its own (NAME=SPEC).")
 
     def command(self) -> str:
         """The command that reproduces the run, quoted for a shell."""
@@ -74,6 +77,13 @@ class MatrixRequest:
         argv += [part for flag in self.flags for part in flag]
         argv += [] if self.reuse else ["--no-reuse"]
         return shlex.join(argv)
+
+
+def once(flag: str, values: tuple[str, ...], hint: str = "") -> None:
+    """A comma list names each thing once (cow,cow ran cow twice in one guest and kept one result)."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise DuplicateName(flag, twice, hint or f"Name each once, e.g. {flag} {','.join(dict.fromkeys(values))}.")
 
 
 def given(**settings: object) -> tuple[tuple[str, str], ...]:
@@ -125,12 +135,20 @@ def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str
 def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _Checked:
     """Everything that can refuse the run, before anything is written or built."""
     req.check()
+    once("--configs", settings.configs)
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
     setup.configs(settings, None, study, executor)  # a typo in a config's name: refused now
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
+    if changed := kt.uncommitted(base.commit):
+        say(f"note: {req.base} is your checkout's HEAD, and your uncommitted changes ({', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}) are not part of what is built: commit them, or bring them as "
+            "a column (git diff > mine.patch; --variants mine=mine.patch)")
+    if not study.variant_names and req.variants is None:
+        say(f"note: study {study.name!r} has no variants ([variants] in its study.toml is empty and it reuses none),"
+            " so only the base runs; add variants there, or bring one with --variants NAME=SPEC")
     tests = setup.tests(kt, base, req.tests, study, settings, say)
     kbuild.check_tools()
     executor.check()

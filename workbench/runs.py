@@ -15,12 +15,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .errors import UserError
+from .errors import RunFolderLost, UserError
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, alive
 from .records import CellResult, Run, RunKind, RunState, write_atomic
@@ -49,6 +49,11 @@ def opened(settings: Settings, runner: Runner, run: Run, base: Base) -> Iterator
     run.save()
     try:
         yield run
+    except OSError:
+        run.state = RunState.INTERRUPTED
+        if not run.dir.is_dir():  # what failed was a write into the folder another command removed
+            raise RunFolderLost(str(run.dir)) from None
+        raise
     except BaseException:
         run.state = RunState.INTERRUPTED
         raise
@@ -56,7 +61,10 @@ def opened(settings: Settings, runner: Runner, run: Run, base: Base) -> Iterator
         run.state = RunState.FINISHED
         run.finished = time.strftime("%Y-%m-%d %H:%M:%S")
     finally:
-        run.save()
+        if run.dir.is_dir():
+            run.save()
+    if not run.dir.is_dir():
+        raise RunFolderLost(str(run.dir))
 
 
 @contextmanager
@@ -190,4 +198,10 @@ def write_output(path: Path, text: str) -> None:
         raise UserError(f"--output {path} is a folder", "Name a file, e.g. --output report.html.")
     if not path.parent.exists():
         raise UserError(f"--output {path}: the folder {path.parent} does not exist", "Create it or name another file.")
-    write_atomic(path, text)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        with suppress(OSError):  # nothing half-written stays
+            path.with_name(f".{path.name}.tmp").unlink(missing_ok=True)
+        raise UserError(f"--output {path}: cannot be written there ({exc.strerror or type(exc).__name__})",
+                        "Name a file in a folder you can write to, e.g. --output ~/report.html.") from None

@@ -8,13 +8,15 @@ bisect step) is given, so both see exactly what the command line and invoke.yaml
 from __future__ import annotations
 
 import enum
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import BadSetting, DuplicateName, UnknownKey, UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +35,8 @@ class Overlap(str, enum.Enum):
         try:
             return cls(aliases.get(text, text))
         except ValueError:
-            raise UserError(f"overlap must be auto, on, off or force, not {value!r}",
-                            "Fix `overlap` in invoke.yaml or the --overlap flag.") from None
+            raise BadSetting(where("overlap", "--overlap"), value, "auto, on, off or force",
+                             fix_of("overlap", "--overlap")) from None
 
 
 class AccelMode(str, enum.Enum):
@@ -69,27 +71,73 @@ class VmSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> VmSettings:
+        check_keys(raw, DEFAULTS["vm"], "vm")
         vm = {**DEFAULTS["vm"], **{k: v for k, v in raw.items() if v is not None}}
         try:
             accel = AccelMode(str(vm["accel"]).lower())
         except ValueError:
-            raise UserError(f"vm.accel must be auto, kvm or tcg, not {vm['accel']!r}",
-                            "Fix it in invoke.yaml.") from None
-        out = cls(memory=str(vm["memory"]), cpus=_number(int, vm, "cpus"), zram=str(vm["zram"]), thp=str(vm["thp"]),
-                  hugetlb_2m=_number(int, vm, "hugetlb_2m"), accel=accel, timeout=_number(float, vm, "timeout"),
-                  test_timeout=_number(float, vm, "test_timeout"), append=str(vm["append"]))
-        if out.timeout <= 0 or out.test_timeout <= 0 or out.cpus < 1:
-            raise UserError("vm.timeout, vm.test_timeout and vm.cpus must be positive",
-                            "Fix them in invoke.yaml or the --timeout flag.")
+            raise BadSetting(where("vm.accel"), vm["accel"], "auto, kvm or tcg", fix_of("vm.accel")) from None
+        out = cls(memory=size(vm, "memory"), cpus=_number(int, vm, "cpus", 1, "vm."),
+                  zram=size(vm, "zram"), thp=str(vm["thp"]),
+                  hugetlb_2m=_number(int, vm, "hugetlb_2m", 0, "vm."), accel=accel,
+                  timeout=_number(float, vm, "timeout", 0, "vm.", flag="--timeout"),
+                  test_timeout=_number(float, vm, "test_timeout", 0, "vm."), append=str(vm["append"]))
+        if out.thp not in ("always", "madvise", "never"):
+            raise BadSetting(where("vm.thp"), out.thp, "always, madvise or never", fix_of("vm.thp"))
         return out
 
 
-def _number(kind: type[int | float], raw: Mapping[str, Any], key: str) -> Any:
+_SIZE = re.compile(r"[1-9]\d*[KMGT]?", re.IGNORECASE)
+
+
+def size(raw: Mapping[str, Any], key: str) -> str:
+    """A size QEMU and zramctl take (`4G`, `4096M`): checked before anything is built."""
+    value = str(raw[key]).strip()
+    if not _SIZE.fullmatch(value):
+        raise BadSetting(where(f"vm.{key}"), raw[key], "a size such as 4G or 4096M", fix_of(f"vm.{key}"))
+    return value
+
+
+def env_name(key: str) -> str:
+    """The variable Invoke reads `workbench.<key>` from (`vm.memory`: INVOKE_WORKBENCH_VM_MEMORY)."""
+    return "INVOKE_WORKBENCH_" + key.upper().replace(".", "_")
+
+
+def where(key: str, flag: str | None = None) -> str:
+    """Where a setting's value came from, as far as can be told: the environment, else invoke.yaml (or a flag)."""
+    if env_name(key) in os.environ:
+        return f"{env_name(key)} (in the environment)"
+    return f"`{key}` (invoke.yaml" + (f" or {flag})" if flag else ")")
+
+
+def fix_of(key: str, flag: str | None = None) -> str:
+    if env_name(key) in os.environ:
+        return f"Fix or unset {env_name(key)}."
+    return f"Fix `{key}` in invoke.yaml" + (f" or the {flag} flag." if flag else ".")
+
+
+def check_keys(raw: Mapping[str, Any], known: Mapping[str, Any] | tuple[str, ...], where_: str) -> None:
+    """An unknown key (a typo: `memroy`) is an error that names the nearest known one."""
+    names = tuple(known)
+    for key in raw.keys() if hasattr(raw, "keys") else ():
+        if key not in names:
+            raise UnknownKey(str(key), f"invoke.yaml (workbench.{where_})" if where_ else "invoke.yaml (workbench)",
+                             names, "Fix or remove it there.")
+
+
+def _number(kind: type[int | float], raw: Mapping[str, Any], key: str, least: float | None = None,
+            prefix: str = "", flag: str | None = None) -> Any:
+    """raw[key] as `kind`, at least `least` (0 with a float: more than 0); the error says where it came from."""
+    what = "a whole number" if kind is int else "a number"
+    bound = "" if least is None else (f" of at least {least}" if kind is int else f" over {least:g}")
     try:
-        return kind(raw[key])
+        value = kind(raw[key])
     except (TypeError, ValueError):
-        raise UserError(f"setting {key} must be a number, not {raw[key]!r}",
-                        f"Fix `{key}` in invoke.yaml or on the command line.") from None
+        raise BadSetting(where(prefix + key, flag), raw[key], what + bound, fix_of(prefix + key, flag)) from None
+    if not math.isfinite(value) or least is not None and (
+            value < least or (kind is float and value <= least)):
+        raise BadSetting(where(prefix + key, flag), raw[key], what + bound, fix_of(prefix + key, flag))
+    return value
 
 
 @dataclass(frozen=True)
@@ -131,18 +179,20 @@ class LabSettings:
             raise UserError(f"lab {name!r} needs at least `url` and `token_env` (the name of the variable holding "
                             "its API token)", f"Fix {where} in invoke.yaml (the README's lab section shows one).")
         times = dict(raw.get("timeouts") or {})
+        check_keys(raw, LAB_KEYS, where)
+        check_keys(times, ("deploy", "boot", "queue"), f"{where}.timeouts")
         d = cls(name=name, url="", token_env="")  # the defaults, said once (in the fields above)
-        try:
-            lab = cls(name=name, url=str(raw["url"]), token_env=str(raw["token_env"]),
-                      device_type=str(raw.get("device_type") or d.device_type),
-                      accel=str(raw.get("accel") or d.accel).lower(), artifacts=str(raw.get("artifacts") or d.artifacts),
-                      jobs=int(raw.get("jobs") or d.jobs), devices=int(raw.get("devices") or d.devices),
-                      deploy_timeout=float(times.get("deploy") or d.deploy_timeout),
-                      boot_timeout=float(times.get("boot") or d.boot_timeout),
-                      queue_timeout=float(times.get("queue") or d.queue_timeout))
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"{where}: {exc}", f"Fix {where} in invoke.yaml: jobs, devices and timeouts are numbers."
-                            ) from None
+        vals = {k: v for k, v in (("jobs", d.jobs), ("devices", d.devices)) if raw.get(k) is None}
+        vals |= {k: raw[k] for k in ("jobs", "devices") if raw.get(k) is not None}
+        vals |= {k: times[k] if times.get(k) is not None else getattr(d, f"{k}_timeout")
+                 for k in ("deploy", "boot", "queue")}
+        p, t = f"{where}.", f"{where}.timeouts."
+        lab = cls(name=name, url=str(raw["url"]), token_env=str(raw["token_env"]),
+                  device_type=str(raw.get("device_type") or d.device_type),
+                  accel=str(raw.get("accel") or d.accel).lower(), artifacts=str(raw.get("artifacts") or d.artifacts),
+                  jobs=_number(int, vals, "jobs", 1, p), devices=_number(int, vals, "devices", 1, p),
+                  deploy_timeout=_number(float, vals, "deploy", 0, t), boot_timeout=_number(float, vals, "boot", 0, t),
+                  queue_timeout=_number(float, vals, "queue", 0, t))
         if lab.accel not in ("tcg", "kvm"):
             raise UserError(f"{where}.accel must be tcg or kvm, not {lab.accel!r}", f"Fix {where} in invoke.yaml.")
         if not lab.url.startswith(("http://", "https://")):
@@ -152,6 +202,9 @@ class LabSettings:
             raise UserError(f"{where}.artifacts must be file, file:///PATH or http://ADDR:PORT, not {lab.artifacts!r}",
                             f"Fix {where} in invoke.yaml.")
         return lab
+
+
+LAB_KEYS = ("url", "token_env", "device_type", "accel", "artifacts", "jobs", "devices", "timeouts")
 
 
 def parse_labs(raw: Any) -> dict[str, LabSettings]:
@@ -213,15 +266,18 @@ class Settings:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], **overrides: Any) -> Settings:
         """Build settings from invoke's config mapping; `overrides` (from flags) win when not None."""
+        check_keys(raw, DEFAULTS, "")
         merged: dict[str, Any] = {**DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}
         for key, value in overrides.items():
             if value is not None:
                 merged[key] = value
         vm = VmSettings.from_mapping(dict(raw.get("vm") or {}))
         if overrides.get("timeout") is not None:
-            vm = VmSettings(**{**asdict(vm), "timeout": _number(float, overrides, "timeout")})
-            if vm.timeout <= 0:
-                raise UserError("--timeout must be positive", "e.g. --timeout 900.")
+            vm = VmSettings(**{**asdict(vm), "timeout": _number(float, overrides, "timeout", 0, flag="--timeout")})
+        for key in ("tests", "configs"):
+            twice = sorted({v for v in split_list(merged[key]) if split_list(merged[key]).count(v) > 1})
+            if twice and overrides.get(key) is None:
+                raise DuplicateName(where(key), twice, fix_of(key))
         configs = split_list(merged["configs"])
         if merged.get("fragments") and "configs" not in raw and overrides.get("configs") is None:
             configs = ("+".join(split_list(merged["fragments"])),)
@@ -236,7 +292,7 @@ class Settings:
             tree=_path(tree).resolve() if tree else None,
             study=str(merged["study"]),
             tests=split_list(merged["tests"]),
-            jobs=_number(int, merged, "jobs"),
+            jobs=_number(int, merged, "jobs", 0),
             configs=configs or ("minimal",),
             vm=vm,
             overlap=Overlap.parse(merged["overlap"]),
@@ -284,3 +340,31 @@ def _defaults() -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = _defaults()
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key, value
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """The INVOKE_WORKBENCH_* variables, checked where the program starts (before Invoke reads them
+    and fails with a traceback on `INVOKE_WORKBENCH_JOBS=many`): a name no setting has, or a value a
+    numeric setting cannot take, is an error naming the variable."""
+    known = {env_name(key): (key, default) for key, default in _leaves(DEFAULTS)}
+    for var in sorted(v for v in environ if v.startswith("INVOKE_WORKBENCH_")):
+        if var.startswith("INVOKE_WORKBENCH_LABS_") and var not in known:
+            continue  # a lab declared in invoke.yaml: its keys are checked with the lab
+        if var not in known:
+            raise UnknownKey(var, "the environment", sorted(known), f"Rename or unset {var}.")
+        key, default = known[var]
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        try:  # Invoke casts the variable to the default's type; its range is checked with the setting
+            _number(type(default), {key: environ[var]}, key)
+        except BadSetting:
+            wants = "a whole number" if isinstance(default, int) else "a number"
+            raise BadSetting(f"{var} (in the environment)", environ[var], wants, f"Fix or unset {var}.") from None

@@ -65,6 +65,10 @@ def make_tree(root: Path, shape: str = "v6.10", headers: str | None = None, tag:
     (repo / "mm" / "madvise.c").write_text((SHAPES / f"{shape}.c").read_text())
     (repo / "include" / "linux" / "mm.h").write_text(header_text(HEADERS[headers or shape]))
     (repo / "README").write_text("user's file\n")
+    tests = repo / "tools" / "testing" / "selftests" / "mm"
+    tests.mkdir(parents=True)
+    (tests / "cow.c").write_text("int main(void)\n{\n\treturn 0;\n}\n")  # a test (a program)
+    (tests / "vm_util.c").write_text("int pagemap_fd;\n")  # a piece several tests link in: not a test
     subprocess.run(["git", "init", "-q", "-b", "master", str(repo)], check=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "fake kernel")

@@ -121,6 +121,9 @@ class Driver:
             return None
         self.view.stage(spec.name, "following", "a boot an earlier run started")
         result = self._collect(spec, identity, handle, self._result(spec, identity))
+        if not result.status.is_verdict:  # a killed boot: said as such, then built and booted again
+            self.view.say(f"{spec.name}: the boot an earlier run started gave no verdict ({result.status.value}: "
+                          f"{result.reason}); building and booting it again")
         return result if result.status.is_verdict else None
 
     def _build(self, spec: CellSpec, staging: Path) -> _Flight | CellResult:

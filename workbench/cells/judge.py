@@ -48,8 +48,9 @@ def judge(collected: Collected, tests: dict[str, TestOutput], names: tuple[str, 
         where = "during boot (the guest script never started)" if not collected.reached_guest else "while testing"
         evidence = f"; the kernel reported: {hang[0].strip()}" if hang else ""
         return Status.TIMEOUT, f"no answer from the guest {where}{evidence}"
-    if collected.state is ExitState.NOT_STARTED:
-        return Status.INFRA_ERROR, f"the VM did not start ({collected.detail})"
+    if collected.state is ExitState.NOT_STARTED:  # QEMU's own reason (`cannot set up guest memory`), if it gave one
+        said = next((ln.strip() for ln in reversed(collected.console.splitlines()) if "qemu" in ln.lower()), "")
+        return Status.INFRA_ERROR, f"the VM did not start ({collected.detail})" + (f": {said}" if said else "")
     if collected.state is ExitState.LOST:
         return Status.INFRA_ERROR, f"the guest was lost ({collected.detail})"
     if collected.state is not ExitState.FINISHED:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..errors import InfraError
 from ..lab import jobdef, joblog
-from ..lab.api import LOOPBACK, Client, Job
+from ..lab.api import LOOPBACK, Client, Job, local_token
 from ..lab.artifacts import FOLDER, Publisher
 from ..proc import Runner, Say
 from ..records import write_atomic
@@ -71,7 +71,7 @@ class LavaExecutor:
     @property
     def api(self) -> Client:
         if self.client is None:
-            self.client = Client(self.lab)
+            self.client = Client(self.lab, local_token(self.settings.cache / "lab" / "token", self.lab))
         return self.client
 
     @property

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MissingTool, UnknownName, UserError
+from ..errors import BadFragmentLine, MissingTool, UnknownName, UserError
 from ..proc import Completed, Runner
+from .git import Git
 from .tree import Worktree, slug
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GZIP|ZSTD|XZKERN|BUILD|LDS|VDSO\w*|GEN|UPD|CHK)\s+(\S+)")
@@ -137,6 +138,7 @@ class Make:
 
 def configure(make: Make, config: Config, log: Path | None = None) -> Configured:
     """Make `.config` from allnoconfig + the fragments, unless it already is exactly that."""
+    new = not make.build.exists()
     make.build.mkdir(parents=True, exist_ok=True)
     stamp = make.build / ".workbench-fragment"
     dotconfig = make.build / ".config"
@@ -147,14 +149,95 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
         if not done.ok:
             raise UserError(f"could not configure {make.wt.base.name} with {config.name}: `make allnoconfig` failed",
                             "Its output:\n" + "\n".join(done.output.splitlines()[-15:]))
+        said = done.output
         stamp.write_text(config.hash + "\n")
+    else:
+        said = ""  # configured before (an earlier run): what Kconfig said then is in that run's config log
+    try:  # every time: a build directory configured before this check existed is checked too
+        absent = check_fragments(config, dotconfig.read_text(), said,
+                                 lambda names: declared(make.wt.git, make.wt.base.commit, names))
+    except BadFragmentLine:
+        if new:  # a refused config leaves no build directory behind
+            shutil.rmtree(make.build, ignore_errors=True)
+        raise
     text = dotconfig.read_text()
-    return Configured(config, make.build, config_hash(text), tuple(unmet_options(config.text, text)))
+    own = unmet_options("\n".join(t for _, t in config.own), text)
+    return Configured(config, make.build, config_hash(text), tuple(absent + own))
 
 
 def config_hash(text: str) -> str:
     lines = [line for line in text.splitlines() if line and not line.startswith("# ") or _OPTION.match(line)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def check_fragments(config: Config, dotconfig: str, output: str,
+                    defined: Callable[[set[str]], set[str]] = set) -> list[str]:
+    """Every line of the config's fragment files is in `.config` as written: a line Kconfig cannot
+    read (`CONFIG_DEBUG_VM y`) or an option the base has that Kconfig set otherwise (a missing
+    dependency, a bad value) is an error that names the fragment, the line and what Kconfig made of
+    it. An option the base does not have at all (`defined`: which of these names the base's Kconfig
+    files declare; PROC_SYSCTL is gone in 7.x) is not an error, since one fragment serves every
+    base: it is returned, to be said. (What a test brings, a .kunitconfig, is checked by its own
+    caller.) The last line for an option wins, as in Kconfig."""
+    have = _values(dotconfig)
+    own = {label for label, _ in config.own}
+    fragment, winner, problems = "", {}, []
+    for number, raw in enumerate(config.text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("# --- "):
+            fragment = line[len("# --- "):]
+            continue
+        if not line or fragment in own:
+            continue
+        m = _OPTION.match(line)
+        if m:
+            winner[m.group(1) or m.group(3)] = (fragment, line, m.group(2) if m.group(1) else "n")
+        elif not line.startswith("#"):
+            said = re.search(rf"workbench\.fragment:{number}:\s*(.*)", output)
+            problems.append((fragment, line, "Kconfig " + (f"said: {said.group(1)}" if said else "cannot read it")
+                             + f"; {_got(line, have)}"))
+    unmet = {name: w for name, w in winner.items() if have.get(name, "n") != w[2].strip()}
+    known = defined({n.removeprefix("CONFIG_") for n, _ in unmet.items() if n not in have}) if unmet else set()
+    absent = [f"{line} ({frag}: the base has no option {name})" for name, (frag, line, _) in unmet.items()
+              if name not in have and name.removeprefix("CONFIG_") not in known]
+    problems += [(frag, line, f"Kconfig made it {_shown(name, have)}") for name, (frag, line, _) in unmet.items()
+                 if name in have or name.removeprefix("CONFIG_") in known]
+    if problems:
+        frag, line, got = problems[0]
+        error = BadFragmentLine(frag, line, got)
+        if len(problems) > 1:
+            error.message += f"; and {len(problems) - 1} more line(s): " + ", ".join(f"`{p[1]}`" for p in problems[1:4])
+        raise error
+    return absent
+
+
+def declared(git: Git, commit: str, names: set[str]) -> set[str]:
+    """Which of `names` (without CONFIG_) the Kconfig files at `commit` declare (`config X`)."""
+    if not names:
+        return set()
+    pattern = r"^\s*(menu)?config\s+(" + "|".join(sorted(names)) + r")\s*$"
+    done = git.run("grep", "-h", "-E", pattern, commit, "--", "*Kconfig*", check=False, quiet=True)
+    return {m.group(2) for m in re.finditer(pattern, done.output, re.MULTILINE)}
+
+
+def _values(dotconfig: str) -> dict[str, str]:
+    have: dict[str, str] = {}
+    for line in dotconfig.splitlines():
+        m = _OPTION.match(line)
+        if m:
+            have[m.group(1) or m.group(3)] = m.group(2) if m.group(1) else "n"
+    return have
+
+
+def _shown(name: str, have: dict[str, str]) -> str:
+    value = have.get(name)
+    return f"{name}={value}" if value not in (None, "n") else f"{name} not set" + (
+        "" if value else " (the base has it, but its dependencies are missing)")
+
+
+def _got(line: str, have: dict[str, str]) -> str:
+    m = re.match(r"(CONFIG_\w+)", line)
+    return f"so {_shown(m.group(1), have)}" if m else "so it has no effect"
 
 
 def unmet_options(fragment: str, config: str) -> list[str]:
@@ -200,6 +283,43 @@ def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) 
             (make.build / ".workbench-steps").write_text(str(len(recompiled)))
         return BuildResult(True, done.seconds, log, image=image, recompiled=recompiled)
     return BuildResult(False, done.seconds, log, first_errors=first_errors(log), recompiled=recompiled)
+
+
+def drop_stale(build: Path) -> list[str]:
+    """Remove from `build` every object whose source the checked-out tree no longer has (a change that
+    deleted or renamed a `.c` or `.S`, or an earlier tree that added one), with its `.cmd`: make would
+    otherwise keep the old object and link it, and a tree without `mm/madvise.c` would build. kbuild
+    names each object's source in its `.cmd` file (`source_mm/madvise.o := ../src/mm/madvise.c`,
+    relative to the build directory or absolute); `tools/` (objtool) has a build of its own, whose
+    `.cmd` files name sources otherwise, and is left alone. Returns the objects removed."""
+    removed = []
+    for root, _dirs, files in os.walk(build):
+        for name in files:
+            if not (name.startswith(".") and name.endswith(".o.cmd")):
+                continue
+            cmd = Path(root) / name
+            if os.path.relpath(root, build).split(os.sep)[0] == "tools":
+                continue  # objtool and its libraries: tools/build's own .cmd files, not part of the image
+            source = _source_of(cmd)
+            if source is None or (build / source).exists():  # an absolute path stays absolute
+                continue
+            obj = cmd.with_name(name[1:-len(".cmd")])
+            for path in (obj, cmd, cmd.with_name(name[:-len(".cmd")] + ".d")):
+                path.unlink(missing_ok=True)
+            removed.append(os.path.relpath(obj, build))
+    return removed
+
+
+def _source_of(cmd: Path) -> str | None:
+    """The `source_X := PATH` of a kbuild `.cmd` file (its first lines), None when it has none."""
+    try:
+        with open(cmd, errors="replace") as fh:
+            for _, line in zip(range(8), fh):
+                if line.startswith("source_") and ":=" in line:
+                    return line.split(":=", 1)[1].strip() or None
+    except OSError:
+        return None
+    return None
 
 
 def first_errors(log: Path, limit: int = 12) -> list[str]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import Busy, UserError
 from ..proc import Runner
 from ..settings import Settings
 from .git import Git
@@ -105,6 +105,14 @@ class KernelTree:
             + ("; for a Debian tree, `invoke tree --debian X.Y` imports another version."
                if self.source == debian_repo(self.settings) else "."))
 
+    def uncommitted(self, commit: str) -> list[str]:
+        """The files your checkout changed and did not commit, when `commit` is its HEAD (they are not
+        in what the workbench builds); read without writing anything there (`git diff`, not status)."""
+        user = Git(self.source, self.runner)
+        if user.out("rev-parse", "--is-bare-repository") != "false" or user.rev("HEAD") != commit:
+            return []
+        return user.out("diff", "--no-ext-diff", "--name-only", "HEAD", "--").split()
+
     def _tags_like(self, name: str) -> list[str]:
         """Tags of the tree that look close to `name` (for an error message)."""
         tags = self.clone.out("tag", "--list").split()
@@ -182,8 +190,8 @@ def hold_lock(path: Path, purpose: str) -> Iterator[None]:
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
-            raise UserError(f"{path.parent} is in use by {holder}",
-                            "Wait for that run to finish (or stop it), then try again.") from None
+            raise Busy(f"{path.parent} is in use by {holder}",
+                       "Wait for that run to finish (or stop it), then try again.") from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"workbench pid {os.getpid()} ({purpose})\n")

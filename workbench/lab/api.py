@@ -18,8 +18,10 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import InfraError, UserError
@@ -57,6 +59,18 @@ def token_from_env(lab: LabSettings) -> str:
                         + ("`invoke lab up` prints how to get the local lab's" if lab.name == "local" else
                            "its web UI makes one: API -> Tokens") + ").")
     return token
+
+
+def local_token(token_file: Path, lab: LabSettings) -> str | None:
+    """The token `invoke lab up` wrote, for a lab on this host's loopback when its variable is not
+    set (a remote lab's token only ever comes from its variable); None: read the variable."""
+    host = urllib.parse.urlsplit(lab.url).hostname or ""
+    if os.environ.get(lab.token_env, "").strip() or host not in LOOPBACK:
+        return None
+    try:
+        return token_file.read_text().strip() or None
+    except OSError:
+        return None
 
 
 class Client:

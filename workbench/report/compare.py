@@ -22,6 +22,9 @@ def compare(run_a: Run, run_b: Run) -> str:
     a, b = matrix_rows(run_a), matrix_rows(run_b)
     words_a, words_b = words_of(run_a, None), words_of(run_b, None)
     out = [f"A: {header_line(run_a)}", f"B: {header_line(run_b)}"]
+    if run_a.study != run_b.study:  # a variant name means another patch in another study
+        out.append(f"note: A is a run of study {run_a.study!r}, B of study {run_b.study!r}: a column of the same "
+                   "name is a different change in each (compare runs of one study to see what a change did)")
     cols_a, cols_b = {c.name: c for c in a.columns}, {c.name: c for c in b.columns}
     only_a = [v for v in cols_a if v not in cols_b]
     only_b = [v for v in cols_b if v not in cols_a]

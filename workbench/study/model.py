@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import UnknownName, UserError
 from ..records import BASE
+from . import keys
 from . import words as words_mod
 from .words import Words
 
@@ -192,6 +193,7 @@ def load(templates_dir: Path, name: str, _reusing: tuple[str, ...] = ()) -> Stud
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: {exc}", "Fix the TOML syntax there (a name given twice, `[targets.x]` or "
                         "`[roles.x]` twice, is refused by TOML itself).") from exc
+    keys.check(raw, path)  # an unknown key (a typo) and a name that is not the folder's are refused
     try:
         return _build(templates_dir, root, raw, path, _reusing)
     except (KeyError, TypeError, ValueError, re.error) as exc:

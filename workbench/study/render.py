@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from ..errors import UserError
+from ..errors import TemplateError, UserError
 from . import csrc
 from .model import Accuracy, Prototype, Study, Variant
 from .sites import Located, Site
@@ -208,12 +208,25 @@ def _pick(study: Study, name: str, has: Has, where: str) -> Prototype:
                     f"Add a prototype of {name} that this base can build to [helpers.{name}] in study.toml.")
 
 
-def load_template(env: jinja2.Environment, name: str) -> jinja2.Template:
+def load_template(env: jinja2.Environment, name: str, wanted_by: tuple[str, int] | None = None) -> jinja2.Template:
+    """The template `name`; any Jinja2 error (syntax, not found) is one paragraph naming the template
+    and line (`wanted_by`: the template and line that named this one, for a missing parent)."""
     try:
         return env.get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        where, line = wanted_by or (name, None)
+        raise TemplateError(where, line, f"the template {exc.name!r} it names is not found (looked in "
+                            f"{', '.join(_search(env)) or 'the study'})") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise UserError(f"{exc.filename or name}:{exc.lineno}: template error: {exc.message}",
-                        "Fix the template at that line.") from exc
+        raise TemplateError(exc.filename or name, exc.lineno, f"syntax: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise _located_error(exc, name) from None
+
+
+def _search(env: jinja2.Environment) -> list[str]:
+    """The folders a study's templates are looked up in (for an error)."""
+    loaders = getattr(env.loader, "loaders", [env.loader])
+    return [str(p) for loader in loaders for p in getattr(loader, "searchpath", [])]
 
 
 def _render(env: jinja2.Environment, name: str, ctx: Ctx) -> str:
@@ -242,7 +255,7 @@ def _chain(tmpl: jinja2.Template) -> list[jinja2.Template]:
         extends = next(iter(env.parse(Path(tmpl.filename).read_text()).find_all(jinja2.nodes.Extends)), None)
         if extends is None or not isinstance(extends.template, jinja2.nodes.Const):
             break
-        tmpl = load_template(env, str(extends.template.value))
+        tmpl = load_template(env, str(extends.template.value), (tmpl.filename, extends.lineno))
         if any(t.filename == tmpl.filename for t in out):
             break
         out.append(tmpl)
@@ -281,6 +294,6 @@ def _located_error(exc: jinja2.TemplateError, name: str) -> UserError:
             if frame.filename.endswith((".j2", ".jinja")):
                 filename, line = frame.filename, frame.lineno
                 break
-    return UserError(f"{filename}:{line if line is not None else '?'}: template error: {exc}",
-                     "Fix the template at that line (the variables a template can use are listed in "
-                     "templates/README.md).")
+    what = (f"the template {exc.name!r} it includes is not found" if isinstance(exc, jinja2.TemplateNotFound)
+            else getattr(exc, "message", None) or str(exc))
+    return TemplateError(filename, line, what)

@@ -166,7 +166,7 @@ def _apply(kt: KernelTree, base: Base, parent: str, patch: str, where: str) -> t
                 note = f"--3way not tried: the tree does not hold the patch's preimage blobs ({', '.join(blobs)})"
         if not done.ok:
             raise UserError(f"{where} does not apply at {base.name}:\n" + _hunks(done.output),
-                            _suggest(kt, patch) + (f" ({note})" if note else ""))
+                            _suggest(kt, patch, base) + (f" ({note})" if note else ""))
         return git.out("write-tree", env=env), note
 
 
@@ -185,9 +185,10 @@ def preimages(patch: str) -> list[tuple[str, str]]:
     return out
 
 
-def _suggest(kt: KernelTree, patch: str) -> str:
+def _suggest(kt: KernelTree, patch: str, base: Base) -> str:
     """A tag of the tree at which every file the patch changes is its preimage (found with one
-    batch lookup over the tags, so in a few seconds even on a big tree)."""
+    batch lookup over the tags, so in a few seconds even on a big tree); never the base it was given
+    (there, the patch itself is damaged)."""
     files = preimages(patch)
     tags = kt.clone.out("tag", "--list", "--sort=-creatordate").split()[:400]
     if not files or not tags:
@@ -197,6 +198,10 @@ def _suggest(kt: KernelTree, patch: str) -> str:
     found = done.output.split("\n")
     hits = [tag for i, tag in enumerate(tags)
             if all(oid.startswith(blob) for oid, (_, blob) in zip(found[i * len(files):(i + 1) * len(files)], files))]
+    if base.commit in {kt.clone.rev(t) for t in hits}:
+        return (f"The files at {base.name} are the patch's preimage, yet it does not apply: the patch itself is "
+                "damaged (a hunk edited by hand, lines wrapped by a mailer); make it again with git diff or "
+                "git format-patch.")
     if not hits:
         return "No tag of the tree holds the patch's preimage; rebase the patch onto this base."
     best = min(hits, key=lambda t: (len(t), t))  # of tags on the same files, the plainest name

@@ -11,6 +11,7 @@ from ..kernel.git import Git
 from .base import BuildContext, TestKind, TestSource
 
 DIRS = ("tools/testing/selftests/mm", "tools/testing/selftests/vm")  # vm/ became mm/ in v6.3
+MAIN = r"^\s*int\s+main\s*\(|^TEST_HARNESS_MAIN"  # a selftest is a program; vm_util.c, uffd-common.c are pieces of several
 
 
 class Selftest(TestKind):
@@ -23,7 +24,11 @@ class Selftest(TestKind):
     def locate(self, git: Git, commit: str, name: str, probes: Mapping[str, Path]) -> str | None:
         if not name.replace("-", "_").replace("_", "").isalnum():
             raise UserError(f"{name!r} is not a test name", "Tests are mm selftest binaries, e.g. cow,khugepaged.")
-        return next((d for d in DIRS if git.exists(commit, f"{d}/{name}.c")), None)
+        folder = next((d for d in DIRS if git.exists(commit, f"{d}/{name}.c")), None)
+        if folder is not None and not git.ok("grep", "-q", "-E", MAIN, commit, "--", f"{folder}/{name}.c"):
+            raise UserError(f"{name!r} is not a test: {folder}/{name}.c has no main() (the mm selftests link it in)",
+                            f"Tests there: {', '.join(self.known_at(git, commit)) or 'none'}.")
+        return folder
 
     def unknown(self, git: Git, names: list[str]) -> list[str]:
         if not names:
@@ -41,9 +46,9 @@ class Selftest(TestKind):
 
     def known_at(self, git: Git, commit: str) -> list[str]:
         for d in DIRS:
-            listing = git.run("ls-tree", "--name-only", f"{commit}:{d}", check=False, quiet=True)
+            listing = git.run("grep", "-l", "-E", MAIN, commit, "--", f"{d}/*.c", check=False, quiet=True)
             if listing.ok:
-                return sorted(n[:-2] for n in listing.output.split() if n.endswith(".c"))
+                return sorted(Path(n.split(":", 1)[-1]).stem for n in listing.output.split())
         return []
 
     def build(self, ctx: BuildContext, sources: list[TestSource]) -> dict[str, list[str]]:
