@@ -250,15 +250,36 @@ def results(c):
     print(runs.listing(_settings(c)))
 
 
+KCIDB_HELP = {"origin": "with --format kcidb: the KCIDB origin (the CI system's name) the data is submitted as "
+                        "(default workbench)",
+              "repo-url": "with --format kcidb: the https:// URL of a repository that has the base commit",
+              "patch-url": "with --format kcidb: the URL of the folder where each column's <variant>.patch is "
+                           "published"}
+
+
+def _kcidb(settings: Any, run: Any, origin: str, repo_url: str | None, patch_url: str | None) -> str:
+    from workbench import report as wreport
+    from workbench.kernel.tree import debian_repo
+
+    options = wreport.KcidbOptions(origin=origin, repo_url=repo_url or "", patch_url=patch_url or "",
+                                   debian_repo=str(debian_repo(settings)))
+    done = wreport.kcidb_export(wreport.matrix_rows(run), options, settings.templates_dir)
+    counts = ", ".join(f"{n} {k}" for k, n in done.counts().items())
+    _say(f"KCIDB data valid under kcidb-io's schema v{done.schema} ({counts})" + "".join(f"\n  {note}" for note in done.notes))
+    return done.text
+
+
 @task(positional=[],  # Invoke's positional arguments are required; the run is optional: --run
       help={"run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
-            "format": "terminal (default), text, markdown, html, json or junit",
+            "format": "terminal (default), text, markdown, html, json, junit or kcidb",
             "against": "another run: show what changed between the two",
             "output": "write to this file instead of the terminal",
             "color": "terminal colours: auto (default), always, never",
-            "all": "the terminal table with every row (by default the rows that differ from base)"})
+            "all": "the terminal table with every row (by default the rows that differ from base)",
+            **KCIDB_HELP})
 @_edge
-def report(c, run=None, format="terminal", against=None, output=None, color="auto", all=False):
+def report(c, run=None, format="terminal", against=None, output=None, color="auto", all=False, origin="workbench",
+           repo_url=None, patch_url=None):
     """Render a stored run again, or compare two runs."""
     from workbench import report as wreport
     from workbench import runs
@@ -269,6 +290,8 @@ def report(c, run=None, format="terminal", against=None, output=None, color="aut
         _say(f"run {this.id} (the newest finished one)")
     if against:
         text = wreport.compare(runs.find_run(settings, against), this)
+    elif format == "kcidb":
+        text = _kcidb(settings, this, origin, repo_url, patch_url)
     else:
         text = wreport.render(this, format, settings.templates_dir, color=_color(color) and not output, every=all)
     if output:
