@@ -301,6 +301,20 @@ def report(c, run=None, format="terminal", against=None, output=None, color="aut
         print(text)
 
 
+@task(help={"to": "the message or thread to answer: an mbox (what `b4 mbox MSGID` writes) or one saved message",
+            "run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
+            "msgid": "the Message-ID of the message to answer (default: the first of the file, the thread's root)",
+            "output": "where to write the reply (default: reply.mbox in the run's folder)"})
+@_edge
+def reply(c, to, run=None, msgid=None, output=None):
+    """Write a plain-text reply to a list message with a run's table, ready for `git send-email`."""
+    from workbench import reply as wreply
+
+    req = wreply.ReplyRequest(to=Path(to).expanduser(), msgid=msgid or "", run=run or "", output=_path(output))
+    path = wreply.write(req, _settings(c), _say)
+    _say(f"wrote {path}; send it with: git send-email {path}")
+
+
 @task(iterable=["base"],
       help={"base": "remove this base's worktree and build directories (repeatable)",
             "keep_runs": "remove all but the newest N runs", "cells": "empty the cell cache",
@@ -383,4 +397,5 @@ def test(c, kernel=False, k=None, checks=True):
 
 ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,
                 clean, test, lab)
+ns.add_task(reply)
 ns.configure({"workbench": DEFAULTS})
