@@ -315,6 +315,23 @@ def reply(c, to, run=None, msgid=None, output=None):
     _say(f"wrote {path}; send it with: git send-email {path}")
 
 
+@task(help={"base": "tag, branch or commit to build on (e.g. v6.12)", "variant": "the column: base or a study variant",
+            "config": "the column's config (default: the first of invoke.yaml's); with --gdb one with debug "
+                      "information, e.g. minimal+gdb",
+            "tests": "the test binaries put on the guest's PATH (default from invoke.yaml: cow,probe)",
+            "gdb": "boot with virtme-ng's --debug: QEMU's gdb server on localhost:1234 (attach with `vng --gdb`)",
+            "tree": TREE, "study": STUDY, "verbose": VERBOSE})
+@_edge
+def shell(c, base, variant="base", config=None, tests=None, gdb=False, tree=None, study=None, verbose=False):
+    """Boot a column's kernel in the guest a cell gets (swap on zram, THP, hugetlb, the tests on the PATH): a shell."""
+    from workbench import shell as wshell
+
+    req = wshell.ShellRequest(base=base, variant=variant, config=config, tests=_list(tests), tree=tree, gdb=gdb)
+    code = wshell.shell(req, _settings(c, study=study, verbose=verbose or None), _say)
+    if code:
+        raise Exit(f"the guest ended with exit code {code}", code=code)
+
+
 @task(iterable=["base"],
       help={"base": "remove this base's worktree and build directories (repeatable)",
             "keep_runs": "remove all but the newest N runs", "cells": "empty the cell cache",
@@ -398,4 +415,5 @@ def test(c, kernel=False, k=None, checks=True):
 ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,
                 clean, test, lab)
 ns.add_task(reply)
+ns.add_task(shell)
 ns.configure({"workbench": DEFAULTS})
