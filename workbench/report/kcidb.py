@@ -165,7 +165,7 @@ def _checkout(run: Run, col: Column, options: KcidbOptions) -> Json:
     if started:
         out["start_time"] = started
     misc: Json = {"run": run.id, "study": run.study, "variant": col.variant, "config": col.config,
-                  "tree": run.tree, "approximate": col.approximate, "same_as_base": col.same_as_base}
+                  "approximate": col.approximate, "same_as_base": col.same_as_base}  # no local paths: it is public
     if col.commit:
         misc["variant_commit"] = col.commit
     for key, said in (("computes", run.computes), ("source", run.sources)):
@@ -197,7 +197,7 @@ def _build(run: Run, col: Column, checkout_id: str, origin: str) -> Json:
 def _tests(cell: CellResult, build_id: str, origin: str, words: dict[str, Words]) -> list[Json]:
     """The cell's tests: a node per test binary, a child per case, a DONE test per cost."""
     env = {"comment": f"{cell.executor or cell.accel} guest, Linux {cell.kernelversion}",
-           "misc": {k: v for k, v in cell.env.items() if k != "cmdline"}}
+           "misc": {k: v for k, v in cell.env.items() if k not in ("cmdline", "test_dir")}}  # no local paths
     prefix = f"{build_id}:r{cell.repeat + 1}"
     out: list[Json] = []
     for output in cell.tests.values():
@@ -254,9 +254,14 @@ def _test(test_id: str, build_id: str, origin: str, path: str, status: Status, c
 
 def _notes(run: Run, options: KcidbOptions, xfail: int) -> list[str]:
     notes = []
+    debian = bool(options.debian_repo) and run.tree == options.debian_repo
+    if options.repo_url and debian:
+        notes.append(f"careful: git_commit_hash {run.commit[:12]} is the Debian import's own commit, which "
+                     f"{options.repo_url} does not have; git_commit_name {run.base} and the builds' kernelversion "
+                     f"{run.kernelversion} say which release it is")
     if not options.repo_url:
         why = ("the base is a Debian source import (an orphan commit in the cache's debian.git, in no public "
-               "repository)" if options.debian_repo and run.tree == options.debian_repo else "no --repo-url given")
+               "repository)" if debian else "no --repo-url given")
         notes.append(f"left out: git_repository_url ({why}); git_commit_hash {run.commit[:12]} and "
                      f"git_commit_name {run.base} are the run's")
     if not options.patch_url:
