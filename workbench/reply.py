@@ -106,7 +106,7 @@ def compose(run: Run, req: ReplyRequest, templates: Path | None = None) -> Reply
     me = parseaddr(req.sender)[1].lower()
     to = _addresses(orig, ["Reply-To"] if orig.get("Reply-To") else ["From"], me)
     cc = [a for a in _addresses(orig, ["To", "Cc"], me) if a not in to]
-    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=78))
+    msg = EmailMessage(policy=email.policy.default.clone(max_line_length=998))  # one line a header: readable, editable
     if req.sender:
         msg["From"] = req.sender
     msg["To"] = ", ".join(to)
