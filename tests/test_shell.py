@@ -80,3 +80,9 @@ def test_refused_before_anything_is_built(settings: Settings, monkeypatch):
 def test_guest_sh_is_not_changed_for_the_shell():
     """Its bytes are part of every cell's identity: the shell's set-up goes through it unchanged."""
     assert "shell" not in (KBUILD / "guest.sh").read_text()
+
+
+def test_the_gdb_hint_puts_the_venv_first_for_vng_and_names_the_build():
+    hint = shell.gdb_hint(Path("/b/minimal_gdb-1"), Path("/w/.venv/bin/vng"))
+    assert "cd /b/minimal_gdb-1 && PATH=/w/.venv/bin:$PATH vng --gdb" in hint
+    assert "-ex 'target remote localhost:1234' /b/minimal_gdb-1/vmlinux" in hint

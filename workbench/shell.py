@@ -73,7 +73,7 @@ def shell(req: ShellRequest, settings: Settings, say: Say) -> int:
     argv = shell_argv(vng, booted.image, settings.vm, booted.accel, booted.folder / "out", wrapper, req.gdb)
     say(f"booting {booted.label} ({booted.accel}); `exit` or Ctrl-D in the guest ends it")
     if req.gdb:
-        say(gdb_hint(booted.build))
+        say(gdb_hint(booted.build, Path(vng)))
     log = settings.task_log("shell")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:  # the terminal is the user's: vng runs in the foreground, not under the Runner
@@ -163,8 +163,11 @@ def shell_argv(vng: str, image: Path, vm: VmSettings, accel: str, rwdir: Path, w
     return argv + (["--debug"] if gdb else [])
 
 
-def gdb_hint(build: Path) -> str:
-    return (f"gdb: in another terminal, `cd {build} && vng --gdb` (virtme-ng's), or\n"
+def gdb_hint(build: Path, vng: Path) -> str:
+    """How to attach: virtme-ng's own `vng --gdb` in the build directory (it runs its helpers from
+    the PATH, so the venv's bin goes first), or the gdb command it runs."""
+    return (f"gdb: in another terminal, `cd {build} && PATH={vng.parent}:$PATH {vng.name} --gdb` (virtme-ng's), "
+            "or\n"
             f"  gdb -q -iex {shlex.quote('add-auto-load-safe-path ' + str(build))} "
             f"-ex {shlex.quote(f'target remote localhost:{GDB_PORT}')} {build / 'vmlinux'}\n"
             "  then e.g. `break madvise_cold_or_pageout_pte_range`, `continue`, and in the guest: cow")
