@@ -115,7 +115,8 @@ def prepare(req: ShellRequest, settings: Settings, say: Say) -> Booted:
             check_debug_info(build / ".config", configs[0].name)
         say(f"building {spec.variant} at {base.name} ({configs[0].name}): a kernel built before costs a relink check")
         built = build_cell(ready, spec, runner, folder)
-        wt.checkout(base.commit)
+        if not req.gdb:  # gdb lists the worktree's sources: they stay the column's until the next run
+            wt.checkout(base.commit)
     if built.image is None:
         raise UserError(f"{spec.variant} at {base.name} does not build ({configs[0].name}): "
                         + "; ".join(e.strip() for e in built.result.first_errors[:2]), f"See {folder / 'build.log'}.")
