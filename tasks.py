@@ -264,15 +264,36 @@ def results(c):
     print(runs.listing(_settings(c)))
 
 
+KCIDB_HELP = {"origin": "with --format kcidb: the KCIDB origin (the CI system's name) the data is submitted as "
+                        "(default workbench)",
+              "repo-url": "with --format kcidb: the https:// URL of a repository that has the base commit",
+              "patch-url": "with --format kcidb: the URL of the folder where each column's <variant>.patch is "
+                           "published"}
+
+
+def _kcidb(settings: Any, run: Any, origin: str, repo_url: str | None, patch_url: str | None) -> str:
+    from workbench import report as wreport
+    from workbench.kernel.tree import debian_repo
+
+    options = wreport.KcidbOptions(origin=origin, repo_url=repo_url or "", patch_url=patch_url or "",
+                                   debian_repo=str(debian_repo(settings)))
+    done = wreport.kcidb_export(wreport.matrix_rows(run), options, settings.templates_dir)
+    counts = ", ".join(f"{n} {k}" for k, n in done.counts().items())
+    _say(f"KCIDB data valid under kcidb-io's schema v{done.schema} ({counts})" + "".join(f"\n  {note}" for note in done.notes))
+    return done.text
+
+
 @task(positional=[],  # Invoke's positional arguments are required; the run is optional: --run
       help={"run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
-            "format": "terminal (default), text, markdown, html, json or junit",
+            "format": "terminal (default), text, markdown, html, json, junit or kcidb",
             "against": "another run: show what changed between the two",
             "output": "write to this file instead of the terminal",
             "color": "terminal colours: auto (default), always, never",
-            "all": "the terminal table with every row (by default the rows that differ from base)"})
+            "all": "the terminal table with every row (by default the rows that differ from base)",
+            **KCIDB_HELP})
 @_edge
-def report(c, run=None, format="terminal", against=None, output=None, color="auto", all=False):
+def report(c, run=None, format="terminal", against=None, output=None, color="auto", all=False, origin="workbench",
+           repo_url=None, patch_url=None):
     """Render a stored run again, or compare two runs."""
     from workbench import report as wreport
     from workbench import runs
@@ -283,6 +304,8 @@ def report(c, run=None, format="terminal", against=None, output=None, color="aut
         _say(f"run {this.id} (the newest finished one)")
     if against:
         text = wreport.compare(runs.find_run(settings, against), this)
+    elif format == "kcidb":
+        text = _kcidb(settings, this, origin, repo_url, patch_url)
     else:
         text = wreport.render(this, format, settings.templates_dir, color=_color(color) and not output, every=all)
     if output:
@@ -290,6 +313,37 @@ def report(c, run=None, format="terminal", against=None, output=None, color="aut
         _say(f"wrote {output}")
     else:
         print(text)
+
+
+@task(help={"to": "the message or thread to answer: an mbox (what `b4 mbox MSGID` writes) or one saved message",
+            "run": "run id (or a unique prefix, or a folder); default: the newest finished matrix or run",
+            "msgid": "the Message-ID of the message to answer (default: the first of the file, the thread's root)",
+            "output": "where to write the reply (default: reply.mbox in the run's folder)"})
+@_edge
+def reply(c, to, run=None, msgid=None, output=None):
+    """Write a plain-text reply to a list message with a run's table, ready for `git send-email`."""
+    from workbench import reply as wreply
+
+    req = wreply.ReplyRequest(to=Path(to).expanduser(), msgid=msgid or "", run=run or "", output=_path(output))
+    path = wreply.write(req, _settings(c), _say)
+    _say(f"wrote {path}; send it with: git send-email {path}")
+
+
+@task(help={"base": "tag, branch or commit to build on (e.g. v6.12)", "variant": "the column: base or a study variant",
+            "config": "the column's config (default: the first of invoke.yaml's); with --gdb one with debug "
+                      "information, e.g. minimal+gdb",
+            "tests": "the test binaries put on the guest's PATH (default from invoke.yaml: cow,probe)",
+            "gdb": "boot with virtme-ng's --debug: QEMU's gdb server on localhost:1234 (attach with `vng --gdb`)",
+            "tree": TREE, "study": STUDY, "verbose": VERBOSE})
+@_edge
+def shell(c, base, variant="base", config=None, tests=None, gdb=False, tree=None, study=None, verbose=False):
+    """Boot a column's kernel in the guest a cell gets (swap on zram, THP, hugetlb, the tests on the PATH): a shell."""
+    from workbench import shell as wshell
+
+    req = wshell.ShellRequest(base=base, variant=variant, config=config, tests=_list(tests), tree=tree, gdb=gdb)
+    code = wshell.shell(req, _settings(c, study=study, verbose=verbose or None), _say)
+    if code:
+        raise Exit(f"the guest ended with exit code {code}", code=code)
 
 
 @task(iterable=["base"],
@@ -374,4 +428,6 @@ def test(c, kernel=False, k=None, checks=True):
 
 ns = Collection(main, setup, doctor, tree, patches, check_variants, run, matrix, bisect, series, results, report,
                 clean, test, lab)
+ns.add_task(reply)
+ns.add_task(shell)
 ns.configure({"workbench": DEFAULTS})

@@ -16,6 +16,8 @@ from .extra import ExtraTable, extra_tables
 from .html import render_html
 from .jsonfmt import to_json
 from .junit import render_junit
+from .kcidb import KcidbOptions
+from .kcidb import export as kcidb_export
 from .markdown import extra_markdown, render_markdown
 from .model import Column, Flaky, Matrix, Row, TableCell, matrix_rows
 from .terminal import render_terminal
@@ -23,11 +25,12 @@ from .text import extra_text, render_text
 
 __all__ = ["FORMATS", "Column", "ExtraTable", "Flaky", "Matrix", "Row", "TableCell", "cases_text", "compare",
            "extra_tables", "matrix_rows", "merge_sizes", "render", "render_extra", "render_terminal"]
-FORMATS = ("terminal", "text", "markdown", "html", "json", "junit")
+__all__ += ["KcidbOptions", "kcidb_export"]
+FORMATS = ("terminal", "text", "markdown", "html", "json", "junit", "kcidb")
 
 
 def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color: bool = True,
-           every: bool = False) -> str:
+           every: bool = False, kcidb: KcidbOptions | None = None) -> str:
     """The matrix of `run` in `fmt`. `templates` is the settings' templates folder: the HTML report's
     template comes from there (the project's own without it), and so do the words of the probe of a
     first-wave run, which recorded none (without it, such a probe gets no verdict table)."""
@@ -45,6 +48,8 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
         return render_html(m, extras, templates or PROJECT_ROOT / "templates")
     if fmt == "json":
         return json.dumps(to_json(m, extras), indent=1) + "\n"
+    if fmt == "kcidb":  # validated with kcidb-io's schema: an invalid run is refused here
+        return kcidb_export(m, kcidb or KcidbOptions(), templates).text
     return render_junit(m)
 
 
