@@ -26,7 +26,7 @@ def with_probe(tmp_path: Path) -> Run:
     """The real run, with the real probe output of base and folio_mapcount and the study's words."""
     run = real_run(tmp_path)
     for cell, name in ((run.cells[0], "base"), (run.cells[1], "folio_mapcount")):
-        text = (REAL / f"v6.12.117-{name}-probe.tap").read_text()
+        text = (REAL / f"v6.12.118-{name}-probe.tap").read_text()
         cell.tests["probe"] = tap.parse(text, "probe", exit_code=0)
     run.tests = ["cow", "probe"]
     run.commit = hashlib.sha1(b"v6.12.117").hexdigest()  # the helper's short id: KCIDB wants all 40 digits
