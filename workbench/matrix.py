@@ -19,7 +19,7 @@ from pathlib import Path
 from . import runs
 from .cells.cache import CellCache
 from .cells.driver import Driver
-from .cells.plan import BASE, Plan, plan
+from .cells.plan import BASE, CellSpec, Plan, plan
 from .cells.prepare import Prepared, configure, kunit_fragments, load_configs, prepare
 from .errors import UserError
 from .guest.select import executor_for
@@ -30,9 +30,11 @@ from .kernel.selftests import TestSource
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, reap_orphans
 from .progress import Progress
-from .records import Run, RunKind
+from .records import CellResult, Run, RunKind
 from .settings import Settings
+from .status import Status
 from .study import commits
+from .study import configs as configs_mod
 from .study import sources as sources_mod
 from .study.model import Study
 from .study.model import load as load_study
@@ -192,6 +194,7 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
                 prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
             prepared = prepare(c.kt, wt, c.configs, c.sources, settings, runner, run.dir, prog.say)
             _start(run, prepared, p, prog)
+            p.specs = _under_configs(run, prepared, p, prog)
             executor = executor_for(settings, runner)
             if isinstance(executor, VngExecutor) and (note := overlap_note(settings, executor.accel or "tcg")):
                 prog.say(note)
@@ -216,6 +219,22 @@ def _describe(run: Run, p: Plan) -> None:
             (run.dir / "patches").mkdir(exist_ok=True)
             shutil.copy(v.patch, run.dir / "patches" / f"{v.variant}.patch")
     run.save()
+
+
+def _under_configs(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> list[CellSpec]:
+    """What each column computes under each built config (a prototype's C may depend on an option);
+    a column a config refuses (its prototype's #error) gets a NOT_RUN cell saying why, never a build."""
+    assert p.patchset is not None
+    protos = {v.variant: v.rendered.prototypes for v in p.patchset.variants if v.rendered and v.variant in p.columns}
+    per = configs_mod.by_config(protos, {n: (conf.build / ".config").read_text() for n, conf in prepared.configs.items()})
+    run.per_config = {config: {v: c.to_json() for v, c in cols.items()} for config, cols in per.items()}
+    refused = {(config, v): c.label for config, cols in per.items() for v, c in cols.items() if c.refused}
+    for spec in (s for s in p.specs if (s.config, s.variant) in refused):
+        runs.record(run, CellResult(identity="", base=run.base, variant=spec.variant, commit=spec.commit,
+                                    status=Status.NOT_RUN, config=spec.config, repeat=spec.repeat,
+                                    reason=f"refused with config {spec.config}: {refused[spec.config, spec.variant]}"))
+        prog.done(spec.name, f"NOT_RUN: refused with config {spec.config} ({refused[spec.config, spec.variant]})")
+    return [s for s in p.specs if (s.config, s.variant) not in refused]
 
 
 def _start(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> None:

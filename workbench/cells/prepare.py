@@ -97,8 +97,9 @@ def kunit_fragments(git: Git, commit: str, sources: list[TestSource]) -> tuple[t
 
 def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: Runner, log_dir: Path | None,
               say: Say) -> dict[str, Configured]:
-    """Every config's build directory, configured; a KUnit suite's option the base cannot honour is
-    an error that names it (run inside the lock and before the run folder exists, so it refuses)."""
+    """Every config's build directory, configured; an option the base cannot honour of a KUnit suite or
+    of a fragment the config's name adds (`+no_page_mapcount`) is an error that names it (run inside
+    the lock and before the run folder exists, so it refuses)."""
     configured: dict[str, Configured] = {}
     for config in configs:
         make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
@@ -106,10 +107,11 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         configured[config.name] = done = kbuild.configure(make, config, log)
         for line in done.unmet if log_dir else ():
             say(f"config {config.name}: the base could not honour {line}")
-        for label, text in config.own:
+        for label, text in config.own + kbuild.axis(config):
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:
-                raise UserError(f"{label}: its .kunitconfig asks for what {wt.base.name} cannot give with config "
+                what = "its .kunitconfig" if (label, text) in config.own else "this config fragment"
+                raise UserError(f"{label}: {what} asks for what {wt.base.name} cannot give with config "
                                 f"{config.name}: {'; '.join(unmet)}",
                                 "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
     return configured

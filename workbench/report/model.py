@@ -60,6 +60,7 @@ class Column:
     config: str = ""
     grouped: bool = False  # the run has several configs: the config is part of the title
     same_code: bool = False  # its kernel is the base's, byte for byte: its cells are the base's results
+    computes: str = ""  # what its helper prototype computes at this base, under this config
 
     @property
     def id(self) -> str:
@@ -216,8 +217,13 @@ def columns_of(run: Run) -> list[Column]:
             same = v in run.same_as_base and v != BASE
             cells = by_key.get((config if grouped else "", BASE if same else v), [])
             code = bool(cells) and v != BASE and all(c.same_code for c in cells)
-            columns.append(Column(len(columns), v, cells, same_as_base=same or code, approximate=v in run.approximate,
-                                  commit=run.patches.get(v, ""), config=config, grouped=grouped, same_code=code))
+            # a config may change what a prototype computes (read from its built .config by the matrix)
+            under = run.per_config.get(config, {}).get(v)
+            approximate = under["accuracy"] == "approximate" if under else v in run.approximate
+            computes = (under["label"] if under["accuracy"] != "refused" else "") if under else run.computes.get(v, "")
+            columns.append(Column(len(columns), v, cells, same_as_base=same or code, approximate=approximate,
+                                  commit=run.patches.get(v, ""), config=config, grouped=grouped, same_code=code,
+                                  computes=computes))
     return columns
 
 
