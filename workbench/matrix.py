@@ -230,9 +230,9 @@ def _under_configs(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> lis
     run.per_config = {config: {v: c.to_json() for v, c in cols.items()} for config, cols in per.items()}
     refused = {(config, v): c.label for config, cols in per.items() for v, c in cols.items() if c.refused}
     for spec in (s for s in p.specs if (s.config, s.variant) in refused):
-        runs.record(run, CellResult(identity="", base=run.base, variant=spec.variant, commit=spec.commit,
-                                    status=Status.NOT_RUN, config=spec.config, repeat=spec.repeat,
-                                    reason=f"refused with config {spec.config}: {refused[spec.config, spec.variant]}"))
+        run.add(CellResult(identity="", base=run.base, variant=spec.variant, commit=spec.commit, status=Status.NOT_RUN,
+                           config=spec.config, repeat=spec.repeat,
+                           reason=f"refused with config {spec.config}: {refused[spec.config, spec.variant]}"))
         prog.done(spec.name, f"NOT_RUN: refused with config {spec.config} ({refused[spec.config, spec.variant]})")
     return [s for s in p.specs if (s.config, s.variant) not in refused]
 
