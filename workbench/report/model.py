@@ -197,7 +197,9 @@ def _mark_differences(columns: list[Column], tcells: list[TableCell], bases: dic
     out = []
     for i, (col, c) in enumerate(zip(columns, tcells)):
         ref = bases.get(col.config)
-        if ref is None or i == ref or c.same_as_base or set(c.statuses) == set(tcells[ref].statuses):
+        # a column nothing ran in (a config refused it) has no result to differ with
+        nothing_ran = bool(col.cells) and all(x.status is Status.NOT_RUN and not x.tests for x in col.cells)
+        if ref is None or i == ref or c.same_as_base or nothing_ran or set(c.statuses) == set(tcells[ref].statuses):
             out.append(c)
         else:
             out.append(replace(c, differs=True))
