@@ -92,7 +92,8 @@ def _float(value: Any, flag: str) -> float | None:
 
 
 @task(help={"tree": "your kernel git tree (default: workbench.tree in invoke.yaml, else the Debian import)",
-            "debian": "import Debian's linux-source-X.Y package, e.g. 6.12 or 6.1, into the cache",
+            "debian": "import Debian's linux-source-X.Y package (e.g. 7.3, 6.12, 6.1) into the cache; `list`: "
+                      "which series the Debian suites have, and from which suite",
             "verbose": VERBOSE})
 @_edge
 def tree(c, tree=None, debian=None, verbose=False):

@@ -49,7 +49,7 @@ def fake_deb(root: Path, series: str, version: str, sublevel: int) -> Path:
 def install(settings: Settings, deb: Path, version: str, monkeypatch) -> None:
     (settings.cache / "debs").mkdir(parents=True, exist_ok=True)
     shutil.copy(deb, settings.cache / "debs" / deb.name)
-    monkeypatch.setattr(debian, "_candidate_version", lambda package, runner: version)
+    monkeypatch.setattr(debian, "_candidate_version", lambda series, settings, runner, progress: (version, "sid"))
 
 
 def test_import_is_an_orphan_commit_with_every_file_and_three_tags(tmp_path, settings, monkeypatch):

@@ -10,17 +10,36 @@ from workbench.guest import ktap
 from workbench.status import Status
 
 DATA = Path(__file__).parent / "data" / "ktap"
+DATA_7_3 = Path(__file__).parent / "data" / "ktap-7.3"
 EXPECTED = json.loads((DATA / "kunit_tool-counts.json").read_text())
+EXPECTED_7_3 = json.loads((DATA_7_3 / "kunit_tool-counts.json").read_text())
+# Where 6.12's kunit_tool reads a 7.3 log otherwise than 7.3's: we follow 7.3 (README there says why).
+KUNIT_TOOL_6_12_DIFFERS = json.loads((DATA_7_3 / "kunit_tool-6.12-differs.json").read_text())
 STATUS = {"SUCCESS": Status.PASS, "FAILURE": Status.FAIL, "SKIPPED": Status.SKIP, "TEST_CRASHED": Status.CRASH,
           "NO_TESTS": Status.NO_TESTS, "FAILURE_TO_PARSE_TESTS": Status.PARSE_ERROR}
 
 
-@pytest.mark.parametrize("log", sorted(EXPECTED))
-def test_the_counts_are_kunit_tools(log):
-    out = ktap.output((DATA / log).read_text(errors="replace"), "kunit")
-    want = EXPECTED[log]
+@pytest.mark.parametrize("folder, log", [(DATA, log) for log in sorted(EXPECTED)]
+                         + [(DATA_7_3, log) for log in sorted(EXPECTED_7_3)], ids=lambda x: getattr(x, "name", x))
+def test_the_counts_are_kunit_tools(folder, log):
+    """6.12's logs with 6.12's kunit_tool, 7.3's logs with 7.3's."""
+    out = ktap.output((folder / log).read_text(errors="replace"), "kunit")
+    want = (EXPECTED if folder == DATA else EXPECTED_7_3)[log]
     assert out.totals == {k: want[k] for k in ("passed", "failed", "crashed", "skipped", "errors")}
     assert out.status is STATUS[want["status"]]
+
+
+@pytest.mark.parametrize("log", sorted(KUNIT_TOOL_6_12_DIFFERS))
+def test_where_6_12s_kunit_tool_differs_on_a_7_3_log_we_follow_7_3(log):
+    out = ktap.output((DATA_7_3 / log).read_text(errors="replace"), "kunit")
+    theirs = KUNIT_TOOL_6_12_DIFFERS[log]
+    assert out.totals != {k: theirs[k] for k in ("passed", "failed", "crashed", "skipped", "errors")}
+    assert out.totals == {k: EXPECTED_7_3[log][k] for k in ("passed", "failed", "crashed", "skipped", "errors")}
+
+
+def test_a_result_line_without_a_name_is_a_result():
+    out = ktap.output("KTAP version 1\n1..2\nok 1 first\nok 2 # SKIP nothing to do here\n", "kunit")
+    assert [(c.status, c.reason) for c in out.cases] == [(Status.PASS, ""), (Status.SKIP, "nothing to do here")]
 
 
 def test_nested_cases_are_named_by_their_path_and_keep_their_reason():

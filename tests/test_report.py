@@ -477,3 +477,12 @@ def test_merge_sizes_merges_rows_that_read_the_same_wherever_they_are():
             for n, st in ((16, Status.SKIP), (32, Status.SKIP), (64, Status.PASS), (128, Status.SKIP))]
     merged = report.merge_sizes(rows)
     assert [r.name for r in merged] == ["G ... with X (16, 32, 128 kB)", "G ... with X (64 kB)"]
+
+
+def test_a_column_a_config_refused_shows_not_run_and_makes_no_row_differ(tmp_path):
+    refused = cell("folio_estimated_sharers", status=Status.NOT_RUN,
+                   reason="refused with config minimal: folio_estimated_sharers() cannot be computed with "
+                          "CONFIG_NO_PAGE_MAPCOUNT=y")
+    m = report.matrix_rows(make_run(tmp_path, [cell("base", three()), refused]))
+    assert [c.status for c in row(m, "with base page").cells] == [Status.PASS, Status.NOT_RUN]
+    assert not m.differing

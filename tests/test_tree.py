@@ -151,6 +151,14 @@ def test_symbols_read_declarations_definitions_and_macros_from_the_base(tmp_path
                      "folio_likely_mapped_shared": False}
 
 
+def test_an_option_is_present_where_the_bases_kconfig_declares_it(tmp_path):
+    repo = make_tree(tmp_path, "v7.3")
+    kt = KernelTree.open(settings_for(tmp_path), Runner(echo=False), repo)
+    found = symbols.present(kt.clone, kt.resolve("v7.3").commit, ["CONFIG_NO_PAGE_MAPCOUNT", "CONFIG_FOO",
+                                                                  "folio_mapcount"], "mm/madvise.c")
+    assert found == {"CONFIG_NO_PAGE_MAPCOUNT": True, "CONFIG_FOO": False, "folio_mapcount": True}
+
+
 def test_declares_tells_declarations_from_calls():
     assert symbols.declares("int folio_mapcount(struct folio *folio);", "folio_mapcount")
     assert symbols.declares("static inline int folio_mapcount(struct folio *folio)", "folio_mapcount")

@@ -23,7 +23,7 @@ from .kernel.tree import KernelTree
 from .proc import Runner
 from .records import BASE, Run, RunKind
 from .settings import Settings
-from .study import commits
+from .study import commits, configs
 from .study.commits import PatchSet
 from .study.model import load as load_study
 
@@ -39,11 +39,14 @@ class VariantCheck:
     new_warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     same_as_base: bool = False
+    refused: str = ""  # the config refuses it (its prototype's #error there): why, naming the option
 
     @property
     def verdict(self) -> str:
         if self.same_as_base:
             return "same as base"
+        if self.refused:
+            return f"refused: {self.refused}"
         if not self.ok:
             return "FAILED"
         return f"{len(self.new_warnings)} new warning(s)" if self.new_warnings else "ok, no new warnings"
@@ -84,12 +87,17 @@ def check_variants(make: Make, config: Config, ps: PatchSet, objs: list[str], lo
     extra = ["W=1"] + (["C=1"] if shutil.which("sparse") else [])
     wt = make.wt
     kbuild.configure(make, config, log_dir / "config.log")
+    under = configs.by_config({v.variant: v.rendered.prototypes for v in ps.variants if v.rendered},
+                              {config.name: (make.build / ".config").read_text()}).get(config.name, {})
     results = []
     base_warnings: Counter[str] = Counter()
     for name in [BASE] + [v.variant for v in ps.variants]:
         vp = None if name == BASE else ps.get(name)
         if vp is not None and vp.same_as_base:
             results.append(VariantCheck(name, True, 0.0, same_as_base=True))
+            continue
+        if name in under and under[name].refused:
+            results.append(VariantCheck(name, True, 0.0, refused=f"config {config.name}: {under[name].label}"))
             continue
         wt.checkout(ps.commit_of(name))
         diags, ok, seconds, errors = [], True, 0.0, []

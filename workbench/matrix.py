@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import runs
 from .cells import setup
-from .cells.plan import Plan, plan
+from .cells.plan import CellSpec, Plan, plan
 from .cells.prepare import Prepared, configure
 from .errors import DuplicateName, UserError
 from .guest.executor import Executor
@@ -27,9 +27,11 @@ from .kernel.kbuild import Config
 from .kernel.tree import Base, KernelTree, Worktree
 from .proc import Runner, Say, reap_orphans
 from .progress import Progress
-from .records import BASE, Run, RunKind
+from .records import BASE, CellResult, Run, RunKind
 from .settings import Settings
+from .status import Status
 from .study import commits
+from .study import configs as configs_mod
 from .study import sources as sources_mod
 from .study.model import Study
 from .study.model import load as load_study
@@ -189,6 +191,7 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
                 prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
             ready = setup.prepared(c.kt, wt, c.configs, c.tests, c.executor, settings, runner, run.dir, prog.say)
             _start(run, ready, p, prog)
+            p.specs = _under_configs(run, ready, p, prog)
             setup.drive(ready, c.executor, p.specs, settings, runner,
                         setup.Reporting(prog, record=lambda cell: runs.record(run, cell), fold=req.reuse))
             run.executor, run.accel = c.executor.describe(), next((x.accel for x in run.cells if x.accel), "")
@@ -210,6 +213,22 @@ def _describe(run: Run, p: Plan) -> None:
             (run.dir / "patches").mkdir(exist_ok=True)
             shutil.copy(v.patch, run.dir / "patches" / f"{v.variant}.patch")
     run.save()
+
+
+def _under_configs(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> list[CellSpec]:
+    """What each column computes under each built config (a prototype's C may depend on an option);
+    a column a config refuses (its prototype's #error) gets a NOT_RUN cell saying why, never a build."""
+    assert p.patchset is not None
+    protos = {v.variant: v.rendered.prototypes for v in p.patchset.variants if v.rendered and v.variant in p.columns}
+    per = configs_mod.by_config(protos, {n: (conf.build / ".config").read_text() for n, conf in prepared.configs.items()})
+    run.per_config = {config: {v: c.to_json() for v, c in cols.items()} for config, cols in per.items()}
+    refused = {(config, v): c.label for config, cols in per.items() for v, c in cols.items() if c.refused}
+    for spec in (s for s in p.specs if (s.config, s.variant) in refused):
+        run.add(CellResult(identity="", base=run.base, variant=spec.variant, commit=spec.commit, status=Status.NOT_RUN,
+                           config=spec.config, repeat=spec.repeat,
+                           reason=f"refused with config {spec.config}: {refused[spec.config, spec.variant]}"))
+        prog.done(spec.name, f"NOT_RUN: refused with config {spec.config} ({refused[spec.config, spec.variant]})")
+    return [s for s in p.specs if (s.config, s.variant) not in refused]
 
 
 def _start(run: Run, prepared: Prepared, p: Plan, prog: Progress) -> None:

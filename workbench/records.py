@@ -174,6 +174,9 @@ class Run:
     patches: dict[str, str] = field(default_factory=dict)  # variant -> commit id
     sources: dict[str, str] = field(default_factory=dict)  # a column the user brought -> where it came from
     computes: dict[str, str] = field(default_factory=dict)  # a column whose helper is a prototype -> what it computes
+    # config -> column -> {"accuracy": exact|approximate|refused, "label"}: where a prototype's C depends on an option,
+    # what the column computes under that config's built .config (it wins over `approximate` and `computes` there)
+    per_config: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     not_run: list[str] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

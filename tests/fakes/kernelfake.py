@@ -26,6 +26,10 @@ HEADERS = {
     "v6.15": ["folio_mapcount", "folio_maybe_mapped_shared", "folio_test_large_maybe_mapped_shared",
               "folio_entire_mapcount", "folio_large_mapcount", "page_mapcount_is_type", "folio_nr_pages",
               "page_folio", "folio_page"],
+    # Kconfig options count as names too (`has.CONFIG_X`: the base's Kconfig declares it)
+    "v7.3": ["folio_mapcount", "folio_maybe_mapped_shared", "folio_test_large_maybe_mapped_shared",
+             "folio_entire_mapcount", "folio_large_mapcount", "page_mapcount_is_type", "folio_nr_pages",
+             "page_folio", "folio_page", "CONFIG_MM_ID", "CONFIG_NO_PAGE_MAPCOUNT", "CONFIG_PAGE_MAPCOUNT"],
 }
 
 
@@ -39,6 +43,8 @@ def git(repo: Path, *args: str, env: dict | None = None) -> str:
 def header_text(names: list[str]) -> str:
     lines = ["/* SPDX-License-Identifier: GPL-2.0 */", "#ifndef _LINUX_MM_H", "#define _LINUX_MM_H"]
     for name in names:
+        if name.startswith("CONFIG_"):  # an option: in Kconfig (make_tree), not in a header
+            continue
         if name in ("page_folio", "folio_page"):
             lines.append(f"#define {name}(p, ...)\t((void *)(p))")
         elif name == "folio_mapcount":
@@ -62,6 +68,8 @@ def make_tree(root: Path, shape: str = "v6.10", headers: str | None = None, tag:
     (repo / "init" / "main.c").write_text("int main(void) { return 0; }\n")
     (repo / "include" / "linux" / "kernel.h").write_text("/* fake */\n")
     (repo / "mm" / "Makefile").write_text("obj-y += madvise.o\n")
+    (repo / "mm" / "Kconfig").write_text("".join(f"config {n.removeprefix('CONFIG_')}\n\tbool \"{n}\"\n\n"
+                                                 for n in HEADERS[headers or shape] if n.startswith("CONFIG_")))
     (repo / "mm" / "madvise.c").write_text((SHAPES / f"{shape}.c").read_text())
     (repo / "include" / "linux" / "mm.h").write_text(header_text(HEADERS[headers or shape]))
     (repo / "README").write_text("user's file\n")

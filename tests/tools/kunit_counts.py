@@ -3,10 +3,13 @@
     python3 tests/tools/kunit_counts.py TREE/tools/testing/kunit LOG...
 
 kunit_tool is not part of this project (it is GPL-2.0, in the kernel tree); this only calls its
-parser, so the tests can hold our parser's counts against it.
+parser, so the tests can hold our parser's counts against it. Its parser prints progress as it
+goes: older ones to `kunit_printer.stdout`, newer ones (7.x) to the printer they are given; both
+are sent nowhere (which one is read from the function's own parameters, not from a version).
 """
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import sys
@@ -19,9 +22,12 @@ def main(argv: list[str]) -> int:
     import kunit_printer  # type: ignore[import-not-found]
 
     kunit_printer.stdout._output = io.StringIO()  # its progress lines are not what we want
+    quiet = ((kunit_printer.Printer(output=io.StringIO()),)
+             if "printer" in inspect.signature(kunit_parser.parse_run_tests).parameters else ())
     out = {}
     for log in argv[1:]:
-        test = kunit_parser.parse_run_tests(Path(log).read_text(errors="replace").splitlines(keepends=True))
+        lines = Path(log).read_text(errors="replace").splitlines(keepends=True)
+        test = kunit_parser.parse_run_tests(lines, *quiet)
         c = test.counts
         out[Path(log).name] = {"passed": c.passed, "failed": c.failed, "crashed": c.crashed, "skipped": c.skipped,
                                "errors": c.errors, "status": test.status.name}

@@ -121,8 +121,9 @@ def load_configs(settings: Settings, names: list[str], study: Study, executor: t
 
 def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: Runner, log_dir: Path | None,
               say: Say) -> dict[str, Configured]:
-    """Every config's build directory, configured; an option a test brings (a KUnit suite's) that the
-    base cannot honour is an error that names it (run inside the lock and before the run folder exists, so it refuses)."""
+    """Every config's build directory, configured; an option the base cannot honour that a test brings
+    (a KUnit suite's) or that a fragment the config's name adds (`+no_page_mapcount`) asks for is an
+    error that names it (run inside the lock and before the run folder exists, so it refuses)."""
     configured: dict[str, Configured] = {}
     for config in configs:
         make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
@@ -130,10 +131,11 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         configured[config.name] = done = kbuild.configure(make, config, log)
         for line in done.unmet if log_dir else ():
             say(f"config {config.name}: the base could not honour {line}")
-        for label, text in config.own:
+        for label, text in config.own + kbuild.axis(config):
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:
-                raise UserError(f"{label}: the config it brings asks for what {wt.base.name} cannot give with config "
+                what = "the config it brings" if (label, text) in config.own else "this config fragment"
+                raise UserError(f"{label}: {what} asks for what {wt.base.name} cannot give with config "
                                 f"{config.name}: {'; '.join(unmet)}",
                                 "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
     return configured

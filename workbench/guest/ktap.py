@@ -14,8 +14,10 @@ its plan's count (or, without a plan, until its own result line); a case the pla
 the output never gave is CRASHED (the kernel stopped: a panic, an oops); a suite that ran no
 case is NO_TESTS. Counted like kunit_tool: passed, failed, crashed and skipped cases (the
 leaves), and errors (a missing plan item, a result line that is missing or numbered wrong, a
-suite with no case, a version it does not know). `tests/data/ktap/` holds kunit_tool's own logs
-with its counts; this module must agree with them on every one.
+suite with no case, a version it does not know). `tests/data/ktap/` (6.12) and `ktap-7.3/` hold
+kunit_tool's own logs with its counts; this module must agree with them on every one. Where 7.3's
+kunit_tool reads a log otherwise than 6.12's, this follows 7.3: a result line may have no name
+(`ok 3 # SKIP reason`), and a suite's own `not ok` counts as a failure when all its cases passed.
 """
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ KTAP_END = re.compile(r"\s*(List of all partitions:|Kernel panic - not syncing: 
 EXECUTOR_ERROR = re.compile(r"\s*kunit executor: (.*)$")
 HEADER = re.compile(r"^\s*# Subtest: (.*)$")
 PLAN = re.compile(r"^\s*1\.\.([0-9]+)")
-RESULT = re.compile(r"^\s*(ok|not ok) ([0-9]+) (- )?([^#]*)( # .*)?$")
-RESULT_SKIP = re.compile(r"^\s*(ok|not ok) ([0-9]+) (- )?(.*) # SKIP(.*)$")
+RESULT = re.compile(r"^\s*(ok|not ok) ([0-9]+) ?(:?- )?([^#]*)( # .*)?$")
+RESULT_SKIP = re.compile(r"^\s*(ok|not ok) ([0-9]+) ?(:?- )?(.*) # SKIP ?(.*)$")
 STRUCTURE = (RESULT, HEADER, KTAP_START, TAP_START, PLAN)
 VERSIONS = {"KTAP": (1, 1), "TAP": (13, 14)}
 
@@ -170,7 +172,7 @@ def _version(lines: Lines, node: Node) -> bool:
 
 def _named(lines: Lines, node: Node) -> bool:
     m = RESULT.match(lines.peek())
-    return m is not None and m.group(4) == node.name
+    return m is not None and bool(m.group(4)) and m.group(4) == node.name
 
 
 def _result(lines: Lines, node: Node, number: int) -> None:
@@ -203,13 +205,11 @@ def _header(lines: Lines, node: Node, top: bool) -> bool:
             node.name = m.group(1)
             lines.pop()
         is_suite = version or bool(m)
-        if is_suite:
-            node.log += _diagnostics(lines)
-    if is_suite:
-        m = PLAN.match(lines.peek())
-        node.expected = int(m.group(1)) if m else None
-        if m:
-            lines.pop()
+        node.log += _diagnostics(lines)
+    m = PLAN.match(lines.peek())
+    node.expected = int(m.group(1)) if m else None
+    if m:
+        lines.pop()
     return is_suite
 
 
@@ -235,17 +235,23 @@ def parse_test(lines: Lines, number: int, log: list[str], top: bool) -> Node:
         node.log += _diagnostics(lines)
         if node.name and not _named(lines, node):
             node.error("missing subtest result line")
+        elif not lines:
+            node.outcome = Outcome.NO_TESTS
+            node.error("no more test results")
         else:
             _result(lines, node, number)
     if is_suite and not node.subtests and node.outcome in (Outcome.CRASHED, Outcome.PASSED):
         node.outcome = Outcome.NO_TESTS
         node.error("0 tests run")
+    own = node.outcome
     for sub in node.subtests:
         node.counts.add(sub.counts)
     if not node.counts.total():
         node.counts.count(node.outcome)
     elif node.counts.outcome() is Outcome.CRASHED:
         node.outcome = Outcome.CRASHED
+    if own is Outcome.FAILED and node.counts.outcome() is Outcome.PASSED:
+        node.counts.count(Outcome.FAILED)  # a suite that says it failed while its cases passed
     return node
 
 

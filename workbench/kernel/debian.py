@@ -8,6 +8,8 @@ kernel version (`v6.12.117`) and the package version
 Every file of the tarball is committed, also those the kernel's own
 `.gitignore` rules would hide. The commits use the workbench's own identity
 and the tarball's date, so the same package always gives the same commit id.
+Which version there is, and from which suite, apt says from a private state
+(`aptstate.py`): every suite of `aptstate.SUITES` on the host's own mirror.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..proc import Runner
 from ..settings import Settings
+from .aptstate import AptState
 from .git import SCRATCH_IDENTITY, Git, commit_env
 from .tree import debian_repo, kernelversion_of
 
@@ -42,12 +45,16 @@ def package_tag(package_version: str) -> str:
     return "debian/" + package_version.replace("~", "_").replace(":", "%")
 
 
+def apt_state(settings: Settings, runner: Runner) -> AptState:
+    return AptState(settings.cache / "apt", runner)
+
+
 def import_debian(series: str, settings: Settings, runner: Runner, progress: Progress) -> Imported:
     if not re.fullmatch(r"\d+\.\d+", series):
-        raise UserError(f"--debian wants a kernel series such as 6.12 or 6.1, not {series!r}",
-                        "Try `invoke tree --debian 6.12`.")
+        raise UserError(f"--debian wants a kernel series such as 7.3, 6.12 or 6.1 (or `list`), not {series!r}",
+                        "Try `invoke tree --debian list`, then `invoke tree --debian 6.12`.")
     package = f"linux-source-{series}"
-    version = _candidate_version(package, runner)
+    version, suite = _candidate_version(series, settings, runner, progress)
     repo = Git(debian_repo(settings), runner)
     if not (repo.path / "HEAD").exists():
         repo.path.mkdir(parents=True, exist_ok=True)
@@ -60,7 +67,8 @@ def import_debian(series: str, settings: Settings, runner: Runner, progress: Pro
         progress(f"{package} {version} is already imported as {commit[:12]} ({', '.join(tags)})")
         return Imported(series, version, kver, commit, tags, already_there=True)
 
-    deb = _download(package, version, settings.cache / "debs", runner, progress)
+    progress(f"{package} {version} from {suite}")
+    deb = _download(package, version, settings.cache / "debs", apt_state(settings, runner), progress)
     scratch = settings.cache / "tmp" / f"import-{series}"
     if scratch.exists():
         shutil.rmtree(scratch)
@@ -76,17 +84,42 @@ def import_debian(series: str, settings: Settings, runner: Runner, progress: Pro
     return Imported(series, version, kver, commit, tags, already_there=False)
 
 
-def _candidate_version(package: str, runner: Runner) -> str:
-    done = runner.run(["apt-cache", "show", "--no-all-versions", package], check=False, quiet=True)
-    m = re.search(r"^Version:\s*(\S+)", done.output, re.MULTILINE)
-    if done.returncode != 0 or not m:
-        raise UserError(f"Debian has no package {package} here (apt-cache knows nothing of it)",
-                        "Run `apt-get update` first; Debian 12 offers linux-source-6.1 and, "
-                        "from its security archive, linux-source-6.12.")
-    return m.group(1)
+def _candidate_version(series: str, settings: Settings, runner: Runner, progress: Progress) -> tuple[str, str]:
+    """(the version apt would pick of linux-source-<series>, its suite), from the private lists."""
+    state = apt_state(settings, runner)
+    for problem in state.update():
+        progress(f"apt: {problem}")
+    offer = state.candidate(series)
+    return offer.version, offer.suite
 
 
-def _download(package: str, version: str, debs: Path, runner: Runner, progress: Progress) -> Path:
+def listing(settings: Settings, runner: Runner, progress: Progress) -> str:
+    """`invoke tree --debian list`: every linux-source series the suites have, and what is imported."""
+    state = apt_state(settings, runner)
+    for problem in state.update():
+        progress(f"apt: {problem}")
+    offers = state.offers()
+    repo = Git(debian_repo(settings), runner)
+    tags = repo.out("tag", "--list").split() if (repo.path / "HEAD").exists() else []
+    picked = state.candidates(offers)
+    lines = [f"linux-source packages in {', '.join(state.suites())} (apt state {state.root});",
+             "the newest of each suite, * the one `--debian SERIES` imports:",
+             f"  {'series':8}{'version':26}{'suite':20}imported as"]
+    seen: set[tuple[str, str]] = set()
+    for o in offers:
+        if (o.series, o.suite) in seen:
+            continue
+        seen.add((o.series, o.suite))
+        key = package_tag(o.version)
+        names = [t for t in repo.out("tag", "--points-at", key).split() if t != key] if key in tags else []
+        mark = "*" if picked.get(o.series) == o.version else " "
+        lines.append(f"  {o.series:8}{mark}{o.version:25}{o.suite:20}{', '.join(names)}".rstrip())
+    if not offers:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _download(package: str, version: str, debs: Path, state: AptState, progress: Progress) -> Path:
     debs.mkdir(parents=True, exist_ok=True)
     name = f"{package}_{version.split(':')[-1]}_all.deb"
     deb = debs / name
@@ -94,11 +127,11 @@ def _download(package: str, version: str, debs: Path, runner: Runner, progress: 
         progress(f"using {deb}")
         return deb
     progress(f"downloading {package}={version} (about 150 MB)")
-    runner.run(["apt-get", "download", f"{package}={version}"], cwd=debs)
+    state.download(package.removeprefix("linux-source-"), version, debs)
     if not deb.exists():
         found = sorted(debs.glob(f"{package}_*.deb"))
         raise UserError(f"apt-get download did not leave {name} in {debs} (found: {[f.name for f in found]})",
-                        "Check `apt-cache policy " + package + "` and try again.")
+                        "Check `invoke tree --debian list` and try again.")
     return deb
 
 

@@ -81,6 +81,14 @@ def load_config(name: str, search: list[Path], extra: tuple[str, ...] = (),
                   own=texts)
 
 
+def axis(config: Config) -> tuple[tuple[str, str], ...]:
+    """(label, text) of the fragments a config's name adds to its first (`minimal+no_page_mapcount`:
+    no_page_mapcount's): what its column group is about, so every line of them must come true."""
+    named = [p.strip() for p in config.name.split("+") if p.strip() and ":" not in p][1:]
+    paths = {p.stem: p for p in config.fragments}
+    return tuple((f"{paths[n].parent.name}/{paths[n].name}", paths[n].read_text()) for n in named if n in paths)
+
+
 @dataclass(frozen=True)
 class Configured:
     """A base's build directory for one config, configured."""

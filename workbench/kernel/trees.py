@@ -12,6 +12,8 @@ from .tree import KernelTree
 
 def describe(settings: Settings, tree: Path | None, series: str | None, say: Say) -> str:
     runner = Runner(log=settings.task_log("tree"), echo=settings.verbose)
+    if series == "list":
+        return debian.listing(settings, runner, say)
     if series:
         imported = debian.import_debian(series, settings, runner, say)
         return (f"tree: {settings.cache / 'debian.git'}  base: --base v{imported.series} "

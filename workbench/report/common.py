@@ -45,8 +45,8 @@ def column_notes(m: Matrix) -> list[str]:
     for col in m.columns:
         if col.variant in m.run.sources:
             lines.append(f"{col.id} {col.name}: {m.run.sources[col.variant]}")
-        if col.variant in m.run.computes:
-            lines.append(f"{col.id} {col.title}: {m.run.computes[col.variant]}")
+        if col.computes:
+            lines.append(f"{col.id} {col.title}: {col.computes}")
         if col.same_code:
             lines.append(f"{col.id} {col.name}: =base, same machine code as base at {m.run.base} (its kernel is the "
                          "base's, byte for byte; reuses its cell)")

@@ -60,6 +60,7 @@ class Column:
     config: str = ""
     grouped: bool = False  # the run has several configs: the config is part of the title
     same_code: bool = False  # its kernel is the base's, byte for byte: its cells are the base's results
+    computes: str = ""  # what its helper prototype computes at this base, under this config
 
     @property
     def id(self) -> str:
@@ -196,7 +197,9 @@ def _mark_differences(columns: list[Column], tcells: list[TableCell], bases: dic
     out = []
     for i, (col, c) in enumerate(zip(columns, tcells)):
         ref = bases.get(col.config)
-        if ref is None or i == ref or c.same_as_base or set(c.statuses) == set(tcells[ref].statuses):
+        # a column nothing ran in (a config refused it) has no result to differ with
+        nothing_ran = bool(col.cells) and all(x.status is Status.NOT_RUN and not x.tests for x in col.cells)
+        if ref is None or i == ref or c.same_as_base or nothing_ran or set(c.statuses) == set(tcells[ref].statuses):
             out.append(c)
         else:
             out.append(replace(c, differs=True))
@@ -216,8 +219,13 @@ def columns_of(run: Run) -> list[Column]:
             same = v in run.same_as_base and v != BASE
             cells = by_key.get((config if grouped else "", BASE if same else v), [])
             code = bool(cells) and v != BASE and all(c.same_code for c in cells)
-            columns.append(Column(len(columns), v, cells, same_as_base=same or code, approximate=v in run.approximate,
-                                  commit=run.patches.get(v, ""), config=config, grouped=grouped, same_code=code))
+            # a config may change what a prototype computes (read from its built .config by the matrix)
+            under = run.per_config.get(config, {}).get(v)
+            approximate = under["accuracy"] == "approximate" if under else v in run.approximate
+            computes = (under["label"] if under["accuracy"] != "refused" else "") if under else run.computes.get(v, "")
+            columns.append(Column(len(columns), v, cells, same_as_base=same or code, approximate=approximate,
+                                  commit=run.patches.get(v, ""), config=config, grouped=grouped, same_code=code,
+                                  computes=computes))
     return columns
 
 

@@ -261,7 +261,8 @@ def summary(ps: PatchSet) -> str:
         if vp.same_as_base:
             lines.append(f"- {vp.variant}: same as base (no patch)")
             continue
-        protos = ", ".join(f"{p.name}() [{p.accuracy}]" for p in r.prototypes) if r else ""
+        protos = ", ".join(f"{p.name}() [{p.accuracy}" + "".join(
+            f"; {c.option}=y: {c.accuracy or 'refused'}" for c in p.configs) + "]" for p in r.prototypes) if r else ""
         lines.append(f"- {vp.variant}: {vp.patch}" + (f"  prototype: {protos}" if protos else ""))
         lines += [f"    {stat.strip()}" for stat in vp.diffstat.splitlines()]
         lines += [f"    warning: {w}" for w in (r.warnings if r else [])]

@@ -13,7 +13,8 @@ TOP = ("study", "targets", "roles", "variants", "helpers", "fixes", "series", "p
 STUDY = ("name", "file", "function", "question", "message", "forms", "reuse", "fragments")
 TARGET = ("name", "file", "function", "roles", "forms")
 ROLE = ("label", "within", "condition", "page", "folio")
-HELPER = ("template", "accuracy", "requires", "note", "home", "label")
+HELPER = ("template", "accuracy", "requires", "note", "home", "label", "configs")
+HELPER_CONFIG = ("option", "accuracy", "label", "note", "refused")  # [[helpers.<name>.configs]]
 FIX = ("commit", "subject", "fixed_by", "for")
 SERIES = ("helper", "cover")
 PROBE = ("source", "words")
@@ -31,6 +32,8 @@ def check(raw: dict[str, Any], path: Path) -> None:
     for name, protos in _table(raw.get("helpers")).items():
         for proto in _list(protos):
             _known(proto, HELPER, f"{path}: [[helpers.{name}]]", fix)
+            for case in _list(proto.get("configs")):
+                _known(case, HELPER_CONFIG, f"{path}: [[helpers.{name}.configs]]", fix)
     for entry in _list(raw.get("fixes")):
         _known(entry, FIX, f"{path}: [[fixes]]", fix)
     _known(raw.get("series"), SERIES, f"{path}: [series]", fix)

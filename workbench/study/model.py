@@ -78,6 +78,21 @@ class Target:
 
 
 @dataclass(frozen=True)
+class ConfigCase:
+    """What a prototype computes when the built kernel's `.config` sets `option` (`y`): its C says the
+    same with `#ifdef option` (a stated approximation, or `#error` with the reason: `refused`)."""
+
+    option: str  # "CONFIG_NO_PAGE_MAPCOUNT"
+    accuracy: Accuracy | None  # None: refused (the C stops with #error)
+    label: str = ""  # the column's label under it (approximate), or why it is refused
+    note: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.accuracy is None
+
+
+@dataclass(frozen=True)
 class Prototype:
     helper: str
     template: str
@@ -86,6 +101,7 @@ class Prototype:
     note: str
     home: str = "include/linux/mm.h"  # where an RFC series moves it
     label: str = ""  # what a column using it computes at such a base, in a few words (the reports say it)
+    configs: tuple[ConfigCase, ...] = ()  # what it computes under options the built config may set
 
 
 @dataclass(frozen=True)
@@ -216,7 +232,8 @@ def _build(templates_dir: Path, root: Path, raw: dict[str, Any], path: Path, reu
     helpers |= {
         name: tuple(Prototype(helper=name, template=p["template"], accuracy=Accuracy(p.get("accuracy", "exact")),
                               requires=tuple(p.get("requires", ())), note=p.get("note", ""),
-                              home=p.get("home", "include/linux/mm.h"), label=p.get("label", ""))
+                              home=p.get("home", "include/linux/mm.h"), label=p.get("label", ""),
+                              configs=tuple(_config_case(c, name, path) for c in p.get("configs", ())))
                     for p in protos)
         for name, protos in raw.get("helpers", {}).items()}
     message = head.get("message") or (reused.message if reused else None)
@@ -233,6 +250,21 @@ def _build(templates_dir: Path, root: Path, raw: dict[str, Any], path: Path, reu
                                  tuple(f.get("for", ()))) for f in raw.get("fixes", [])),
                  series=dict(raw.get("series", {})), search=search,
                  reuses=({reused.name: reused.root} | reused.reuses) if reused else {})
+
+
+def _config_case(raw: dict[str, Any], helper: str, path: Path) -> ConfigCase:
+    """`[[helpers.<name>.configs]]`: option, and accuracy = "approximate" with a label, or refused = "why"."""
+    option = str(raw["option"])
+    if not re.fullmatch(r"CONFIG_[A-Z0-9_]+", option):
+        raise UserError(f"{path}: [[helpers.{helper}.configs]] option {option!r} is not a Kconfig option's name",
+                        "Name it as the C does, e.g. option = \"CONFIG_NO_PAGE_MAPCOUNT\".")
+    if ("refused" in raw) == ("accuracy" in raw):
+        raise UserError(f"{path}: [[helpers.{helper}.configs]] for {option} must say either `accuracy` (what the "
+                        "prototype computes then, with a `label`) or `refused` (why it cannot, as its #error says)",
+                        "Give exactly one of the two.")
+    if "refused" in raw:
+        return ConfigCase(option, None, str(raw["refused"]), raw.get("note", ""))
+    return ConfigCase(option, Accuracy(raw["accuracy"]), raw.get("label", ""), raw.get("note", ""))
 
 
 def _reused(templates_dir: Path, head: dict[str, Any], path: Path, reusing: tuple[str, ...]) -> Study | None:

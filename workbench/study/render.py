@@ -16,8 +16,9 @@ from typing import Any
 import jinja2
 
 from ..errors import TemplateError, UserError
+from . import configs as configs_mod
 from . import csrc
-from .model import Accuracy, Prototype, Study, Variant
+from .model import Accuracy, ConfigCase, Prototype, Study, Variant
 from .sites import Located, Site
 
 Ctx = dict[str, Any]
@@ -45,6 +46,7 @@ class UsedPrototype:
     requires: tuple[str, ...] = ()
     label: str = ""
     files: tuple[str, ...] = ()  # the files it is put into (those whose sites call it)
+    configs: tuple[ConfigCase, ...] = ()  # options its C depends on at this base, and what it computes then
 
 
 @dataclass
@@ -152,11 +154,12 @@ def render_variant(study: Study, located: Located | Sequence[Located], variant: 
         for name in names:
             proto = _pick(study, name, has_in(f), context["where"])
             text = _render(env, proto.template, {**context, "has": has_in(f)}).strip("\n") + "\n"
+            cases = configs_mod.applicable(proto, text, context["where"], str(study.root / "study.toml"))
             texts.append(text)
             known = used.get(name)
             used[name] = UsedPrototype(proto.helper, proto.accuracy, proto.note, proto.template, known.text if known
                                        else text, proto.home, proto.requires, proto.label,
-                                       (known.files if known else ()) + (f,))
+                                       (known.files if known else ()) + (f,), cases)
         if texts:
             at = csrc.insertion_point(place.text, place.masked, place.function)
             new[f] = new[f][:at] + "\n".join(texts) + "\n" + new[f][at:]

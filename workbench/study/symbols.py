@@ -9,6 +9,10 @@ not. All of it comes from one `git grep` at the base commit: no checkout, no
 version numbers. Names that headers generate by token pasting
 (`FOLIO_TYPE_OPS(hugetlb, hugetlb)` makes `folio_test_hugetlb`) are invisible
 to this reading; a study should not ask about them.
+
+A name `CONFIG_X` asks about a Kconfig option instead: present when a Kconfig file
+of the base declares `config X` (so a prototype can say what it computes under an
+option only at bases where the option exists).
 """
 from __future__ import annotations
 
@@ -49,7 +53,9 @@ def present(git: Git, commit: str, names: Iterable[str], file: str, memo: Path |
 
 
 def _grep(git: Git, commit: str, wanted: list[str], file: str) -> dict[str, bool]:
-    found = {n: False for n in wanted}
+    options = [n for n in wanted if n.startswith("CONFIG_")]
+    found = {n: False for n in wanted} | _kconfig(git, commit, options)
+    wanted = [n for n in wanted if n not in options]
     if not wanted:
         return found
     local_dir = posixpath.dirname(file)
@@ -63,6 +69,17 @@ def _grep(git: Git, commit: str, wanted: list[str], file: str) -> dict[str, bool
             if not found[name] and declares(line, name):
                 found[name] = True
     return found
+
+
+def _kconfig(git: Git, commit: str, options: list[str]) -> dict[str, bool]:
+    """{CONFIG_X: whether a Kconfig file at `commit` declares `config X` (or `menuconfig X`)}."""
+    if not options:
+        return {}
+    names = "|".join(re.escape(o.removeprefix("CONFIG_")) for o in options)
+    done = git.run("grep", "-h", "-E", "-e", rf"^\s*(menu)?config\s+({names})\s*$", commit, "--", "*Kconfig*",
+                   check=False, quiet=True)
+    declared = {line.split()[-1] for line in done.output.splitlines() if line.strip()}
+    return {o: o.removeprefix("CONFIG_") in declared for o in options}
 
 
 def declares(line: str, name: str) -> bool:
