@@ -74,4 +74,4 @@ def same_as_base(build: Path, base: Path) -> tuple[bool, str]:
     for rel in sorted(mine, key=lambda r: (r.endswith(".a"), r)):  # an object that differs is named before an archive
         if not filecmp.cmp(build / rel, base / rel, shallow=False):
             return False, f"{rel} differs"
-    return True, f"all {len(mine)} objects and linker scripts are the base's"
+    return True, f"all {len(mine)} objects, linker scripts and archives are the base's"
