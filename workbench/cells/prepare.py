@@ -110,10 +110,11 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         for label, text in config.own + kbuild.axis(config):
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:
-                what = "its .kunitconfig" if (label, text) in config.own else "this config fragment"
-                raise UserError(f"{label}: {what} asks for what {wt.base.name} cannot give with config "
-                                f"{config.name}: {'; '.join(unmet)}",
-                                "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
+                kunit = (label, text) in config.own
+                raise UserError(f"{label}: {'its .kunitconfig' if kunit else 'this config fragment'} asks for what "
+                                f"{wt.base.name} cannot give with config {config.name}: {'; '.join(unmet)}",
+                                "Add the options it depends on to a config fragment (kbuild/), or pick another base."
+                                if kunit else "Pick a base whose Kconfig has the option, or leave that config out.")
     return configured
 
 
