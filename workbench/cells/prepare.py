@@ -134,10 +134,11 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         for label, text in config.own + kbuild.axis(config):
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:
-                what = "the config it brings" if (label, text) in config.own else "this config fragment"
-                raise UserError(f"{label}: {what} asks for what {wt.base.name} cannot give with config "
-                                f"{config.name}: {'; '.join(unmet)}",
-                                "Add the options it depends on to a config fragment (kbuild/), or pick another base.")
+                brought = (label, text) in config.own  # by a test (a KUnit suite), else by the config's name
+                raise UserError(f"{label}: {'the config it brings' if brought else 'this config fragment'} asks for "
+                                f"what {wt.base.name} cannot give with config {config.name}: {'; '.join(unmet)}",
+                                "Add the options it depends on to a config fragment (kbuild/), or pick another base."
+                                if brought else "Pick a base whose Kconfig has the option, or leave that config out.")
     return configured
 
 
