@@ -154,6 +154,14 @@ def test_approximate_column_is_marked_in_every_format(tmp_path):
     assert {p.get("name"): p.get("value") for p in props}["approximate"] == "true"
 
 
+def test_what_an_approximate_column_computes_is_said_in_every_format(tmp_path):
+    said = "approximate: v6.10's folio_likely_mapped_shared(), backported"
+    run = small_run(tmp_path, approximate=["page_mapcount"], computes={"page_mapcount": said})
+    for fmt in ("text", "markdown", "terminal", "html"):
+        assert said in report.render(run, fmt).replace("\n", " ").replace("\\_", "_").replace("&#39;", "'"), fmt
+    assert json.loads(report.render(run, "json"))["columns"][2]["computes"] == said
+
+
 def test_environment_skips_are_counted_apart(tmp_path):
     m = report.matrix_rows(small_run(tmp_path))
     env_row = row(m, "collapsing after fork()")

@@ -20,7 +20,7 @@ def to_json(m: Matrix, extras: list[ExtraTable]) -> dict[str, Any]:
                 "config_hashes": run.config_hashes, "toolchain": run.toolchain, "started": run.started,
                 "finished": run.finished, "timings": run.timings, "repeats": m.repeats, "vm": run.vm},
         "columns": [{"index": c.index, "variant": c.variant, "config": c.config, "name": c.name,
-                     "same_as_base": c.same_as_base, "approximate": c.approximate, "commit": c.commit,
+                     "same_as_base": c.same_as_base, "approximate": c.approximate, "computes": c.computes, "commit": c.commit,
                      "status": c.status.value, "reason": c.reason,
                      "cells": [{"repeat": x.repeat, "status": x.status.value, "reason": x.reason, "splat": x.splat,
                                 "build_errors": x.build_errors, "timings": x.timings, "env": x.env,
