@@ -7,15 +7,7 @@
 #define main probe_main
 #include "../../templates/lazyfree/probe/probe.c"
 #undef main
-
-static int failed;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		printf("FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		failed++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* the case of scenario `text` at 2048 kB, every process's pages intact after reclaim */
 static void intact_case(struct lcase *c, const char *text)
@@ -128,6 +120,5 @@ int main(void)
 	test_clean_ptes_of_a_large_folio_are_proven();
 	test_plain_fork_rows_say_only_the_callers_side();
 	test_loss_and_split_whatever_the_ptes();
-	printf("%s\n", failed ? "some checks failed" : "all checks held");
-	return failed ? 1 : 0;
+	return checks_done();
 }

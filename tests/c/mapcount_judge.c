@@ -7,15 +7,7 @@
 #define main probe_main
 #include "../../templates/mapcount/probe/probe.c"
 #undef main
-
-static int failed;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		printf("FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		failed++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* issue 32.4: PG_referenced set again during MADV_COLD must not read as pages deactivated */
 static void test_kids_acted_never_underflows(void)
@@ -79,6 +71,5 @@ int main(void)
 	test_kids_acted_never_underflows();
 	test_counters_that_were_not_read_do_not_move();
 	test_verdicts();
-	printf("%s\n", failed ? "some checks failed" : "all checks held");
-	return failed ? 1 : 0;
+	return checks_done();
 }
