@@ -140,7 +140,6 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     once("--configs", settings.configs)
     study = load_study(settings.templates_dir, settings.study)
     executor = executor_for(settings, runner)
-    setup.configs(settings, None, study, executor)  # a typo in a config's name: refused now
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
