@@ -341,7 +341,9 @@ def shell(c, base, variant="base", config=None, tests=None, gdb=False, tree=None
     """Boot a column's kernel in the guest a cell gets (swap on zram, THP, hugetlb, the tests on the PATH): a shell."""
     from workbench import shell as wshell
 
-    req = wshell.ShellRequest(base=base, variant=variant, config=config, tests=_list(tests), tree=tree, gdb=gdb)
+    commands = None if sys.stdin.isatty() else sys.stdin.read()  # piped commands run in the guest, then it ends
+    req = wshell.ShellRequest(base=base, variant=variant, config=config, tests=_list(tests), tree=tree, gdb=gdb,
+                              commands=commands)
     code = wshell.shell(req, _settings(c, study=study, verbose=verbose or None), _say)
     if code:
         raise Exit(f"the guest ended with exit code {code}", code=code)

@@ -6,7 +6,10 @@ own one-paragraph error that says what to do; the changes a user brings (`fix.pa
 removed after it; `clean` runs without its destructive flags (their
 parsing is checked by test_readme.py); `./wb test --kernel` is this very suite and is not run.
 After `invoke lab up` the lab's token goes into the variable the `--lab local` commands need;
-`invoke lab down` is run last, and only when the lab was not up before the test."""
+`invoke lab down` is run last, and only when the lab was not up before the test. `invoke reply`
+gets the saved thread the README names (`thread.mbx`: tests/data/mail's RFC and its review) and
+the review's Message-ID for `ID`; `invoke shell` gets its commands on a pipe (what a script would
+do) and must end with their exit code."""
 from __future__ import annotations
 
 import json
@@ -25,13 +28,17 @@ from workbench.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.kernel
 NO_TREE = ("~/src/linux", "--good v6.2", "--base v6.5")  # what this machine has no tree for
+THREAD = Path(__file__).parent / "data" / "mail" / "rfc-folio-mapcount.mbox"
+REVIEW = "<Z2rT4x8yQm1b@example.net>"
+IN_THE_SHELL = "uname -r\ncow > /dev/null; echo cow said $?\ntest -e /sys/kernel/mm/transparent_hugepage/enabled\n"
 
 
-def run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(command: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     argv = shlex.split(command)
     if argv[0] == "invoke":
         argv = [str(PROJECT_ROOT / ".venv" / "bin" / "invoke"), *argv[1:]]
-    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False, timeout=3600)
+    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False, timeout=3600,
+                          input=stdin)
 
 
 def cache_of(env: dict[str, str]) -> Path:
@@ -59,6 +66,17 @@ def brought(env: dict[str, str], tmp_path: Path) -> Iterator[None]:
         subprocess.run([*git, "branch", "-D", "review-branch"], capture_output=True, check=False)
 
 
+@contextmanager
+def thread() -> Iterator[None]:
+    """The saved list thread `invoke reply --to thread.mbx` names, in the project; gone afterwards."""
+    saved = PROJECT_ROOT / "thread.mbx"
+    saved.write_bytes(THREAD.read_bytes())
+    try:
+        yield
+    finally:
+        saved.unlink()
+
+
 def test_every_readme_command_runs_as_written(tmp_path):
     if not (PROJECT_ROOT / ".venv" / "bin" / "invoke").exists():
         pytest.skip("no project venv: run ./wb once")
@@ -75,8 +93,9 @@ def test_every_readme_command_runs_as_written(tmp_path):
             ids = sorted(p.parent.name for p in (tmp_path / "results").glob("*/run.json")
                          if json.loads((p.parent / "run.json").read_text())["kind"] == "matrix")
             command = command.replace("RUN_A", ids[0]).replace("RUN_B", ids[-1]).replace("--run RUN", f"--run {ids[-1]}")
-        with brought(env, tmp_path) if "fix.patch" in command else nullcontext():
-            done = run(command.replace("--help TASK", "--help matrix"), env)
+        command = command.replace("--msgid ID", f"--msgid {REVIEW}")
+        with brought(env, tmp_path) if "fix.patch" in command else thread() if "thread.mbx" in command else nullcontext():
+            done = run(command.replace("--help TASK", "--help matrix"), env, IN_THE_SHELL)
         ran.append(command)
         said = done.stdout + done.stderr
         assert "Traceback" not in said, f"{command}:\n{said[-3000:]}"
@@ -84,6 +103,8 @@ def test_every_readme_command_runs_as_written(tmp_path):
             assert done.returncode == 2 and re.search(r"^error: ", done.stderr, re.MULTILINE), f"{command}:\n{said[-2000:]}"
             continue
         assert done.returncode == 0, f"{command} exited {done.returncode}:\n{said[-3000:]}"
+        if command.startswith("invoke shell"):
+            assert "cow said 0" in done.stdout and re.search(r"^\d+\.\d+\.\d+", done.stdout, re.MULTILINE), said[-2000:]
         if command == "invoke lab up":
             env["WORKBENCH_LAVA_TOKEN"] = (lab_state / "token").read_text().strip()
     if not lab_was_up:

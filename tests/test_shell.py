@@ -55,6 +55,26 @@ def test_shell_sh_sets_up_with_guest_sh_and_leaves_the_user_in_the_tests_folder(
     assert str(work) in lines and any(line.startswith(f"{work}:{work}/.workbench-bin:") for line in lines)
 
 
+def test_piped_commands_become_the_guests_script_and_its_exit_code_ends_the_guest(tmp_path):
+    """`echo ... | invoke shell`: the wrapper names the commands' script; shell.sh sets up as for an
+    interactive session (guest.sh gets the same six arguments), runs the script in the tests' folder
+    and exits with its code, without reading the terminal."""
+    wrapper = shell.write_wrapper(tmp_path, KBUILD / "shell.sh", Path("/t/tests"), VmSettings(), "pwd\nexit 3")
+    assert (tmp_path / "commands.sh").read_text() == "pwd\nexit 3\n"
+    assert wrapper.read_text().rstrip().endswith(f" {tmp_path / 'commands.sh'}")
+    here, work, out = tmp_path / "kbuild", tmp_path / "work", tmp_path / "out"
+    here.mkdir()
+    shutil.copy(KBUILD / "shell.sh", here / "shell.sh")
+    (here / "guest.sh").write_text(f'#!/bin/bash\necho "$@" > {tmp_path}/args\nmkdir -p {work}\n'
+                                   f'printf "test_dir={work}\\n" > "$1/env.txt"\n')
+    (here / "guest.sh").chmod(0o755)
+    done = subprocess.run([str(here / "shell.sh"), str(out), "/t", "2G", "always", "16", "600",
+                           str(tmp_path / "commands.sh")], input="echo not-read\n",
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert (tmp_path / "args").read_text().split() == [str(out), "/t", "2G", "always", "16", "600"]
+    assert done.returncode == 3 and str(work) in done.stdout.splitlines() and "not-read" not in done.stdout
+
+
 def test_gdb_needs_a_config_with_debug_information(tmp_path):
     config = tmp_path / ".config"
     config.write_text("CONFIG_64BIT=y\n# CONFIG_DEBUG_KERNEL is not set\n")

@@ -6,7 +6,10 @@ the last run left there costs a relink check, not a build. It boots under virtme
 settings a cell has, and `kbuild/shell.sh` is the guest's shell: it runs the cells' own guest
 script with no test (swap on zram, THP, hugetlb pages, debugfs, the test binaries copied to a
 tmpfs, all recorded in `env.txt`), then starts an interactive bash in that folder with the test
-binaries on the PATH. guest.sh is not changed for this: its bytes are part of every cell's
+binaries on the PATH. Commands given on a standard input that is not a terminal
+(`echo cow | invoke shell ...`, `invoke shell ... < steps.sh`) run there instead, as a bash script,
+and the guest ends with the script's exit code: the same guest, for scripts and for tests of
+this command. guest.sh is not changed for this: its bytes are part of every cell's
 identity, and a set-up-only mode would be a change of every cached cell; with no test named it
 already does only the set-up.
 
@@ -50,6 +53,7 @@ class ShellRequest:
     tests: tuple[str, ...] | None = None  # the test binaries on the PATH (default: the settings')
     tree: str | None = None
     gdb: bool = False
+    commands: str | None = None  # a script to run in the guest instead of the interactive bash
 
 
 @dataclass(frozen=True)
@@ -69,16 +73,19 @@ def shell(req: ShellRequest, settings: Settings, say: Say) -> int:
     shell; the guest's exit ends it. Returns vng's exit code."""
     booted = prepare(req, settings, say)
     vng = vng_mod.vng_path()
-    wrapper = write_wrapper(booted.folder, settings.kbuild_dir / SCRIPT, booted.testdir, settings.vm)
+    wrapper = write_wrapper(booted.folder, settings.kbuild_dir / SCRIPT, booted.testdir, settings.vm, req.commands)
     argv = shell_argv(vng, booted.image, settings.vm, booted.accel, booted.folder / "out", wrapper, req.gdb)
-    say(f"booting {booted.label} ({booted.accel}); `exit` or Ctrl-D in the guest ends it")
+    say(f"booting {booted.label} ({booted.accel}); "
+        + ("the given commands run, then the guest ends" if req.commands is not None
+           else "`exit` or Ctrl-D in the guest ends it"))
     if req.gdb:
         say(gdb_hint(booted.build, Path(vng)))
     log = settings.task_log("shell")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:  # the terminal is the user's: vng runs in the foreground, not under the Runner
         f.write("$ " + shlex.join(argv) + "\n")
-    return subprocess.call(argv, env={**os.environ, **vng_mod.vng_env(vng)})
+    stdin = subprocess.DEVNULL if req.commands is not None else None  # the script is in the wrapper
+    return subprocess.call(argv, env={**os.environ, **vng_mod.vng_env(vng)}, stdin=stdin)
 
 
 def prepare(req: ShellRequest, settings: Settings, say: Say) -> Booted:
@@ -139,15 +146,19 @@ def check_debug_info(config: Path, name: str) -> None:
                         "a full build the first time).")
 
 
-def write_wrapper(folder: Path, script: Path, testdir: Path, vm: VmSettings) -> Path:
+def write_wrapper(folder: Path, script: Path, testdir: Path, vm: VmSettings, commands: str | None = None) -> Path:
     """The guest's shell (virtme-ng's --shell takes a program, not a command line): a two-line
-    script that runs shell.sh with the cell's guest settings."""
+    script that runs shell.sh with the cell's guest settings (and the given commands' script)."""
     out = folder / "out"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():  # the last session's env.txt and done
         if old.is_file():
             old.unlink()
     args = [str(script), str(out), str(testdir), vm.zram, vm.thp, str(vm.hugetlb_2m), str(int(vm.test_timeout))]
+    if commands is not None:
+        steps = folder / "commands.sh"
+        steps.write_text(commands if commands.endswith("\n") else commands + "\n")
+        args.append(str(steps))
     wrapper = folder / "guest-shell"
     wrapper.write_text("#!/bin/bash\nexec " + shlex.join(args) + "\n")
     wrapper.chmod(0o755)
