@@ -18,7 +18,11 @@ shift 6
 
 kmsg() { echo "<7>workbench: $*" > /dev/kmsg 2>/dev/null || true; }
 note() { echo "$1=$2" >> "$OUT/env.txt"; }
+# where the time goes: "<phase> <seconds since the kernel started>" when each phase ends
+stamp() { read -r up _ < /proc/uptime; echo "$1 $up" >> "$OUT/times.txt"; }
 
+: > "$OUT/times.txt"
+stamp start
 : > "$OUT/env.txt"
 kmsg "guest start"
 echo "### WORKBENCH-GUEST-START"
@@ -86,6 +90,7 @@ SUDO
 	PATH=$WORK/.workbench-bin:$PATH
 	note sudo runuser
 fi
+stamp setup
 for t in "$@"; do
 	kmsg "test $t begin"
 	echo "### WORKBENCH-TEST-BEGIN $t"
@@ -103,10 +108,12 @@ for t in "$@"; do
 	echo "$rc" > "$OUT/$t.rc"
 	echo "### WORKBENCH-TEST-END $t rc=$rc"
 	kmsg "test $t end rc=$rc"
+	stamp "test:$t"
 done
 
 note tainted "$(cat /proc/sys/kernel/tainted)"
 sync
+stamp done
 echo done > "$OUT/done"
 kmsg "guest done"
 echo "### WORKBENCH-GUEST-DONE"

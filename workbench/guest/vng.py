@@ -25,6 +25,7 @@ from ..settings import Overlap, Settings, VmSettings
 from . import accel as accel_mod
 from . import console, script
 from .executor import Collected, ExitState, GuestJob, Handle, Tell
+from .room import Room, room
 
 RC_FILE = "vng.rc"
 CONSOLE = "console.log"
@@ -93,15 +94,26 @@ class VngExecutor:
     def describe(self) -> str:
         return f"{self.name} ({self.accel or '?'})"
 
+    def room(self) -> Room:
+        return room(self.settings, self.accel or "tcg")
+
     def notes(self) -> list[str]:
         note = overlap_note(self.settings, self.accel or "tcg")
-        return [note] if note else []
+        guests = self.room()
+        return [note] * bool(note) + [f"guests at once: {guests.guests} ({guests.why})"]
 
     def in_flight(self) -> int:
-        return 1 if overlap_allowed(self.settings, self.accel or "tcg") else 0
+        """Up to `guests` boots at once; with one guest and no overlap, each cell is collected at once."""
+        guests = self.room().guests
+        return guests if guests > 1 or overlap_allowed(self.settings, self.accel or "tcg") else 0
 
     def waits_for_builds(self) -> bool:
-        return False  # in_flight() 0 already keeps a boot from overlapping a build where that hurts
+        """Several guests where a build must not run beside a boot: every cell is built first."""
+        return self.room().guests > 1 and not overlap_allowed(self.settings, self.accel or "tcg")
+
+    def finished(self, handle: Handle) -> bool | None:
+        spawned = self._spawned.get(handle.cell)
+        return spawned.proc.poll() is not None if spawned else (handle.workdir / RC_FILE).exists()
 
     def attach(self, tell: Tell) -> None:
         return None
@@ -137,7 +149,8 @@ class VngExecutor:
             state = ExitState.STOPPED
         detail = "the boot was interrupted" if rc is None and not timed_out else f"vng exited {rc}"
         return Collected(console=text, tests=guest.tests, env=guest.env, state=state, reached_guest=reached,
-                         seconds=seconds, detail=detail)
+                         seconds=seconds, detail=detail,
+                         phases=script.phases(handle.workdir / "out", handle.submitted, handle.submitted + seconds))
 
     def _wait(self, handle: Handle) -> tuple[float, int | None, bool]:
         """(seconds, vng's exit code or None, timed out): wait for the boot that `handle` names."""
