@@ -2,10 +2,11 @@
 # Runs inside the virtme-ng guest. The guest sees the host's root filesystem
 # read-only; this script writes only to OUT (the --rwdir the runner gives it).
 #
-# usage: guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+# usage: [WORKBENCH_SETUP=swap,thp,...] guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
 #
 # It sets the guest up the way the mm selftests need (swap on zram, THP,
-# hugetlb pages, debugfs), records what it actually got in OUT/env.txt, then
+# hugetlb pages, debugfs; only the parts WORKBENCH_SETUP names when it is set:
+# what the tests' kinds need), records what it actually got in OUT/env.txt, then
 # runs each test line-buffered under a timeout: output in OUT/<test>.tap,
 # exit code in OUT/<test>.rc; the output is also streamed to the console as it
 # comes, so an executor that has only the console (a lab) keeps a crashed
@@ -16,6 +17,8 @@ set -u
 OUT=$1 TESTDIR=$2 ZRAM=$3 THP=$4 HUGE2M=$5 TMO=$6
 shift 6
 
+SETUP=${WORKBENCH_SETUP-all}
+wants() { [ "$SETUP" = all ] || [[ ",$SETUP," == *",$1,"* ]]; }
 kmsg() { echo "<7>workbench: $*" > /dev/kmsg 2>/dev/null || true; }
 note() { echo "$1=$2" >> "$OUT/env.txt"; }
 # where the time goes: "<phase> <seconds since the kernel started>" when each phase ends
@@ -27,18 +30,20 @@ stamp start
 kmsg "guest start"
 echo "### WORKBENCH-GUEST-START"
 
+note setup "$SETUP"
+
 # debugfs (gup_test lives there)
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+wants debugfs && { mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null; }
 
 # some tests make their mount points under /mnt (charge_reserved_hugetlb.sh: /mnt/huge), which is
 # the host's, read-only: the guest gets a tmpfs of its own there
-mountpoint -q /mnt || mount -t tmpfs -o size=16m none /mnt 2>/dev/null
+wants tmpfs-mnt && { mountpoint -q /mnt || mount -t tmpfs -o size=16m none /mnt 2>/dev/null; }
 
 # swap on zram
-if [ ! -e /sys/block/zram0 ] && [ -e /sys/class/zram-control/hot_add ]; then
+if wants swap && [ ! -e /sys/block/zram0 ] && [ -e /sys/class/zram-control/hot_add ]; then
 	cat /sys/class/zram-control/hot_add > /dev/null
 fi
-if [ -e /sys/block/zram0 ]; then
+if wants swap && [ -e /sys/block/zram0 ]; then
 	echo "$ZRAM" > /sys/block/zram0/disksize 2>/dev/null
 	mkswap /dev/zram0 > /dev/null 2>&1 && swapon /dev/zram0 2>/dev/null
 fi
@@ -47,7 +52,7 @@ note swap_kb "$(awk '/^SwapTotal:/ {print $2}' /proc/meminfo)"
 # transparent huge pages: the PMD size and every mTHP size the kernel offers
 THPDIR=/sys/kernel/mm/transparent_hugepage
 if [ -e "$THPDIR/enabled" ]; then
-	echo "$THP" > "$THPDIR/enabled" 2>/dev/null
+	wants thp && echo "$THP" > "$THPDIR/enabled" 2>/dev/null
 	note thp_enabled "$(cat "$THPDIR/enabled")"
 	note thp_defrag "$(cat "$THPDIR/defrag" 2>/dev/null)"
 	note thp_sizes "$(ls -d "$THPDIR"/hugepages-*kB 2>/dev/null | sed 's/.*hugepages-//' | tr '\n' ' ')"
@@ -57,7 +62,7 @@ fi
 
 # hugetlb: HUGE2M pages of 2 MiB, 2 of every other size (gigantic ones may not be had at runtime)
 for d in /sys/kernel/mm/hugepages/hugepages-*; do
-	[ -e "$d/nr_hugepages" ] || continue
+	wants hugetlb && [ -e "$d/nr_hugepages" ] || continue
 	size=${d##*hugepages-}
 	if [ "$size" = 2048kB ]; then want=$HUGE2M; else want=2; fi
 	echo "$want" > "$d/nr_hugepages" 2>/dev/null
@@ -79,7 +84,7 @@ note test_dir "$WORK"
 cd "$WORK" || exit 1
 # run_vmtests.sh runs on-fault-limit as "sudo -u nobody" and skips it without sudo; the guest is
 # root and has none, so a stand-in does the same with runuser.
-if ! command -v sudo > /dev/null && command -v runuser > /dev/null; then
+if wants sudo && ! command -v sudo > /dev/null && command -v runuser > /dev/null; then
 	mkdir -p "$WORK/.workbench-bin"
 	cat > "$WORK/.workbench-bin/sudo" <<'SUDO'
 #!/bin/bash

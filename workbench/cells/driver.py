@@ -175,7 +175,7 @@ class Driver:
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.binaries_run,
                        script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name,
-                       files=self.prepared.guest_files,
+                       files=self.prepared.guest_files, setup=self.prepared.guest_setup,
                        meta={"base": spec.base.name, "variant": spec.variant, "commit": spec.commit,
                              "config": spec.config, "config_hash": self.prepared.configs[spec.config].config_hash})
         return _Flight(spec, result, job)

@@ -55,6 +55,7 @@ class GuestJob:
     label: str = ""  # for progress lines
     files: tuple[str, ...] | None = None  # the tests folder's files the tests need (None: the tests' own)
     meta: dict[str, str] = field(default_factory=dict)  # what the cell is (base, variant, commit, config), for a lab
+    setup: tuple[str, ...] | None = None  # the guest's set-up its tests' kinds need (None: all of it)
 
 
 @dataclass(frozen=True)

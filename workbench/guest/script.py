@@ -1,6 +1,9 @@
 """The guest script's contract (kbuild/guest.sh): how it is called and what it leaves behind.
 
-    guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+    [WORKBENCH_SETUP=NEED,...] guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+
+WORKBENCH_SETUP names the parts of the set-up to do (workbench/testkinds/base.py's SETUP: what
+the tests' kinds need); unset, the script does all of it (`invoke shell`).
 
 It writes into OUT: `env.txt` (what the guest really got: swap, THP, hugetlb, ...), per test
 `<test>.tap` (its output) and `<test>.rc` (its exit code), `times.txt` (`<phase> <seconds since
@@ -33,9 +36,12 @@ class GuestOutput:
     finished: bool
 
 
-def command(script: Path, out: Path, testdir: Path, vm: VmSettings, tests: tuple[str, ...]) -> str:
-    return shlex.join([str(script), str(out), str(testdir), vm.zram, vm.thp, str(vm.hugetlb_2m),
-                       str(int(vm.test_timeout)), *tests])
+def command(script: Path, out: Path, testdir: Path, vm: VmSettings, tests: tuple[str, ...],
+            setup: tuple[str, ...] | None = None) -> str:
+    """The shell command that runs the guest script (with `setup`: only those parts of the set-up)."""
+    prefix = "" if setup is None else f"WORKBENCH_SETUP={shlex.quote(','.join(setup))} "
+    return prefix + shlex.join([str(script), str(out), str(testdir), vm.zram, vm.thp, str(vm.hugetlb_2m),
+                                str(int(vm.test_timeout)), *tests])
 
 
 def digest(script: Path) -> str:

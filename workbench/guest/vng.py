@@ -123,7 +123,7 @@ class VngExecutor:
         out = job.workdir / "out"
         out.mkdir(parents=True, exist_ok=True)
         (job.workdir / CONSOLE).unlink(missing_ok=True)
-        command = script.command(job.script, out, job.testdir, job.vm, job.tests)
+        command = script.command(job.script, out, job.testdir, job.vm, job.tests, job.setup)
         argv = vng_argv(vng, job.image, job.vm, self.accel or "tcg", out, command)
         spawned = self.runner.spawn(argv, output=job.workdir / CONSOLE, rc_file=job.workdir / RC_FILE,
                                     env=vng_env(vng))
