@@ -8,12 +8,15 @@ the end of a distinct mm/ file each (read from the workbench's clone at BASE, so
 base; at the end, so that no line moves), with `--no-reuse`: their kernels are the base's byte for
 byte, and would otherwise reuse the base's boots. Twelve columns with the defaults.
 
-Both ways run the same command, the first with `--guests 1`, the second with `--guests auto` (or
-`--parallel N`), each a new process as a user types it, from a warm build cache (the base's build
-directory and ccache; every column still builds its one object and relinks). The cells get an
-identity of their own for this run (a `vm.hugetlb_2m` of 17 to 56 pages, the same in both ways,
-as tests/test_kernel.py's resume test does), and the first way's cells are removed from the cell
-cache before the second runs, so both boot every cell; the second's are removed at the end.
+Both ways run the same command, the first with `--guests auto` (or `--parallel N`), the second
+with `--guests 1`, each a new process as a user types it, from a warm build cache (the base's
+build directory and ccache; every column still builds its one object and relinks). The parallel
+way goes first: a comment patch's object is a ccache miss the first time, so the serial way gets
+the warmer builds, and the ratio errs against the parallel way (each way's build seconds are
+printed). The cells get an identity of their own for this run (a `vm.hugetlb_2m` of 17 to 56
+pages, the same in both ways, as tests/test_kernel.py's resume test does), and the first way's
+cells are removed from the cell cache before the second runs, so both boot every cell; the
+second's are removed at the end.
 
 Prints per way the wall time, the median boot+test of a cell, how many guests ran at once, where
 a boot's time went (the median of each phase), the stall and lockup lines in the consoles, whether
@@ -104,9 +107,11 @@ def describe(name: str, seconds: float, run_dir: Path, run: dict) -> dict:
                "cached": sum(bool(c.get("cached")) for c in cells), "boot_median": statistics.median(boots),
                "guests": sorted({c.get("guests", 1) for c in cells}), "stall_lines": stalls(run_dir),
                "statuses": sorted({c["status"] for c in cells}),
+               "builds": round(sum(c["timings"].get("build", 0.0) for c in cells), 1),
                "phases": {k: round(statistics.median(v), 2) for k, v in phases.items()}}
     print(f"{name}: {seconds:.0f} s wall, {len(cells)} cells ({figures['cached']} cached), boot+test median "
-          f"{figures['boot_median']:.1f} s, guests at once {figures['guests']}, statuses {figures['statuses']}, "
+          f"{figures['boot_median']:.1f} s, builds {figures['builds']:.0f} s in all, guests at once "
+          f"{figures['guests']}, statuses {figures['statuses']}, "
           f"stall/lockup lines {figures['stall_lines']}, run {run_dir.name}")
     print("  where a boot's time went (medians, s): "
           + ", ".join(f"{k} {v:.2f}" for k, v in figures["phases"].items()))
@@ -131,15 +136,16 @@ def main() -> int:
                "--variants", ",".join(variants), "--format", "json"] + (["--tree", args.tree] if args.tree else [])
     print(f"{len(variants) + 1} columns, {args.tests}; hugetlb_2m {env['INVOKE_WORKBENCH_VM_HUGETLB_2M']} "
           f"(this run's identities); load before {os.getloadavg()[0]:.2f}", flush=True)
-    serial_s, serial_dir, serial = one_way([*command, "--guests", "1"], env, settings.results_dir)
-    if any(c.get("cached") for c in serial["cells"]):  # another run had these identities: boot them all
-        drop_cells(serial)
-        serial_s, serial_dir, serial = one_way([*command, "--guests", "1"], env, settings.results_dir)
-    drop_cells(serial)
-    para_s, para_dir, para = one_way([*command, "--guests", args.parallel], env, settings.results_dir)
+    parallel = [*command, "--guests", args.parallel]
+    para_s, para_dir, para = one_way(parallel, env, settings.results_dir)
+    if any(c.get("cached") for c in para["cells"]):  # another run had these identities: boot them all
+        drop_cells(para)
+        para_s, para_dir, para = one_way(parallel, env, settings.results_dir)
     drop_cells(para)
-    figures = [describe("serial (--guests 1)", serial_s, serial_dir, serial),
-               describe(f"parallel (--guests {args.parallel})", para_s, para_dir, para)]
+    serial_s, serial_dir, serial = one_way([*command, "--guests", "1"], env, settings.results_dir)
+    drop_cells(serial)
+    figures = [describe(f"parallel (--guests {args.parallel}, first)", para_s, para_dir, para),
+               describe("serial (--guests 1, second)", serial_s, serial_dir, serial)]
     against = subprocess.run([sys.executable, "-m", "invoke", "report", "--run", serial_dir.name, "--against",
                               para_dir.name], cwd=ROOT, capture_output=True, text=True, check=False)
     print("report --against:\n  " + "\n  ".join(against.stdout.strip().splitlines()[:12]))

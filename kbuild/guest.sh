@@ -17,8 +17,12 @@ set -u
 OUT=$1 TESTDIR=$2 ZRAM=$3 THP=$4 HUGE2M=$5 TMO=$6
 shift 6
 
+# Under TCG every program the set-up starts costs tens of milliseconds: it reads with builtins.
+shopt -s extglob
 SETUP=${WORKBENCH_SETUP-all}
 wants() { [ "$SETUP" = all ] || [[ ",$SETUP," == *",$1,"* ]]; }
+get() { printf -v "$1" ''; IFS= read -r "$1" < "$2" 2> /dev/null; true; }  # get VAR FILE: its first line
+mounted() { local dev dir rest; while read -r dev dir rest; do [ "$dir" = "$1" ] && return 0; done < /proc/mounts; return 1; }
 kmsg() { echo "<7>workbench: $*" > /dev/kmsg 2>/dev/null || true; }
 note() { echo "$1=$2" >> "$OUT/env.txt"; }
 # where the time goes: "<phase> <seconds since the kernel started>" when each phase ends
@@ -33,29 +37,31 @@ echo "### WORKBENCH-GUEST-START"
 note setup "$SETUP"
 
 # debugfs (gup_test lives there)
-wants debugfs && { mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null; }
+wants debugfs && { mounted /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null; }
 
 # some tests make their mount points under /mnt (charge_reserved_hugetlb.sh: /mnt/huge), which is
 # the host's, read-only: the guest gets a tmpfs of its own there
-wants tmpfs-mnt && { mountpoint -q /mnt || mount -t tmpfs -o size=16m none /mnt 2>/dev/null; }
+wants tmpfs-mnt && { mounted /mnt || mount -t tmpfs -o size=16m none /mnt 2>/dev/null; }
 
 # swap on zram
 if wants swap && [ ! -e /sys/block/zram0 ] && [ -e /sys/class/zram-control/hot_add ]; then
-	cat /sys/class/zram-control/hot_add > /dev/null
+	get _ /sys/class/zram-control/hot_add
 fi
 if wants swap && [ -e /sys/block/zram0 ]; then
 	echo "$ZRAM" > /sys/block/zram0/disksize 2>/dev/null
 	mkswap /dev/zram0 > /dev/null 2>&1 && swapon /dev/zram0 2>/dev/null
 fi
-note swap_kb "$(awk '/^SwapTotal:/ {print $2}' /proc/meminfo)"
+swap_kb=; while read -r key value _; do [ "$key" = SwapTotal: ] && { swap_kb=$value; break; }; done < /proc/meminfo
+note swap_kb "$swap_kb"
 
 # transparent huge pages: the PMD size and every mTHP size the kernel offers
 THPDIR=/sys/kernel/mm/transparent_hugepage
 if [ -e "$THPDIR/enabled" ]; then
 	wants thp && echo "$THP" > "$THPDIR/enabled" 2>/dev/null
-	note thp_enabled "$(cat "$THPDIR/enabled")"
-	note thp_defrag "$(cat "$THPDIR/defrag" 2>/dev/null)"
-	note thp_sizes "$(ls -d "$THPDIR"/hugepages-*kB 2>/dev/null | sed 's/.*hugepages-//' | tr '\n' ' ')"
+	get enabled "$THPDIR/enabled"; note thp_enabled "$enabled"
+	get defrag "$THPDIR/defrag"; note thp_defrag "$defrag"
+	sizes=; for d in "$THPDIR"/hugepages-*kB; do [ -e "$d" ] && sizes+="${d##*hugepages-} "; done
+	note thp_sizes "$sizes"
 else
 	note thp_enabled "none"
 fi
@@ -66,20 +72,22 @@ for d in /sys/kernel/mm/hugepages/hugepages-*; do
 	size=${d##*hugepages-}
 	if [ "$size" = 2048kB ]; then want=$HUGE2M; else want=2; fi
 	echo "$want" > "$d/nr_hugepages" 2>/dev/null
-	note "hugetlb_$size" "$(cat "$d/free_hugepages")/$want"
+	get free "$d/free_hugepages"; note "hugetlb_$size" "$free/$want"
 done
 
 if [ -e /sys/kernel/debug/gup_test ]; then note gup_test yes; else note gup_test no; fi
 if [ -e /sys/kernel/mm/ksm/run ]; then note ksm yes; else note ksm no; fi
-note kernel "$(uname -r)"
-note cmdline "$(cat /proc/cmdline | sed 's/virtme.exec=[^ ]*//')"
+get release /proc/sys/kernel/osrelease; note kernel "$release"
+get cmdline /proc/cmdline; note cmdline "${cmdline/virtme.exec=*([^ ])/}"
 
 # The tests run from a copy on a tmpfs of their own: some create their files in the current
 # folder (gup_longterm's "local tmpfile", soft-dirty, virtual_address_range), which the read-only
 # host folder refuses, and gup_longterm skips a filesystem it does not know (the guest's /tmp is
-# an overlay).
+# an overlay). Only the tests named are copied, unless a test runs whatever the folder holds.
+copy=("$TESTDIR/.")
+wants tests-folder || { copy=(); for t in "$@"; do [ -e "$TESTDIR/$t" ] && copy+=("$TESTDIR/$t"); done; }
 WORK=$(mktemp -d /tmp/workbench-tests.XXXXXX) && { mount -t tmpfs -o size=256m none "$WORK" 2>/dev/null; true; } &&
-	cp -a "$TESTDIR/." "$WORK/" || WORK=$TESTDIR
+	{ [ ${#copy[@]} = 0 ] || cp -a "${copy[@]}" "$WORK/"; } || WORK=$TESTDIR
 note test_dir "$WORK"
 cd "$WORK" || exit 1
 # run_vmtests.sh runs on-fault-limit as "sudo -u nobody" and skips it without sudo; the guest is
@@ -116,7 +124,7 @@ for t in "$@"; do
 	stamp "test:$t"
 done
 
-note tainted "$(cat /proc/sys/kernel/tainted)"
+get tainted /proc/sys/kernel/tainted; note tainted "$tainted"
 sync
 stamp done
 echo done > "$OUT/done"

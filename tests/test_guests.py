@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import fake_lab
@@ -19,7 +21,7 @@ from workbench.proc import Runner
 from workbench.records import CellResult
 from workbench.report.extra import cost_rows, shared_guests
 from workbench.report.model import Column
-from workbench.settings import Settings, parse_guests
+from workbench.settings import Settings, VmSettings, parse_guests
 from workbench.status import Status
 
 GiB = 1 << 30
@@ -126,12 +128,33 @@ def test_a_record_without_guests_reads_as_one(tmp_path):
 
 
 def test_the_guest_script_is_told_the_set_up_its_tests_kinds_need(tmp_path):
-    from workbench.settings import VmSettings
-
     cmd = script.command(Path("/k/guest.sh"), Path("/o"), Path("/t"), VmSettings(), ("probe",), ("swap", "thp"))
     assert cmd.startswith("WORKBENCH_SETUP=swap,thp /k/guest.sh /o /t 2G always 16 600 probe")
     assert script.command(Path("/k/guest.sh"), Path("/o"), Path("/t"), VmSettings(), ()).startswith("/k/guest.sh")
     assert "WORKBENCH_SETUP='' " in script.command(Path("/g"), Path("/o"), Path("/t"), VmSettings(), (), ())
     assert fake_lab.prepared(tmp_path).guest_setup == ("debugfs", "hugetlb", "ksm", "swap", "thp", "tmpfs-mnt")
     text = (Path(script.__file__).parents[2] / "kbuild" / "guest.sh").read_text()
-    assert all(f"wants {need}" in text for need in ("debugfs", "tmpfs-mnt", "swap", "thp", "hugetlb", "sudo"))
+    assert all(f"wants {need}" in text for need in ("debugfs", "tmpfs-mnt", "swap", "thp", "hugetlb", "sudo",
+                                                    "tests-folder"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare -m")
+def test_the_guest_script_with_no_set_up_asked_runs_its_tests_from_a_copy_of_them_alone(tmp_path):
+    """kbuild/guest.sh on this host in a mount namespace of its own (its tmpfs goes with it), told
+    to set nothing up: it copies only the tests it runs, stamps its phases and leaves its files."""
+    out, tests = tmp_path / "out", tmp_path / "tests"
+    out.mkdir()
+    tests.mkdir()
+    (tests / "hello").write_text('#!/bin/bash\necho "TAP version 13"; echo "1..1"; echo "ok 1 $(ls | tr "\\n" " ")"\n')
+    (tests / "hello").chmod(0o755)
+    (tests / "other").write_text("not asked for\n")
+    guest = Path(script.__file__).parents[2] / "kbuild" / "guest.sh"
+    done = subprocess.run(["unshare", "-m", "bash", "-c", script.command(guest, out, tests, VmSettings(),
+                                                                         ("hello",), ())],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "ok 1 hello \n" in (out / "hello.tap").read_text() and (out / "hello.rc").read_text() == "0\n"
+    assert [name for name, _ in script.marks(out)] == ["start", "setup", "test:hello", "done"]
+    env = script.read_env(out / "env.txt")
+    assert env["setup"] == "" and env["kernel"] == os.uname().release and "virtme.exec" not in env["cmdline"]
+    assert (out / "done").exists() and set(script.phases(out)) == {"kernel boot", "set-up", "test:hello", "after tests"}
