@@ -284,6 +284,7 @@ def cell_line(cell: CellResult) -> str:
     objects = [r for r in cell.recompiled if " " not in r and r.endswith(".o") and not machine.link_time(r)]
     plural = "s" if len(objects) != 1 else ""
     timing += f" ({len(objects)} object{plural} recompiled)" if objects and not cell.cached else ""
+    timing += f" ({cell.guests} guests at once)" if cell.guests > 1 and not cell.cached else ""
     origin = " (cached)" if cell.cached else ""
     reason = f" — {cell.reason}" if cell.reason else ""
     return f"{cell.status.value}{reason}; {'; '.join(parts) or 'no cases'}; {timing}{origin}"
