@@ -198,7 +198,7 @@ class Driver:
         return None
 
     def _land(self, flying: list[_Flight]) -> None:
-        """Collect the oldest flight; one that ends in an infrastructure error is submitted again
+        """Collect a flight (`_next`); one that ends in an infrastructure error is submitted again
         (at the end of the line) as often as the executor says, the reason kept in the record."""
         flight = flying.pop(self._next(flying))
         assert flight.handle is not None

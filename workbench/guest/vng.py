@@ -66,6 +66,7 @@ class VngExecutor:
     fragments: tuple[str, ...] = ()  # minimal.config has what virtme-ng needs
     retries: int = 0  # an infrastructure error runs again in the next run, not this one
     _spawned: dict[str, Spawned] = field(default_factory=dict)
+    _room: Room | None = None
 
     def __post_init__(self) -> None:
         if self.accel is None:
@@ -95,7 +96,11 @@ class VngExecutor:
         return f"{self.name} ({self.accel or '?'})"
 
     def room(self) -> Room:
-        return room(self.settings, self.accel or "tcg")
+        """How many guests at once: decided once, when the accelerator is known (the memory the
+        host has available drops while guests run; the answer must not)."""
+        if self._room is None or self.accel is None:
+            self._room = room(self.settings, self.accel or "tcg")
+        return self._room
 
     def notes(self) -> list[str]:
         note = overlap_note(self.settings, self.accel or "tcg")
