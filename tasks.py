@@ -133,11 +133,11 @@ def check_variants(c, base, variants=None, tree=None, study=None, verbose=False)
 
 def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
            tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
-           verbose: bool, no_reuse: bool = False, lab: str | None = None) -> Any:
+           verbose: bool, no_reuse: bool = False, lab: str | None = None, guests: str | None = None) -> Any:
     from workbench import matrix
 
     overrides = {"configs": configs, "study": study, "timeout": _float(timeout, "--timeout"), "overlap": overlap,
-                 "lab": lab}  # the flags that set a setting: Settings takes them, the run's command shows them
+                 "guests": guests, "lab": lab}  # the flags that set a setting: Settings takes them, the run's command shows them
     settings = _settings(c, **overrides, verbose=verbose or None)
     req = matrix.MatrixRequest(base=base, variants=_list(variants), tests=_list(tests),
                                repeat=_int(1 if repeat is None else repeat, "--repeat", 1), kind=kind, tree=tree,
@@ -163,6 +163,8 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
                         "force",
              "configs": "configs to build, comma-separated; each joins kbuild/ fragments with '+' "
                         "(e.g. minimal,minimal+debug: one column group per config)",
+             "guests": "how many cells boot at once on this host: auto (default: by cores, memory and KVM or TCG; "
+                       "see the README) or a number",
              "verbose": VERBOSE, "lab": LAB,
              "no-reuse": "boot a variant whose kernel is the base's, byte for byte, instead of reusing the base's cell"}
 
@@ -170,12 +172,12 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
 @task(help={**CELL_HELP, "variant": "the variant (or base), or NAME=PATCH|MBOX|REF: a change you bring"})
 @_edge
 def run(c, base, variant="base", tests=None, tree=None, repeat=None, study=None, timeout=None, overlap=None,
-        configs=None, verbose=False, no_reuse=False, lab=None):
+        configs=None, verbose=False, no_reuse=False, lab=None, guests=None):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
     result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose,
-                       no_reuse, lab)
+                       no_reuse, lab, guests)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
 
@@ -199,7 +201,7 @@ def main(c, base="v6.12", tests=None):
             "all": "the terminal table with every row (by default the rows that differ from base)"})
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None):
+           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None, guests=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
@@ -207,7 +209,7 @@ def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="t
     if format not in report.FORMATS:
         raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
-                            verbose, no_reuse, lab)
+                            verbose, no_reuse, lab, guests)
     print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 

@@ -146,6 +146,46 @@ def test_matrix_resumes_after_sigint_and_sigkill(tmp_path):
     assert reused == finished and len(run["cells"]) == 5
 
 
+def qemus() -> str:
+    return subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
+def test_a_sigkill_with_several_guests_booting_leaves_no_qemu_and_the_same_command_resumes(tmp_path):
+    """Two guests at once (every cell built first under TCG on 2 cores, then booted two at a time):
+    SIGKILL the workbench once both QEMUs run; each guest's guard takes its own QEMU down, and the
+    same command then boots what did not finish and reuses what did."""
+    need_tree("v6.12")
+    env = {**os.environ, "INVOKE_WORKBENCH_OUTPUTS": str(tmp_path),
+           "INVOKE_WORKBENCH_VM_HUGETLB_2M": str(20 + int(time.time()) % 50)}  # identities of its own
+    argv = [sys.executable, "-m", "invoke", "matrix", "--base", "v6.12", "--tests", "cow", "--guests", "2",
+            "--verbose"]
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    booting, transcript = 0, []
+    for line in proc.stdout:
+        transcript.append(line)
+        booting += "vng --run" in line and "--exec" in line and "WORKBENCH-KVM" not in line
+        if booting == 2:
+            time.sleep(6)
+            break
+    running = qemus().split()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 10  # the guard gives QEMU 5 s to stop on SIGTERM, then kills it
+    while qemus() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (tmp_path / "transcript.txt").write_text("".join(transcript))
+    assert booting == 2 and len(running) >= 2, "".join(transcript[-20:])
+    assert not qemus(), f"QEMU left running after SIGKILL with two guests: {qemus()}"
+    done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = latest_run(tmp_path)
+    assert len(run["cells"]) == 5 and not {c["status"] for c in run["cells"]} & {"INFRA_ERROR", "CRASH", "TIMEOUT"}
+    assert max(c["guests"] for c in run["cells"]) == 2
+
+
 # --- bisect on a real tree with a planted regression ------------------------------------------------
 
 HARMLESS = ["mm/memory.c", "mm/swap.c", "mm/rmap.c", "mm/vmscan.c", "mm/huge_memory.c", "mm/page_alloc.c",

@@ -105,6 +105,8 @@ class CellResult:
     same_code: bool = False  # its kernel is the base's, byte for byte: the base's result, under this name
     detail: str = ""  # the executor's own words on how the boot ended ("vng exited 0", a lab's job id and URL)
     earlier: list[str] = field(default_factory=list)  # why earlier boots of it in this run did not count
+    guests: int = 1  # the most guests booting at once on the host while it booted, itself included
+    phases: dict[str, float] = field(default_factory=dict)  # where its boot's seconds went (guest/script.py)
 
     @property
     def cases(self) -> list[Case]:

@@ -39,6 +39,21 @@ class Overlap(str, enum.Enum):
                              fix_of("overlap", "--overlap")) from None
 
 
+def parse_guests(value: object) -> int:
+    """`guests`: how many cells boot at once on this host; `auto` (0) lets workbench/guest/room.py decide."""
+    text = str(value).strip().lower()
+    if text in ("auto", "0", ""):
+        return 0
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 1:
+        raise BadSetting(where("guests", "--guests"), value, "auto or a whole number of at least 1",
+                         fix_of("guests", "--guests"))
+    return number
+
+
 class AccelMode(str, enum.Enum):
     AUTO = "auto"  # probe KVM once per host, fall back to TCG
     KVM = "kvm"
@@ -228,6 +243,7 @@ class Settings:
     configs: tuple[str, ...] = ("minimal",)  # each is kbuild/<name>.config fragments joined by "+"
     vm: VmSettings = field(default_factory=VmSettings)
     overlap: Overlap = Overlap.AUTO  # boot cell k while building k+1
+    guests: int = 0  # cells booted at once on this host; 0: auto (workbench/guest/room.py)
     lab: str | None = None  # the lab the cells run on (a key of `labs`), None: this host
     labs: dict[str, LabSettings] = field(default_factory=dict)
     project: Path = PROJECT_ROOT
@@ -296,6 +312,7 @@ class Settings:
             configs=configs or ("minimal",),
             vm=vm,
             overlap=Overlap.parse(merged["overlap"]),
+            guests=parse_guests(merged["guests"]),
             lab=lab,
             labs=labs,
             outputs=_path(outputs) if outputs else PROJECT_ROOT,
@@ -307,7 +324,8 @@ class Settings:
         """The mapping `from_mapping` turns back into these settings."""
         return {"tree": str(self.tree) if self.tree else None, "cache": str(self.cache), "study": self.study,
                 "tests": ",".join(self.tests), "jobs": self.jobs, "configs": ",".join(self.configs),
-                "vm": self.vm.to_mapping(), "overlap": self.overlap.value, "lab": self.lab,
+                "vm": self.vm.to_mapping(), "overlap": self.overlap.value,
+                "guests": str(self.guests or "auto"), "lab": self.lab,
                 "labs": {name: lab.to_mapping() for name, lab in self.labs.items()}, "outputs": str(self.outputs),
                 "templates": str(self.templates), "verbose": self.verbose}
 

@@ -46,6 +46,7 @@ class FakeLab:
     waits: bool = False  # submit only once every cell is built
     retries: int = 0
     fail_first: tuple[str, ...] = ()  # labels whose first boot ends in an infrastructure error
+    done_first: tuple[str, ...] = ()  # labels whose boot says it finished before the older ones
     events: list[str] = field(default_factory=list)
     tells: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -73,6 +74,9 @@ class FakeLab:
 
     def waits_for_builds(self) -> bool:
         return self.waits
+
+    def finished(self, handle: Handle) -> bool | None:
+        return True if json.loads((handle.workdir / "job.json").read_text())["label"] in self.done_first else None
 
     def attach(self, tell: Any) -> None:
         self.tells.append(("attached", "", ""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,8 @@ from .judge import evidence, for_judging, judge, parse_tests
 from .plan import CellSpec
 from .prepare import Prepared
 
+POLL = 0.5  # seconds between asking the executor which boot has ended
+
 
 class View(Protocol):
     """What the driver tells the user (workbench/progress.py is the live one)."""
@@ -50,6 +53,7 @@ class _Flight:
     job: GuestJob
     handle: Handle | None = None  # None until submitted
     attempt: int = 0
+    guests: int = 1  # the most guests booting at once while it booted, itself included
 
 
 @dataclass
@@ -83,14 +87,14 @@ class Driver:
                 elif self.executor.waits_for_builds():
                     built.append(outcome)
                 else:
-                    flying.append(self._submit(outcome))
+                    flying.append(self._submit(outcome, flying))
                     if self.executor.in_flight() == 0:
                         self._land(flying)
             if built:
                 self.view.say(f"every cell is built: submitting {len(built)} to {self.executor.describe()}")
             for flight in built:
                 self._make_room(flying)
-                flying.append(self._submit(flight))
+                flying.append(self._submit(flight, flying))
             while flying:
                 self._land(flying)
         finally:
@@ -171,14 +175,18 @@ class Driver:
         job = GuestJob(cell=identity, workdir=cell_dir, image=cell_dir / "bzImage",
                        testdir=self.prepared.binaries.dir, tests=self.prepared.binaries_run,
                        script=self.prepared.guest_script, vm=self.settings.vm, label=spec.name,
-                       files=self.prepared.guest_files,
+                       files=self.prepared.guest_files, setup=self.prepared.guest_setup,
                        meta={"base": spec.base.name, "variant": spec.variant, "commit": spec.commit,
                              "config": spec.config, "config_hash": self.prepared.configs[spec.config].config_hash})
         return _Flight(spec, result, job)
 
-    def _submit(self, flight: _Flight) -> _Flight:
+    def _submit(self, flight: _Flight, flying: list[_Flight]) -> _Flight:
+        """Start its boot; it and every boot still running count the guests beside each other."""
         self.view.stage(flight.spec.name, "booting",
                         f"{self.executor.describe()}, {', '.join(self.prepared.available)}")
+        running = [f for f in flying if f.handle is not None and self.executor.finished(f.handle) is not True]
+        for other in [*running, flight]:
+            other.guests = max(other.guests, len(running) + 1)
         flight.handle = self.executor.submit(flight.job)
         return flight
 
@@ -190,27 +198,40 @@ class Driver:
         return None
 
     def _land(self, flying: list[_Flight]) -> None:
-        """Collect the oldest flight; one that ends in an infrastructure error is submitted again
+        """Collect a flight (`_next`); one that ends in an infrastructure error is submitted again
         (at the end of the line) as often as the executor says, the reason kept in the record."""
-        flight = flying.pop(0)
+        flight = flying.pop(self._next(flying))
         assert flight.handle is not None
-        result = self._collect(flight.spec, flight.result.identity, flight.handle, flight.result)
+        result = self._collect(flight.spec, flight.result.identity, flight.handle,
+                               replace(flight.result, guests=flight.guests))
         if result.status is Status.INFRA_ERROR and flight.attempt < self.executor.retries:
             self.view.say(f"{flight.spec.name}: {result.status.value} — {result.reason}; submitting it once more")
             flight.result = replace(result, earlier=[*result.earlier, result.reason], status=Status.NOT_RUN,
                                     reason="", splat=[], tests={})
             flight.attempt += 1
             (self.cache.dir(result.identity) / RESULT).unlink(missing_ok=True)  # a kill now follows the new boot
-            flying.append(self._submit(flight))
+            flying.append(self._submit(flight, flying))
             return
         self._finish(flight.spec, result)
+
+    def _next(self, flying: list[_Flight]) -> int:
+        """Which flight to collect: the first whose boot has ended (its slot is free at once), one
+        past its deadline (collect stops it), else the oldest once the executor cannot tell."""
+        while True:
+            ended = [self.executor.finished(f.handle) if f.handle else None for f in flying]
+            late = [i for i, f in enumerate(flying) if f.handle and time.time() >= f.handle.deadline]
+            if True in ended or late:
+                return ended.index(True) if True in ended else late[0]
+            if None in ended or len(flying) == 1:
+                return 0
+            time.sleep(POLL)
 
     def _collect(self, spec: CellSpec, identity: str, handle: Handle, result: CellResult) -> CellResult:
         collected = for_judging(self.executor.collect(handle), self.prepared.ran)
         tests = parse_tests(collected, self.prepared.ran)
         status, reason = judge(collected, tests, self.prepared.available)
         result = replace(result, timings={**result.timings, "boot+test": round(collected.seconds, 1)},
-                         env=collected.env, splat=evidence(collected), status=status, reason=reason,
+                         phases=collected.phases, env=collected.env, splat=evidence(collected), status=status, reason=reason,
                          tests=tests | unbuilt(self.prepared.failed),  # their own rows; judged by what ran
                          detail=collected.detail)
         if result.status.is_verdict:
@@ -263,6 +284,7 @@ def cell_line(cell: CellResult) -> str:
     objects = [r for r in cell.recompiled if " " not in r and r.endswith(".o") and not machine.link_time(r)]
     plural = "s" if len(objects) != 1 else ""
     timing += f" ({len(objects)} object{plural} recompiled)" if objects and not cell.cached else ""
+    timing += f" ({cell.guests} guests at once)" if cell.guests > 1 and not cell.cached else ""
     origin = " (cached)" if cell.cached else ""
     reason = f" — {cell.reason}" if cell.reason else ""
     return f"{cell.status.value}{reason}; {'; '.join(parts) or 'no cases'}; {timing}{origin}"

@@ -63,6 +63,11 @@ class Prepared:
         return self.binaries_run
 
     @property
+    def guest_setup(self) -> tuple[str, ...]:
+        """What of the guest's set-up the tests the guest script runs need (their kinds say)."""
+        return tuple(sorted({need for s in self.ran if not s.kind.at_boot for need in s.kind.needs}))
+
+    @property
     def failed(self) -> dict[str, list[str]]:
         """The tests the base has that did not build, with their first errors."""
         return self.binaries.failed

@@ -55,6 +55,7 @@ class GuestJob:
     label: str = ""  # for progress lines
     files: tuple[str, ...] | None = None  # the tests folder's files the tests need (None: the tests' own)
     meta: dict[str, str] = field(default_factory=dict)  # what the cell is (base, variant, commit, config), for a lab
+    setup: tuple[str, ...] | None = None  # the guest's set-up its tests' kinds need (None: all of it)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Collected:
     reached_guest: bool  # the guest script started
     seconds: float
     detail: str = ""  # the executor's own words on how it ended ("vng exited 1", a lab's error)
+    phases: dict[str, float] = field(default_factory=dict)  # where its seconds went (guest/script.py's phases)
 
 
 class Executor(Protocol):
@@ -135,6 +137,11 @@ class Executor(Protocol):
     def waits_for_builds(self) -> bool:
         """Whether cells are submitted only once every cell is built (a lab whose guests share this
         host's few cores with make: a starved guest shows stalls that read as false TIMEOUTs)."""
+        ...
+
+    def finished(self, handle: Handle) -> bool | None:
+        """Whether `collect(handle)` would return at once; None when it cannot tell cheaply (a lab:
+        the driver then collects the oldest first)."""
         ...
 
     def attach(self, tell: Tell) -> None:

@@ -1,15 +1,21 @@
 """The guest script's contract (kbuild/guest.sh): how it is called and what it leaves behind.
 
-    guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+    [WORKBENCH_SETUP=NEED,...] guest.sh OUT TESTDIR ZRAM_SIZE THP_MODE HUGETLB_2M TEST_TIMEOUT TEST...
+
+WORKBENCH_SETUP names the parts of the set-up to do (workbench/testkinds/base.py's SETUP: what
+the tests' kinds need); unset, the script does all of it (`invoke shell`).
 
 It writes into OUT: `env.txt` (what the guest really got: swap, THP, hugetlb, ...), per test
-`<test>.tap` (its output) and `<test>.rc` (its exit code), and `done` when it finished; on the
+`<test>.tap` (its output) and `<test>.rc` (its exit code), `times.txt` (`<phase> <seconds since
+the kernel started>` as each phase ends: `start`, `setup`, `test:<test>`, `done`; `phases` turns
+them into where a boot's time went) and `done` when it finished; on the
 console it prints START_MARK, each test's output between `### WORKBENCH-TEST-BEGIN <test>` and
 `### WORKBENCH-TEST-END <test> rc=<n>`, then DONE_MARK.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import shlex
 from dataclasses import dataclass
@@ -30,9 +36,12 @@ class GuestOutput:
     finished: bool
 
 
-def command(script: Path, out: Path, testdir: Path, vm: VmSettings, tests: tuple[str, ...]) -> str:
-    return shlex.join([str(script), str(out), str(testdir), vm.zram, vm.thp, str(vm.hugetlb_2m),
-                       str(int(vm.test_timeout)), *tests])
+def command(script: Path, out: Path, testdir: Path, vm: VmSettings, tests: tuple[str, ...],
+            setup: tuple[str, ...] | None = None) -> str:
+    """The shell command that runs the guest script (with `setup`: only those parts of the set-up)."""
+    prefix = "" if setup is None else f"WORKBENCH_SETUP={shlex.quote(','.join(setup))} "
+    return prefix + shlex.join([str(script), str(out), str(testdir), vm.zram, vm.thp, str(vm.hugetlb_2m),
+                                str(int(vm.test_timeout)), *tests])
 
 
 def digest(script: Path) -> str:
@@ -102,3 +111,38 @@ def sections(text: str) -> dict[str, tuple[str, int | None]]:
     if name is not None:
         sections[name] = ("\n".join(lines), None)
     return sections
+
+
+TIMES = "times.txt"
+
+
+def marks(out: Path) -> list[tuple[str, float]]:
+    """(phase, seconds since the kernel started) from the guest's times.txt, in order."""
+    found = []
+    for line in _read(out / TIMES).splitlines():
+        name, _, value = line.rpartition(" ")
+        try:
+            found.append((name, float(value)))
+        except ValueError:
+            continue
+    return found
+
+
+def phases(out: Path, submitted: float | None = None, ended: float | None = None) -> dict[str, float]:
+    """Where a boot's seconds went: `kernel boot` (to the guest script), `set-up` (swap, THP,
+    hugetlb, debugfs, the tests' copy), `test:<test>` each, `after tests` (sync); with the host's
+    clock (when the boot was started and ended, seconds since the epoch; the `done` file's mtime,
+    written through the shared folder, is the host's time of the guest's last mark): `vm start`
+    (the host's tools and the firmware, before the kernel) and `shutdown`."""
+    seen = marks(out)
+    if not seen or seen[0][0] != "start":
+        return {}
+    split = {"kernel boot": seen[0][1]}
+    for (_, before), (name, at) in itertools.pairwise(seen):
+        split[{"setup": "set-up", "done": "after tests"}.get(name, name)] = at - before
+    done = out / "done"
+    if submitted is not None and ended is not None and seen[-1][0] == "done" and done.exists():
+        last = done.stat().st_mtime
+        split["vm start"] = last - submitted - seen[-1][1]
+        split["shutdown"] = ended - last
+    return {k: round(v, 2) for k, v in split.items()}

@@ -25,6 +25,7 @@ from ..settings import Overlap, Settings, VmSettings
 from . import accel as accel_mod
 from . import console, script
 from .executor import Collected, ExitState, GuestJob, Handle, Tell
+from .room import Room, room
 
 RC_FILE = "vng.rc"
 CONSOLE = "console.log"
@@ -65,6 +66,7 @@ class VngExecutor:
     fragments: tuple[str, ...] = ()  # minimal.config has what virtme-ng needs
     retries: int = 0  # an infrastructure error runs again in the next run, not this one
     _spawned: dict[str, Spawned] = field(default_factory=dict)
+    _room: Room | None = None
 
     def __post_init__(self) -> None:
         if self.accel is None:
@@ -93,15 +95,30 @@ class VngExecutor:
     def describe(self) -> str:
         return f"{self.name} ({self.accel or '?'})"
 
+    def room(self) -> Room:
+        """How many guests at once: decided once, when the accelerator is known (the memory the
+        host has available drops while guests run; the answer must not)."""
+        if self._room is None or self.accel is None:
+            self._room = room(self.settings, self.accel or "tcg")
+        return self._room
+
     def notes(self) -> list[str]:
         note = overlap_note(self.settings, self.accel or "tcg")
-        return [note] if note else []
+        guests = self.room()
+        return [note] * bool(note) + [f"guests at once: {guests.guests} ({guests.why})"]
 
     def in_flight(self) -> int:
-        return 1 if overlap_allowed(self.settings, self.accel or "tcg") else 0
+        """Up to `guests` boots at once; with one guest and no overlap, each cell is collected at once."""
+        guests = self.room().guests
+        return guests if guests > 1 or overlap_allowed(self.settings, self.accel or "tcg") else 0
 
     def waits_for_builds(self) -> bool:
-        return False  # in_flight() 0 already keeps a boot from overlapping a build where that hurts
+        """Several guests where a build must not run beside a boot: every cell is built first."""
+        return self.room().guests > 1 and not overlap_allowed(self.settings, self.accel or "tcg")
+
+    def finished(self, handle: Handle) -> bool | None:
+        spawned = self._spawned.get(handle.cell)
+        return spawned.proc.poll() is not None if spawned else (handle.workdir / RC_FILE).exists()
 
     def attach(self, tell: Tell) -> None:
         return None
@@ -111,7 +128,7 @@ class VngExecutor:
         out = job.workdir / "out"
         out.mkdir(parents=True, exist_ok=True)
         (job.workdir / CONSOLE).unlink(missing_ok=True)
-        command = script.command(job.script, out, job.testdir, job.vm, job.tests)
+        command = script.command(job.script, out, job.testdir, job.vm, job.tests, job.setup)
         argv = vng_argv(vng, job.image, job.vm, self.accel or "tcg", out, command)
         spawned = self.runner.spawn(argv, output=job.workdir / CONSOLE, rc_file=job.workdir / RC_FILE,
                                     env=vng_env(vng))
@@ -137,7 +154,8 @@ class VngExecutor:
             state = ExitState.STOPPED
         detail = "the boot was interrupted" if rc is None and not timed_out else f"vng exited {rc}"
         return Collected(console=text, tests=guest.tests, env=guest.env, state=state, reached_guest=reached,
-                         seconds=seconds, detail=detail)
+                         seconds=seconds, detail=detail,
+                         phases=script.phases(handle.workdir / "out", handle.submitted, handle.submitted + seconds))
 
     def _wait(self, handle: Handle) -> tuple[float, int | None, bool]:
         """(seconds, vng's exit code or None, timed out): wait for the boot that `handle` names."""

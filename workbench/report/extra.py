@@ -169,14 +169,33 @@ def cost_rows(columns: list[Column], boots: dict[int, list[tuple[dict[str, Case]
         ref = bases.get(c.config)
         if ref is None or ref is c or c.same_as_base:
             continue
-        rows = {label: (samples[ref.index][label], samples[c.index][label]) for label in labels
-                if samples[ref.index][label] and samples[c.index][label]}
+        level = shared_guests(ref, c)
+        ours, theirs = _at(ref, boots, level), _at(c, boots, level)
+        rows = {label: (ours[label], theirs[label]) for label in labels if ours.get(label) and theirs.get(label)}
         compared[c.index] = compare_rows(rows)
     return [CostRow(label, unit,
                     tuple(summarize(samples[c.index][label]) if samples[c.index][label] else None
                           for c in columns),
                     tuple(compared.get(c.index, {}).get(label) for c in columns))
             for label in labels]
+
+
+def shared_guests(a: Column, b: Column) -> int | None:
+    """The number of guests beside each other at which both columns booted most (cost rows are
+    compared only between boots at equal concurrency: guests share the host's cores); None: none."""
+    common = Counter(c.guests for c in a.cells) & Counter(c.guests for c in b.cells)
+    return max(common, key=lambda level: (common[level], -level)) if common else None
+
+
+def _at(col: Column, boots: dict[int, list[tuple[dict[str, Case], dict[str, float]]]],
+        level: int | None) -> dict[str, list[float]]:
+    """{cost label: the samples of the column's boots that ran with `level` guests at once}."""
+    out: dict[str, list[float]] = {}
+    for cell, (_, measured) in zip(col.cells, boots[col.index], strict=True):
+        if cell.guests == level:
+            for label, value in measured.items():
+                out.setdefault(label, []).append(value)
+    return out
 
 
 def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
@@ -201,7 +220,8 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
     return ExtraTable(title=f"{test}: {words.title} (columns: "
                             + ", ".join(f"{c.id} {c.name}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
-                      note=" ".join(x for x in (words.note, _cost_note(costs, relative)) if x),
+                      note=" ".join(x for x in (words.note, _cost_note(costs, relative), _guests_note(columns, costs))
+                                    if x),
                       marks=marks, short_headers=["scenario"] + [c.id + ("~" if c.approximate else "")
                                                                  for c in columns],
                       short=words.short, grid=grid, costs=costs, columns=[c.title for c in columns],
@@ -226,3 +246,11 @@ def _cost_note(costs: list[CostRow], relative: bool) -> str:
     if relative:
         text += " Measured under TCG (an emulator): compare the columns, do not quote the times."
     return text
+
+
+def _guests_note(columns: list[Column], costs: list[CostRow]) -> str:
+    levels = sorted({cell.guests for c in columns for cell in c.cells})
+    if not costs or levels == [1]:
+        return ""
+    return (f"Guests booted side by side ({', '.join(map(str, levels))} at once): a column's cost rows are "
+            "compared with base only over the boots that ran with as many guests at once as the base's.")

@@ -23,8 +23,9 @@ from ..kernel.kbuild import Make
 from ..proc import Runner
 from ..records import TestOutput
 
-# What a kind may ask of the guest's set-up (kbuild/guest.sh does each of them today).
-SETUP = frozenset({"swap", "thp", "hugetlb", "debugfs", "ksm", "tmpfs-mnt", "sudo", "cgroup2"})
+# What a kind may ask of the guest's set-up (kbuild/guest.sh does each it is told: WORKBENCH_SETUP);
+# "tests-folder": the whole tests folder copied for the tests (else only the tests named).
+SETUP = frozenset({"swap", "thp", "hugetlb", "debugfs", "ksm", "tmpfs-mnt", "sudo", "cgroup2", "tests-folder"})
 
 
 @dataclass(frozen=True)
