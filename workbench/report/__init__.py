@@ -12,6 +12,7 @@ from ..settings import PROJECT_ROOT
 from .cases import cases_text
 from .common import merge_sizes
 from .compare import compare
+from .coverage import coverage_tables
 from .extra import ExtraTable, extra_tables
 from .html import render_html
 from .jsonfmt import to_json
@@ -37,7 +38,7 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     if fmt not in FORMATS:
         raise UserError(f"unknown report format {fmt!r}", f"Use one of: {', '.join(FORMATS)}.")
     m = matrix_rows(run)
-    extras = extra_tables(m, templates)
+    extras = extra_tables(m, templates) + coverage_tables(m)
     if fmt == "terminal":
         return render_terminal(m, extras, color=color, every=every)
     if fmt == "text":
