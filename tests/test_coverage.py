@@ -192,3 +192,39 @@ def test_the_guest_script_resets_before_each_test_and_copies_the_counters_after_
     loop = script[script.index('for t in "$@"'):]
     assert loop.index('echo 1 > "$GCOV/reset"') < loop.index("timeout --kill-after") < loop.index('"$OUT/gcov/$t/test"')
     assert Path(PROJECT_ROOT / "templates" / "probe-common" / "probe_common.h").read_text().count("counters_mark(") == 3
+
+
+def coverage_run(tmp_path: Path, shared: int) -> object:
+    from workbench.records import Run, RunKind
+    run = Run(dir=tmp_path, kind=RunKind.MATRIX, base="v6.12", commit="c" * 40, kernelversion="6.12.118",
+              study="mapcount", tests=["cow", "probe"], variants=["base", "mine"], command="invoke matrix",
+              configs=["minimal+coverage"])
+    site = Spot("mm/madvise.c", 519, "site", "PTE final check (x)", after=522)
+    dead = Spot("mm/madvise.c", 1012, "changed", "if (unlikely(start >= end))")
+    for variant, sp in (("base", [site]), ("mine", [site, dead])):
+        cov = Coverage(objects=["mm/madvise.o"], spots=sp,
+                       tests={"cow": [Tally(40, shared, 40 - shared)] + [Tally(0)] * (len(sp) - 1),
+                              "probe": [Tally(9, 0, 9)] + [Tally(0)] * (len(sp) - 1)},
+                       cases={"probe": {"MADV_PAGEOUT shared (2048 kB)": [Tally(3, 3, 0)] + [Tally(0)] * (len(sp) - 1)}})
+        out = TestOutput("cow", Status.PASS, [Case("cow", "a", Status.PASS, number=1)], 1, True, 0)
+        run.add(CellResult(identity=variant, base="v6.12", variant=variant, commit="c", status=Status.PASS,
+                           config="minimal+coverage", tests={"cow": out}, coverage=cov))
+    return run
+
+
+def test_the_tables_show_counts_decisions_and_call_out_a_changed_line_no_test_reached(tmp_path):
+    from workbench.report import render
+    text = render(coverage_run(tmp_path, 2), "text")  # type: ignore[arg-type]
+    assert "Coverage: the sites and the changed lines, per test" in text
+    assert "40 S2/E38" in text and "9 S0/E9" in text
+    assert "mine: 1012 changed: if (unlikely(start >= end)): reached by no test" in " ".join(text.split())
+    assert text.splitlines()[1] == "coverage: [1] mine: 1012 changed: if (unlikely(start >= end)): reached by no test"
+    assert "Coverage per case of probe" in text and "s1 3/0" in text
+    data = json.loads(render(coverage_run(tmp_path, 2), "json"))  # type: ignore[arg-type]
+    assert data["columns"][0]["cells"][0]["coverage"]["tests"]["cow"][0] == {"count": 40, "shared": 2, "exclusive": 38}
+
+
+def test_against_says_which_decisions_changed(tmp_path):
+    from workbench.report import compare
+    said = compare(coverage_run(tmp_path, 2), coverage_run(tmp_path, 30))  # type: ignore[arg-type]
+    assert "coverage cow: 519 PTE final check (x): 40 S2/E38 -> 40 S30/E10" in said

@@ -59,6 +59,11 @@ def tally_text(t: Tally, spot: Spot) -> str:
     return str(t.count)
 
 
+def coverage_callouts(m: Matrix) -> list[str]:
+    """Every site and changed line no test reached, per column (what the reports say above the table)."""
+    return unreached([(c, _first(c)) for c in m.columns if any(cell.coverage for cell in c.cells)])
+
+
 def unreached(cols: list[tuple[Column, Coverage | None]]) -> list[str]:
     """"[2] mine: line 120 changed: ...: reached by no test", for every site and changed line no test ran."""
     said = []
@@ -105,3 +110,21 @@ def _case_cell(cov: Coverage, test: str, name: str) -> str:
         if t.count:
             parts.append(f"s{k + 1} {t.shared}/{t.exclusive}" if t.shared is not None else f"s{k + 1} {t.count} n/s")
     return " ".join(parts)
+
+
+def compare_decisions(ca: Column, cb: Column) -> list[str]:
+    """For `report --against`: each site and changed line (matched by what it is, not by its line
+    number) whose counts or decisions in a test changed from column A to column B."""
+    a, b = _first(ca), _first(cb)
+    if a is None or b is None:
+        return [] if a is b else [f"  coverage: only in {'A' if a else 'B'}"]
+    lines = []
+    theirs = {(s.kind, s.label): i for i, s in enumerate(b.spots)}
+    for i, spot in enumerate(a.spots):
+        j = theirs.get((spot.kind, spot.label))
+        for test in (t for t in a.tests if t in b.tests and j is not None):
+            assert j is not None
+            was, now = tally_text(a.tests[test][i], spot), tally_text(b.tests[test][j], b.spots[j])
+            if was != now:
+                lines.append(f"  coverage {test}: {spot_label(spot)}: {was} -> {now}")
+    return lines
