@@ -228,3 +228,14 @@ def test_against_says_which_decisions_changed(tmp_path):
     from workbench.report import compare
     said = compare(coverage_run(tmp_path, 2), coverage_run(tmp_path, 30))  # type: ignore[arg-type]
     assert "coverage cow: 519 PTE final check (x): 40 S2/E38 -> 40 S30/E10" in said
+
+
+def test_the_html_patch_carries_each_spots_counts_on_its_line():
+    from workbench.report.coverage import annotate
+    patch = ("--- a/mm/madvise.c\n+++ b/mm/madvise.c\n@@ -1010,3 +1010,5 @@\n \t*prev = NULL;\n"
+             "+\tif (unlikely(start >= end))\n+\t\treturn -EINVAL;\n \n")
+    cov = Coverage(spots=[Spot("mm/madvise.c", 1011, "changed", "if (unlikely(start >= end))")],
+                   tests={"cow": [Tally(0)], "probe": [Tally(0)]})
+    lines = annotate(patch, cov).splitlines()
+    assert lines[4] == "+\tif (unlikely(start >= end))\t<< cow 0 · probe 0" and lines[5] == "+\t\treturn -EINVAL;"
+    assert annotate(patch, None) == patch

@@ -5,6 +5,8 @@ tables like the probe's verdicts, so every format shows them; JSON also carries 
 """
 from __future__ import annotations
 
+import re
+
 from ..records import Coverage, Spot, Tally
 from .extra import ExtraTable
 from .model import Column, Matrix
@@ -14,7 +16,7 @@ NOT_SEPARABLE = "not separable"
 
 def coverage_tables(m: Matrix) -> list[ExtraTable]:
     """The per-test table and, where a test marked its cases, the per-case one ([] without coverage)."""
-    cols = [(c, _first(c)) for c in m.columns if any(cell.coverage for cell in c.cells)]
+    cols = [(c, first_coverage(c)) for c in m.columns if any(cell.coverage for cell in c.cells)]
     if not cols:
         return []
     tests = [t for t in m.run.tests if any(cov and t in cov.tests for _, cov in cols)]
@@ -36,7 +38,8 @@ def coverage_tables(m: Matrix) -> list[ExtraTable]:
     return out
 
 
-def _first(col: Column) -> Coverage | None:
+def first_coverage(col: Column) -> Coverage | None:
+    """The coverage of the column's first boot that has one."""
     return next((cell.coverage for cell in col.cells if cell.coverage), None)
 
 
@@ -61,7 +64,7 @@ def tally_text(t: Tally, spot: Spot) -> str:
 
 def coverage_callouts(m: Matrix) -> list[str]:
     """Every site and changed line no test reached, per column (what the reports say above the table)."""
-    return unreached([(c, _first(c)) for c in m.columns if any(cell.coverage for cell in c.cells)])
+    return unreached([(c, first_coverage(c)) for c in m.columns if any(cell.coverage for cell in c.cells)])
 
 
 def unreached(cols: list[tuple[Column, Coverage | None]]) -> list[str]:
@@ -115,7 +118,7 @@ def _case_cell(cov: Coverage, test: str, name: str) -> str:
 def compare_decisions(ca: Column, cb: Column) -> list[str]:
     """For `report --against`: each site and changed line (matched by what it is, not by its line
     number) whose counts or decisions in a test changed from column A to column B."""
-    a, b = _first(ca), _first(cb)
+    a, b = first_coverage(ca), first_coverage(cb)
     if a is None or b is None:
         return [] if a is b else [f"  coverage: only in {'A' if a else 'B'}"]
     lines = []
@@ -128,3 +131,25 @@ def compare_decisions(ca: Column, cb: Column) -> list[str]:
             if was != now:
                 lines.append(f"  coverage {test}: {spot_label(spot)}: {was} -> {now}")
     return lines
+
+
+def annotate(patch: str, cov: Coverage | None) -> str:
+    """The patch with each line that is a spot (a site in the context or a changed line) followed by
+    its counts per test: `	<< cow 0 · probe 12 S3/E9` (the patch unchanged without coverage)."""
+    if cov is None or not cov.tests:
+        return patch
+    at = {(s.file, s.line): i for i, s in enumerate(cov.spots)}
+    out, file, line = [], "", 0
+    for raw in patch.splitlines():
+        if raw.startswith("+++ "):
+            file = raw[4:].removeprefix("b/").strip()
+        elif raw.startswith("@@"):
+            m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)", raw)
+            line = int(m.group(1)) if m else 0
+        elif line and raw[:1] in (" ", "+"):
+            i = at.get((file, line))
+            if i is not None:
+                raw += "\t<< " + " · ".join(f"{t} {tally_text(ts[i], cov.spots[i])}" for t, ts in cov.tests.items())
+            line += 1
+        out.append(raw)
+    return "\n".join(out) + "\n"
