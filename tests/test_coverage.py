@@ -220,6 +220,10 @@ def test_the_tables_show_counts_decisions_and_call_out_a_changed_line_no_test_re
     assert "mine: 1012 changed: if (unlikely(start >= end)): reached by no test" in " ".join(text.split())
     assert text.splitlines()[1] == "coverage: [1] mine: 1012 changed: if (unlikely(start >= end)): reached by no test"
     assert "Coverage per case of probe" in text and "s1 3/0" in text
+    run = coverage_run(tmp_path, 2)
+    for cell in run.cells:  # type: ignore[attr-defined]
+        cell.coverage.tests = {t: [v[0]] + [Tally(None)] * (len(v) - 1) for t, v in cell.coverage.tests.items()}
+    assert "reached by no test" not in render(run, "text")  # type: ignore[arg-type]
     data = json.loads(render(coverage_run(tmp_path, 2), "json"))  # type: ignore[arg-type]
     assert data["columns"][0]["cells"][0]["coverage"]["tests"]["cow"][0] == {"count": 40, "shared": 2, "exclusive": 38}
 

@@ -30,7 +30,8 @@ def coverage_tables(m: Matrix) -> list[ExtraTable]:
                                                            for t in tests])
     boots = " (the first boot of each column)" if m.repeats > 1 else ""
     note = ("Runs of each line per test" + boots + "; for a site, S/E = how often its check said shared / exclusive "
-            "(site line runs minus runs of the line after its if). " + "; ".join(unreached(cols)))
+            "(site line runs minus runs of the line after its if); 'no code': gcov counts no code on that line (the "
+            "compiler merged it into a neighbour), so it says nothing of whether it ran. " + "; ".join(unreached(cols)))
     out = [ExtraTable(title="Coverage: the sites and the changed lines, per test", headers=["column", "line"] + tests,
                       rows=rows, note=note.strip())]
     for test in [t for t in tests if any(cov and t in cov.cases for _, cov in cols)]:
@@ -74,7 +75,8 @@ def unreached(cols: list[tuple[Column, Coverage | None]]) -> list[str]:
         if cov is None or not cov.tests:
             continue
         for i, spot in enumerate(cov.spots):
-            if spot.line and all((ts[i].count or 0) == 0 for ts in cov.tests.values()):
+            counts = [ts[i].count for ts in cov.tests.values()]
+            if spot.line and all(c == 0 for c in counts):  # None: gcov counts no code there (-O2 merged it)
                 said.append(f"{_name(col)}: {spot_label(spot)}: reached by no test")
     return said
 
