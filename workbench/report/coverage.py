@@ -140,7 +140,9 @@ def annotate(patch: str, cov: Coverage | None) -> str:
     its counts per test: `	<< cow 0 · probe 12 S3/E9` (the patch unchanged without coverage)."""
     if cov is None or not cov.tests:
         return patch
-    at = {(s.file, s.line): i for i, s in enumerate(cov.spots)}
+    at: dict[tuple[str, int], int] = {}
+    for i, s in enumerate(cov.spots):
+        at.setdefault((s.file, s.line), i)  # a site before the changed line on it: its decisions are shown
     out, file, line = [], "", 0
     for raw in patch.splitlines():
         if raw.startswith("+++ "):
