@@ -151,9 +151,9 @@ def annotate(patch: str, cov: Coverage | None) -> str:
             m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)", raw)
             line = int(m.group(1)) if m else 0
         elif line and raw[:1] in (" ", "+"):
-            i = at.get((file, line))
-            if i is not None:
-                raw += "\t<< " + " · ".join(f"{t} {tally_text(ts[i], cov.spots[i])}" for t, ts in cov.tests.items())
+            k = at.get((file, line))
+            if k is not None:
+                raw += "\t<< " + " · ".join(f"{t} {tally_text(ts[k], cov.spots[k])}" for t, ts in cov.tests.items())
             line += 1
         out.append(raw)
     return "\n".join(out) + "\n"
