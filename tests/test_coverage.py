@@ -100,6 +100,7 @@ def test_coverage_survives_the_cell_record_round_trip_and_a_cell_without_it_stay
     cell = CellResult(identity="i", base="v6.12", variant="base", commit="c", status=Status.PASS, coverage=cov)
     back = CellResult.from_json(json.loads(json.dumps(cell.to_json())))
     assert back.coverage == cov and back.coverage.reached(0) == {"probe": 7}
+    assert back.coverage.site("PMD") == {"probe": Tally(7, 2, 5)} and back.coverage.site("PTE") == {}
     plain = CellResult.from_json(dataclasses.replace(cell, coverage=None).to_json())
     assert plain.coverage is None
 

@@ -127,6 +127,12 @@ class Coverage:
         """{test: how often spot number `spot` ran in it}."""
         return {test: tallies[spot].count for test, tallies in self.tests.items()}
 
+    def site(self, role: str) -> dict[str, Tally]:
+        """{test: the tally} of the first site whose label starts with `role` ("PTE final check"), {}
+        when there is none: how often it ran and how it decided, per test."""
+        index = next((i for i, s in enumerate(self.spots) if s.kind == "site" and s.label.startswith(role)), None)
+        return {} if index is None else {test: tallies[index] for test, tallies in self.tests.items()}
+
     def to_json(self) -> Json:
         return {"objects": self.objects, "spots": [asdict(s) for s in self.spots],
                 "tests": {t: [x.to_json() for x in v] for t, v in self.tests.items()},
