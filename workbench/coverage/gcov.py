@@ -34,8 +34,8 @@ def counts(gcno: Path, gcda: Path, source: str, runner: Runner) -> LineCounts:
     text = next((line for line in done.output.splitlines() if line.startswith("{")), "")
     if not done.ok or not text:
         raise InfraError(f"gcov could not read {gcda} with {gcno}: {done.output.strip()[:300]}",
-                         "The notes file must be the one built with the kernel that ran: run the cell again "
-                         "(`--no-reuse` is not needed; remove the cell from the cache).")
+                         "The notes file must be the one built with the kernel that ran: `invoke clean --cells` "
+                         "and run the same command again.")
     return lines_of(json.loads(text), source)
 
 

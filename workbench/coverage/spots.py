@@ -59,11 +59,10 @@ def _after(masked: str, body: tuple[int, int], start: int, end: int) -> tuple[in
     before = masked[lo:start].rstrip(" \t(")
     if before.endswith("!"):
         return 0, "not separable: the site is negated"
-    line_lo, line_hi = masked.rfind("\n", 0, start) + 1, masked.find("\n", end)
-    other = masked[max(line_lo, lo):start].strip(" \t(")
+    line_start = masked.rfind("\n", 0, start) + 1
+    other = masked[max(line_start, lo):start].strip(" \t(")
     if other and not other.startswith("if"):
         return 0, f"not separable: another condition shares its line ({' '.join(other.split())[:40]})"
-    del line_hi
     stop = _body_end(masked, hi + 1)
     if stop is None:
         return 0, "not separable: the if's body does not always leave (continue, break, goto, return)"
