@@ -106,10 +106,29 @@ SUDO
 	PATH=$WORK/.workbench-bin:$PATH
 	note sudo runuser
 fi
+# coverage (a kernel with gcov: kbuild/coverage.config): every test starts from zeroed counters and
+# its .gcda files are copied to OUT/gcov/<test>/test after it; a test that marks its cases (the
+# probes) runs $WORKBENCH_COUNTERS with a folder under $WORKBENCH_COUNTERS_OUT at each boundary
+GCOV=/sys/kernel/debug/gcov  # debugfs whatever the kinds need: only a gcov kernel has this folder
+mounted /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+if [ -e "$GCOV/reset" ]; then
+	mkdir -p "$WORK/.workbench-bin"
+	cat > "$WORK/.workbench-bin/counters" <<COUNTERS
+#!/bin/bash
+find $GCOV -name '*.gcda' | while read -r f; do r=\${f#$GCOV/}; mkdir -p "\$1/\${r%/*}"; cat "\$f" > "\$1/\$r"; done
+COUNTERS
+	chmod 755 "$WORK/.workbench-bin/counters"
+	export WORKBENCH_COUNTERS=$WORK/.workbench-bin/counters
+	note gcov yes
+fi
 stamp setup
 for t in "$@"; do
 	kmsg "test $t begin"
 	echo "### WORKBENCH-TEST-BEGIN $t"
+	if [ -n "${WORKBENCH_COUNTERS:-}" ]; then
+		export WORKBENCH_COUNTERS_OUT=$OUT/gcov/$t/cases
+		echo 1 > "$GCOV/reset"
+	fi
 	case "$t" in
 	mm:*) run=(./run_vmtests.sh -t "${t#mm:}") ;;  # a run_vmtests.sh category
 	*) run=("./$t") ;;
@@ -121,6 +140,7 @@ for t in "$@"; do
 		echo "1..0 # SKIP $t was not built" | tee "$OUT/$t.tap"
 		rc=4
 	fi
+	[ -n "${WORKBENCH_COUNTERS:-}" ] && "$WORKBENCH_COUNTERS" "$OUT/gcov/$t/test"
 	echo "$rc" > "$OUT/$t.rc"
 	echo "### WORKBENCH-TEST-END $t rc=$rc"
 	kmsg "test $t end rc=$rc"

@@ -19,6 +19,7 @@ from . import runs
 from .cells import setup
 from .cells.plan import CellSpec, Plan, plan
 from .cells.prepare import Prepared, configure
+from .coverage import profile as coverage
 from .errors import DuplicateName, UserError
 from .guest.executor import Executor
 from .guest.select import executor_for
@@ -188,7 +189,10 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
         with prog:
             for pgid in reap_orphans(settings.cache / "running"):
                 prog.say(f"killed process group {pgid} left running by an earlier run that was killed")
-            ready = setup.prepared(c.kt, wt, c.configs, c.tests, c.executor, settings, runner, run.dir, prog.say)
+            profile = coverage.Profile(coverage.objects(c.kt.clone, c.base.commit, [s.commit for s in p.specs],
+                                                        c.study.files), c.study)
+            ready = setup.prepared(c.kt, wt, c.configs, c.tests, c.executor, settings, runner, run.dir, prog.say,
+                                   profile)
             _start(run, ready, p, prog)
             p.specs = _under_configs(run, ready, p, prog)
             setup.drive(ready, c.executor, p.specs, settings, runner,

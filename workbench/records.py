@@ -78,6 +78,77 @@ class TestOutput:
                    reason=d.get("reason", ""), totals=d.get("totals"), measurements=d.get("measurements", {}))
 
 
+@dataclass(frozen=True)
+class Spot:
+    """A line coverage speaks of: a study site (`kind` "site": its condition's line, `label` its role) or
+    a line the column changed (`kind` "changed", `label` its text). A site's decisions are read from line
+    counts: `after` is the first line after its if-statement, reached only when the check said exclusive
+    (0: not separable, `how` says why)."""
+
+    file: str  # "mm/madvise.c"
+    line: int
+    kind: str  # "site" | "changed"
+    label: str
+    after: int = 0
+    how: str = ""
+
+    @property
+    def separable(self) -> bool:
+        return self.kind == "site" and self.after > 0
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One spot in one window (a test, or one case of it): how often its line ran (None: gcov counts no
+    code on that line) and, for a separable site, how often its check said shared and exclusive."""
+
+    count: int | None
+    shared: int | None = None
+    exclusive: int | None = None
+
+    def to_json(self) -> Json:
+        return {"count": self.count} | ({"shared": self.shared, "exclusive": self.exclusive}
+                                       if self.shared is not None else {})
+
+
+@dataclass
+class Coverage:
+    """A cell's gcov counts: the profiled objects, the spots, and per test (and per case, where the
+    test marks its cases: the probes) one tally per spot, in `spots` order. `missing` says why a cell
+    of a coverage config has no counts (never shown as zeros)."""
+
+    objects: list[str] = field(default_factory=list)  # "mm/madvise.o"
+    spots: list[Spot] = field(default_factory=list)
+    tests: dict[str, list[Tally]] = field(default_factory=dict)
+    cases: dict[str, dict[str, list[Tally]]] = field(default_factory=dict)  # test -> case name -> tallies
+    missing: str = ""
+
+    def reached(self, spot: int) -> dict[str, int | None]:
+        """{test: how often spot number `spot` ran in it}."""
+        return {test: tallies[spot].count for test, tallies in self.tests.items()}
+
+    def site(self, role: str) -> dict[str, Tally]:
+        """{test: the tally} of the first site whose label starts with `role` ("PTE final check"), {}
+        when there is none: how often it ran and how it decided, per test."""
+        index = next((i for i, s in enumerate(self.spots) if s.kind == "site" and s.label.startswith(role)), None)
+        return {} if index is None else {test: tallies[index] for test, tallies in self.tests.items()}
+
+    def to_json(self) -> Json:
+        return {"objects": self.objects, "spots": [asdict(s) for s in self.spots],
+                "tests": {t: [x.to_json() for x in v] for t, v in self.tests.items()},
+                "cases": {t: {c: [x.to_json() for x in v] for c, v in cs.items()} for t, cs in self.cases.items()},
+                "missing": self.missing}
+
+    @classmethod
+    def from_json(cls, d: Json) -> Coverage:
+        def tallies(v: list[Json]) -> list[Tally]:
+            return [Tally(x.get("count"), x.get("shared"), x.get("exclusive")) for x in v]
+        return cls(objects=list(d.get("objects", [])), spots=[Spot(**s) for s in d.get("spots", [])],
+                   tests={t: tallies(v) for t, v in d.get("tests", {}).items()},
+                   cases={t: {c: tallies(v) for c, v in cs.items()} for t, cs in d.get("cases", {}).items()},
+                   missing=d.get("missing", ""))
+
+
 @dataclass
 class CellResult:
     """One cell (base x variant x config x tests, one repeat): how it ended and everything it said."""
@@ -107,6 +178,7 @@ class CellResult:
     earlier: list[str] = field(default_factory=list)  # why earlier boots of it in this run did not count
     guests: int = 1  # the most guests booting at once on the host while it booted, itself included
     phases: dict[str, float] = field(default_factory=dict)  # where its boot's seconds went (guest/script.py)
+    coverage: Coverage | None = None  # gcov's counts, with a coverage config (workbench/coverage/)
 
     @property
     def cases(self) -> list[Case]:
@@ -120,6 +192,7 @@ class CellResult:
         d = asdict(self)
         d["status"] = self.status.value
         d["tests"] = {k: v.to_json() for k, v in self.tests.items()}
+        d["coverage"] = self.coverage.to_json() if self.coverage else None
         return d
 
     @classmethod
@@ -127,6 +200,7 @@ class CellResult:
         d = dict(d)
         d["status"] = Status(d["status"])
         d["tests"] = {k: TestOutput.from_json(v) for k, v in d.get("tests", {}).items()}
+        d["coverage"] = Coverage.from_json(d["coverage"]) if d.get("coverage") else None
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -598,11 +599,40 @@ static void set_outcome(struct outcome *o, enum verdict v, const char *fmt, ...)
 	va_end(ap);
 }
 
+extern char **environ;
+
+/*
+ * A case's boundary for the coverage config: with a gcov kernel the guest script names a program
+ * in $WORKBENCH_COUNTERS that copies the kernel's gcov counters to the folder it is given; the
+ * probe gives it <$WORKBENCH_COUNTERS_OUT>/<case number>.<begin|end>, so each case's counts are the
+ * difference of its two copies. posix_spawn() does not copy the probe's page tables (vfork), so
+ * no page of a case becomes shared by it. Without the variables (no gcov) it does nothing.
+ */
+static void counters_mark(int nr, const char *when)
+{
+	const char *prog = getenv("WORKBENCH_COUNTERS"), *out = getenv("WORKBENCH_COUNTERS_OUT");
+	char dest[512];
+	char *argv[3];
+	pid_t pid;
+	int status;
+
+	if (!prog || !out)
+		return;
+	snprintf(dest, sizeof(dest), "%s/%d.%s", out, nr, when);
+	argv[0] = (char *)prog;
+	argv[1] = dest;
+	argv[2] = NULL;
+	fflush(stdout);
+	if (posix_spawn(&pid, prog, NULL, NULL, argv, environ) == 0)
+		waitpid(pid, &status, 0);
+}
+
 /* "# [RUN] name", before a case */
 static void tap_run(const char *name)
 {
 	printf("# [RUN] %s\n", name);
 	fflush(stdout);
+	counters_mark(test_nr + 1, "begin");
 }
 
 /*
@@ -615,6 +645,7 @@ static void end_case(const char *name, const struct outcome *o, const char *cons
 	const char *sep = text[0] && o->msg[0] ? ": " : "";
 
 	test_nr++;
+	counters_mark(test_nr, "end");
 	switch (o->v) {
 	case V_PASS:
 		n_pass++;

@@ -39,6 +39,9 @@ def build_cell(prepared: Prepared, spec: CellSpec, runner: Runner, into: Path,
         check_intact(prepared.wt, make.build, spec.commit)  # a failure of the machinery is never a verdict
         return Built(result, None, cold)
     shutil.copy2(result.image, into / IMAGE)
+    profile = prepared.profiled(spec.config)
+    if profile:  # its notes, sources and spots: the build directory is the next variant's soon
+        profile.keep(prepared.wt.git, prepared.wt.src, make.build, spec.base.commit, spec.commit, into)
     if spec.change == BASE:  # the objects a variant's are compared with (`=base` by machine code)
         machine.snapshot(make.build, machine.snapshot_dir(prepared.work_root.parent, make.build, spec.commit))
     return Built(result, into / IMAGE, cold)

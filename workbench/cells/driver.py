@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from ..coverage.read import read as read_coverage
 from ..guest.executor import Executor, GuestJob, Handle
 from ..kernel import kbuild
 from ..proc import Runner
@@ -233,7 +234,7 @@ class Driver:
         result = replace(result, timings={**result.timings, "boot+test": round(collected.seconds, 1)},
                          phases=collected.phases, env=collected.env, splat=evidence(collected), status=status, reason=reason,
                          tests=tests | unbuilt(self.prepared.failed),  # their own rows; judged by what ran
-                         detail=collected.detail)
+                         detail=collected.detail, coverage=read_coverage(self.cache.dir(identity), tests, self.runner))
         if result.status.is_verdict:
             (self.cache.dir(identity) / "bzImage").unlink(missing_ok=True)  # a verdict never boots again
             self.view.note_time("boot", collected.seconds)

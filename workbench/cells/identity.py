@@ -4,7 +4,7 @@ Two cells with the same inputs are the same cell (one result, cached); change an
 is another cell. The inputs: the base commit, the change on it (the variant commit's tree id, or
 "base"), the resulting .config, the compiler, the tests and the bytes of their binaries, the
 guest script, the guest's settings, the executor (what boots it, with its accelerator or device
-type and its emulator) and the repeat index. Where the cell's files are, how it is labelled or
+type and its emulator), the repeat index and, with a coverage config, the objects it profiles. Where the cell's files are, how it is labelled or
 which run asked for it are not inputs.
 """
 from __future__ import annotations
@@ -27,9 +27,14 @@ class CellInputs:
     vm: dict[str, Any] = field(default_factory=dict)  # VmSettings.identity()
     executor: dict[str, str] = field(default_factory=dict)  # Executor.identity()
     repeat: int = 0
+    profiled: tuple[str, ...] = ()  # the objects a coverage config profiles (none: not in the hash)
 
 
 def cell_identity(inputs: CellInputs) -> str:
     parts = asdict(inputs)
     parts["tests"] = list(inputs.tests)
+    if inputs.profiled:
+        parts["profiled"] = list(inputs.profiled)
+    else:  # a field added after cells were cached hashes as before at its default
+        del parts["profiled"]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]

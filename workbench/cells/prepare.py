@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coverage import profile as coverage
 from ..errors import UserError
 from ..guest import script
 from ..kernel import kbuild, selftests
@@ -36,6 +37,7 @@ class Prepared:
     guest_digest: str
     jobs: int
     work_root: Path  # the workbench's work directory (ccache's base_dir)
+    profile: coverage.Profile | None = None  # the run's profiled objects, for a config with gcov
 
     @property
     def available(self) -> tuple[str, ...]:
@@ -76,15 +78,25 @@ class Prepared:
     def missing(self) -> list[str]:
         return [s.name for s in self.sources if not s.available]
 
+    def profiled(self, config: str) -> coverage.Profile | None:
+        """The run's profile when `config` is a coverage config (its .config has gcov), else None."""
+        if self.profile is None or not coverage.enabled((self.configs[config].build / ".config").read_text()):
+            return None
+        return self.profile
+
     def make(self, config: str, runner: Runner) -> Make:
-        return Make(self.wt, self.configs[config].build, self.jobs, runner, self.work_root)
+        profile = self.profiled(config)
+        return Make(self.wt, self.configs[config].build, self.jobs, runner, self.work_root,
+                    coverage.variables(profile.objects) if profile else ())
 
     def inputs(self, spec: CellSpec, vm: dict[str, object], executor: dict[str, str]) -> CellInputs:
+        profile = self.profiled(spec.config)
         return CellInputs(base=spec.base.commit, change=spec.change, config=self.configs[spec.config].config_hash,
                           toolchain=self.toolchain,
                           tests=self.available + tuple(f"{name} (did not build)" for name in self.failed),
                           binaries=self.binaries.hash,
-                          guest=self.guest_digest, vm=dict(vm), executor=dict(executor), repeat=spec.repeat)
+                          guest=self.guest_digest, vm=dict(vm), executor=dict(executor), repeat=spec.repeat,
+                          profiled=profile.objects if profile else ())
 
 
 def toolchain(runner: Runner) -> str:
@@ -148,8 +160,9 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
 
 
 def prepare(kt: KernelTree, wt: Worktree, configs: list[Config], sources: list[TestSource], settings: Settings,
-            runner: Runner, log_dir: Path, say: Say) -> Prepared:
-    """Configure every config's build directory, build the tests, read the compiler."""
+            runner: Runner, log_dir: Path, say: Say, profile: coverage.Profile | None = None) -> Prepared:
+    """Configure every config's build directory, build the tests, read the compiler; `profile`: the
+    objects a coverage config profiles in this run."""
     work_root = settings.cache / "work"
     configured = configure(wt, configs, settings, runner, log_dir, say)
     first = Make(wt, configured[configs[0].name].build, settings.make_jobs, runner, work_root)
@@ -157,4 +170,4 @@ def prepare(kt: KernelTree, wt: Worktree, configs: list[Config], sources: list[T
     guest = settings.kbuild_dir / script.NAME
     return Prepared(wt=wt, kernelversion=kt.kernelversion(wt.base.commit), sources=tuple(sources), binaries=binaries,
                     configs=configured, toolchain=toolchain(runner), guest_script=guest, guest_digest=script.digest(guest),
-                    jobs=settings.make_jobs, work_root=work_root)
+                    jobs=settings.make_jobs, work_root=work_root, profile=profile)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..coverage.profile import Profile
 from ..errors import UnknownName, UserError
 from ..guest.executor import Executor
 from ..kernel import kbuild, selftests
@@ -90,9 +91,9 @@ class Reporting:
 
 
 def prepared(kt: KernelTree, wt: Worktree, configs: list[Config], chosen: Tests, executor: Executor,
-             settings: Settings, runner: Runner, log_dir: Path, say: Say) -> Prepared:
+             settings: Settings, runner: Runner, log_dir: Path, say: Say, profile: Profile | None = None) -> Prepared:
     """The base prepared once (configs, test binaries, compiler) and the executor settled."""
-    ready = prepare(kt, wt, configs, chosen.sources, settings, runner, log_dir, say)
+    ready = prepare(kt, wt, configs, chosen.sources, settings, runner, log_dir, say, profile)
     settle(ready, executor, runner, log_dir, say)
     return ready
 

@@ -119,13 +119,15 @@ def ccache_env(work_root: Path) -> dict[str, str]:
     return env
 
 
-def make_argv(src: Path, build: Path, jobs: int, *targets: str) -> list[str]:
+def make_argv(src: Path, build: Path, jobs: int, *targets: str, variables: tuple[str, ...] = ()) -> list[str]:
+    """make's argv; `variables` are command-line assignments (`GCOV_PROFILE_madvise.o=y`), which win
+    over the kernel's Makefiles without touching the tree."""
     argv = ["make", "-C", str(src), f"O={build}", f"-j{jobs}", "LOCALVERSION=",
             "KBUILD_BUILD_USER=workbench", "KBUILD_BUILD_HOST=workbench",
             "KBUILD_BUILD_TIMESTAMP=Thu Jan  1 00:00:00 UTC 2026"]
     if shutil.which("ccache"):
         argv.append("CC=ccache gcc")
-    return argv + list(targets)
+    return argv + list(variables) + list(targets)
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,12 @@ class Make:
     jobs: int
     runner: Runner
     work_root: Path  # ccache's base_dir
+    variables: tuple[str, ...] = ()  # make's command-line assignments for every build here (coverage's)
 
     def run(self, *targets: str, log: Path | None = None, on_line: Callable[[str], None] | None = None,
             keep_output: bool = True) -> Completed:
-        return self.runner.run(make_argv(self.wt.src, self.build, self.jobs, *targets), tee=log, check=False,
+        argv = make_argv(self.wt.src, self.build, self.jobs, *targets, variables=self.variables)
+        return self.runner.run(argv, tee=log, check=False,
                                on_line=on_line, keep_output=keep_output, env=ccache_env(self.work_root), guard=True)
 
 

@@ -12,6 +12,7 @@ from ..settings import PROJECT_ROOT
 from .cases import cases_text
 from .common import merge_sizes
 from .compare import compare
+from .coverage import coverage_callouts, coverage_tables
 from .extra import ExtraTable, extra_tables
 from .html import render_html
 from .jsonfmt import to_json
@@ -37,13 +38,14 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     if fmt not in FORMATS:
         raise UserError(f"unknown report format {fmt!r}", f"Use one of: {', '.join(FORMATS)}.")
     m = matrix_rows(run)
-    extras = extra_tables(m, templates)
+    extras = extra_tables(m, templates) + coverage_tables(m)
+    said = [f"coverage: {line}" for line in coverage_callouts(m)]  # above the case table: the change did not run
     if fmt == "terminal":
-        return render_terminal(m, extras, color=color, every=every)
+        return _above(render_terminal(m, extras, color=color, every=every), said)
     if fmt == "text":
-        return render_text(m, extras)
+        return _above(render_text(m, extras), said)
     if fmt == "markdown":
-        return render_markdown(m, extras)
+        return _above(render_markdown(m, extras), said)
     if fmt == "html":
         return render_html(m, extras, templates or PROJECT_ROOT / "templates")
     if fmt == "json":
@@ -51,6 +53,12 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     if fmt == "kcidb":  # validated with kcidb-io's schema: an invalid run is refused here
         return kcidb_export(m, kcidb or KcidbOptions(), templates).text
     return render_junit(m)
+
+
+def _above(text: str, lines: list[str]) -> str:
+    """`lines` right after the report's first line (its header)."""
+    first, _, rest = text.partition("\n")
+    return "\n".join([first, *lines, rest]) if lines else text
 
 
 def render_extra(run: Run, fmt: str = "text", templates: Path | None = None) -> str:

@@ -1,6 +1,7 @@
 """What changed from one run to another: per column both have, the cases whose status changed, and
 the cost rows measured in both, compared the way a column is compared with base (stats.py: %change
-with its interval, Mann-Whitney U, Holm over the rows of the column)."""
+with its interval, Mann-Whitney U, Holm over the rows of the column), and with a coverage config the
+sites and changed lines whose counts or decisions changed."""
 from __future__ import annotations
 
 import statistics
@@ -10,6 +11,7 @@ from ..records import Run
 from ..status import Status
 from ..study.words import Words
 from .common import header_line
+from .coverage import compare_decisions
 from .extra import cost_samples, num, words_of
 from .model import Column, Matrix, Row, matrix_rows
 from .stats import compare_rows
@@ -36,6 +38,7 @@ def compare(run_a: Run, run_b: Run) -> str:
     for name in [v for v in cols_a if v in cols_b]:
         lines, cell = _column(a, b, cols_a[name], cols_b[name])
         lines += _verdicts(words_a, words_b, cols_a[name], cols_b[name])
+        lines += compare_decisions(cols_a[name], cols_b[name])
         changed_any |= bool(lines or cell)
         out.append(f"== {name}: " + (f"{len(lines)} case(s) changed{cell}" if lines or cell else "no change"))
         out += lines

@@ -1,6 +1,7 @@
 """JSON for other tools: the run's header, every column with its cells, every row, the totals,
 the flaky cases and the study's tables (format `kernel-workbench-report`, version 2: columns
-carry their config)."""
+carry their config; a cell of a coverage config carries its `coverage`: spots, tallies per test and
+per case)."""
 from __future__ import annotations
 
 from typing import Any
@@ -24,7 +25,8 @@ def to_json(m: Matrix, extras: list[ExtraTable]) -> dict[str, Any]:
                      "status": c.status.value, "reason": c.reason,
                      "cells": [{"repeat": x.repeat, "status": x.status.value, "reason": x.reason, "splat": x.splat,
                                 "build_errors": x.build_errors, "timings": x.timings, "env": x.env,
-                                "cached": x.cached, "identity": x.identity} for x in c.cells]}
+                                "cached": x.cached, "identity": x.identity,
+                                "coverage": x.coverage.to_json() if x.coverage else None} for x in c.cells]}
                     for c in m.columns],
         "rows": [{"key": r.key, "test": r.test, "name": r.name, "differs": r.differs, "flaky": r.flaky,
                   "cells": {col.name: {"status": c.status.value, "statuses": [s.value for s in c.statuses],
