@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..mutants import show as mutants
 from ..records import Run
 from ..settings import PROJECT_ROOT
 from .cases import cases_text
@@ -39,18 +40,24 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     m = matrix_rows(run)
     extras = extra_tables(m, templates)
     if fmt == "terminal":
-        return render_terminal(m, extras, color=color, every=every)
+        return render_terminal(m, extras, color=color, every=every) + _lines(mutants.text_lines(run))
     if fmt == "text":
-        return render_text(m, extras)
+        return render_text(m, extras) + _lines(mutants.text_lines(run))
     if fmt == "markdown":
-        return render_markdown(m, extras)
+        return render_markdown(m, extras) + _lines(mutants.markdown_lines(run))
     if fmt == "html":
         return render_html(m, extras, templates or PROJECT_ROOT / "templates")
     if fmt == "json":
-        return json.dumps(to_json(m, extras), indent=1) + "\n"
+        section = mutants.to_json(run)
+        return json.dumps(to_json(m, extras) | ({"mutants": section} if section else {}), indent=1) + "\n"
     if fmt == "kcidb":  # validated with kcidb-io's schema: an invalid run is refused here
         return kcidb_export(m, kcidb or KcidbOptions(), templates).text
     return render_junit(m)
+
+
+def _lines(lines: list[str]) -> str:
+    """A section after a format's own output (the mutants': "" in a run without mutants)."""
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def render_extra(run: Run, fmt: str = "text", templates: Path | None = None) -> str:
