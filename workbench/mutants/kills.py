@@ -111,10 +111,14 @@ def _name(key: Key) -> str:
     return f"{key[0]}: {key[1]}" + (f" (#{key[2]})" if key[2] > 1 else "")
 
 
+def wall(boots: list[CellResult]) -> float:
+    """A column's build and boot seconds over its boots (a cached cell: what it took when it ran)."""
+    return round(sum(c.timings.get("build", 0.0) + c.timings.get("boot+test", 0.0) for c in boots), 1)
+
+
 def judge(m: Mutant, boots: list[CellResult], stable: dict[Key, str], words: dict[str, Words], n: int) -> Judged:
     """One mutant's state, kills and flaky cases from its boots."""
-    seconds = round(sum(c.timings.get("build", 0.0) + c.timings.get("boot+test", 0.0) for c in boots), 1)
-    j = Judged(m, SURVIVED, seconds=seconds)
+    j = Judged(m, SURVIVED, seconds=wall(boots))
     if boots and all(c.status is Status.BUILD_FAILED and c.reason.startswith("the kernel did not build")
                      for c in boots):
         j.state, j.why = NOT_COMPILED, boots[0].reason
@@ -151,7 +155,7 @@ def analyse(run: Run, words: dict[str, Words]) -> Analysis | None:
     stable, base_flaky = stable_base(base, words)
     note = "" if n >= 2 else f"the base has {n} boot(s) with a verdict: a kill needs N >= 2 (--repeat 2)"
     judged = [judge(m, boots_of(run, m.name, config), stable, words, n) if n >= 2 else
-              Judged(m, INCOMPLETE, why=note) for m in mutants]
+              Judged(m, INCOMPLETE, seconds=wall(boots_of(run, m.name, config))) for m in mutants]
     for j in judged:
         if j.state == SURVIVED and not j.mutant.aa:
             j.reach = reach(run, j.mutant)

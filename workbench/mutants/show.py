@@ -28,7 +28,7 @@ def _aa(a: Analysis) -> str:
         return "no A/A mutant in this run"
     j = aa[0]
     if j.state == INCOMPLETE:
-        return f"A/A mutant ({j.mutant.name}): not judged ({j.why})"
+        return f"A/A mutant ({j.mutant.name}): not judged" + (f" ({j.why})" if j.why else "")
     if j.kills:
         return (f"A/A mutant ({j.mutant.name}) KILLED by {len(j.kills)} case(s): the tests are not stable enough "
                 "here for these kills to mean anything")
@@ -69,7 +69,7 @@ def _state_text(j: Judged) -> str:
         return f"survived at {j.mutant.file}:{j.mutant.line} ({j.mutant.role}): {j.reach}"
     if j.state == EQUIVALENT:
         return "equivalent: its kernel is the base's, byte for byte (=base, never booted)"
-    return f"{j.state}" + (f": {j.why}" if j.why else "")
+    return f"{j.state}: {j.why}" if j.why else "not judged (see above)"
 
 
 def text_lines(run: Run) -> list[str]:
