@@ -188,3 +188,18 @@ def test_mutants_need_two_boots_and_are_in_the_reproducer():
     with pytest.raises(UserError, match="--repeat 2"):
         MatrixRequest(base="v6.12", mutants=()).check()
     assert "--mutants all" in MatrixRequest(base="v6.12", mutants=(), repeat=2).command()
+
+
+def test_survivors_say_whether_the_coverage_config_saw_their_site_reached(tmp_path):
+    from types import SimpleNamespace as NS
+
+    ok = out("cow", ("a", Status.PASS))
+    run = run_of(tmp_path, {"base": [[ok], [ok]], "m.x": [[ok], [ok]]}, [mutant("m.x")], ["cow"])
+    assert show.analysis_of(run).judged[0].reach == kills.NO_REACH  # type: ignore[union-attr]
+    spot = NS(kind="site", file="mm/madvise.c", line=100)
+    base = run.cell("base")
+    base.coverage = NS(spots=[spot], tests={"cow": [NS(count=4096, shared=12, exclusive=4084)]})  # type: ignore[union-attr]
+    assert show.analysis_of(run).judged[0].reach == "reached 4,096 times (shared 12, exclusive 4,084)"  # type: ignore[union-attr]
+    base.coverage = NS(spots=[spot], tests={"cow": [NS(count=0, shared=None, exclusive=None)]})  # type: ignore[union-attr]
+    assert show.analysis_of(run).judged[0].reach == "never reached"  # type: ignore[union-attr]
+    assert 'id="mutants"' in report.render(run, "html")

@@ -4,6 +4,7 @@ of two runs (compare.py) and the per-case listing of `invoke run` (cases.py)."""
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from ..errors import UserError
@@ -46,7 +47,12 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     if fmt == "markdown":
         return render_markdown(m, extras) + _lines(mutants.markdown_lines(run))
     if fmt == "html":
-        return render_html(m, extras, templates or PROJECT_ROOT / "templates")
+        page = render_html(m, extras, templates or PROJECT_ROOT / "templates")
+        lines = mutants.text_lines(run)
+        if not lines:
+            return page
+        pre = f'<section id="mutants"><h2>Mutants</h2><pre>{escape(chr(10).join(lines[1:]))}</pre></section>\n'
+        return page.replace("</body>", pre + "</body>", 1)
     if fmt == "json":
         section = mutants.to_json(run)
         return json.dumps(to_json(m, extras) | ({"mutants": section} if section else {}), indent=1) + "\n"
