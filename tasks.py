@@ -133,7 +133,8 @@ def check_variants(c, base, variants=None, tree=None, study=None, verbose=False)
 
 def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
            tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
-           verbose: bool, no_reuse: bool = False, lab: str | None = None, guests: str | None = None) -> Any:
+           verbose: bool, no_reuse: bool = False, lab: str | None = None, guests: str | None = None,
+           mutants: Any = None) -> Any:
     from workbench import matrix
 
     overrides = {"configs": configs, "study": study, "timeout": _float(timeout, "--timeout"), "overlap": overlap,
@@ -141,7 +142,9 @@ def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: st
     settings = _settings(c, **overrides, verbose=verbose or None)
     req = matrix.MatrixRequest(base=base, variants=_list(variants), tests=_list(tests),
                                repeat=_int(1 if repeat is None else repeat, "--repeat", 1), kind=kind, tree=tree,
-                               reuse=not no_reuse, flags=matrix.given(**overrides))
+                               reuse=not no_reuse, flags=matrix.given(**overrides),
+                               mutants=None if mutants in (None, False) else
+                               () if mutants is True or mutants == "all" else _list(str(mutants)))
     run = matrix.execute(req, settings, _say)
     _exit_unless_verdicts(run)
     return run, settings
@@ -198,10 +201,15 @@ def main(c, base="v6.12", tests=None):
                                     "commit of the tree, or a variant template (FILE.j2) the study renders",
             "format": "terminal (default), text, markdown, html, json or junit",
             "color": "terminal colours: auto (default: on a terminal, unless NO_COLOR is set), always, never",
-            "all": "the terminal table with every row (by default the rows that differ from base)"})
+            "all": "the terminal table with every row (by default the rows that differ from base)",
+            "mutants": "add one column per (site, operator) of the study's mutants.toml, and its A/A mutant: "
+                       "--mutants (all), or the sites and operators to keep (pte_final,negate; pmd:negate); "
+                       "needs --repeat 2 or more"},
+      optional=["mutants"])
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
-           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None, guests=None):
+           overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None, guests=None,
+           mutants=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
@@ -209,7 +217,7 @@ def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="t
     if format not in report.FORMATS:
         raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
-                            verbose, no_reuse, lab, guests)
+                            verbose, no_reuse, lab, guests, mutants)
     print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 

@@ -26,6 +26,7 @@ from .guest.select import executor_for
 from .kernel import kbuild
 from .kernel.kbuild import Config
 from .kernel.tree import Base, KernelTree, Worktree
+from .mutants.generate import MutantColumns, as_columns, without_same_source
 from .proc import Runner, Say, reap_orphans
 from .progress import Progress
 from .records import BASE, CellResult, Run, RunKind
@@ -52,6 +53,7 @@ class MatrixRequest:
     tree: str | None = None
     reuse: bool = True  # False (--no-reuse): a variant with the base's machine code still gets its own boots
     flags: tuple[tuple[str, str], ...] = ()  # (--flag, value) of each setting given on the command line
+    mutants: tuple[str, ...] | None = None  # --mutants: () every (site, operator), else the sites/operators named
 
     @property
     def include_base(self) -> bool:
@@ -65,6 +67,9 @@ class MatrixRequest:
         if self.variants is not None and not self.variants:
             raise UserError("no variants named", "Leave --variants out for all of the study's, or name some.")
         once("--tests", self.tests or ())
+        if self.mutants is not None and self.repeat < 2:
+            raise UserError("--mutants needs --repeat 2 or more: a mutant is killed by a case that differs from the "
+                            "base in every one of N >= 2 boots, the base stable over its own N", "Add --repeat 2.")
         once("--variants", tuple(v.split("=", 1)[0].strip() for v in self.variants or ()),
              "Name each column once; a change you bring needs a NAME of its own (NAME=SPEC).")
 
@@ -79,6 +84,7 @@ class MatrixRequest:
         argv += ["--tree", self.tree] if self.tree is not None else []
         argv += [part for flag in self.flags for part in flag]
         argv += [] if self.reuse else ["--no-reuse"]
+        argv += [] if self.mutants is None else ["--mutants", ",".join(self.mutants) or "all"]
         return shlex.join(argv)
 
 
@@ -106,6 +112,7 @@ class _Checked:
     patchset: commits.PatchSet
     names: list[str]  # the columns asked for ("base" among them when named)
     brought: list[sources_mod.Brought]  # the changes the user brought (NAME=SPEC)
+    mutants: MutantColumns | None = None
 
 
 def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str, str]]:
@@ -113,7 +120,7 @@ def _names(req: MatrixRequest, study: Study) -> tuple[Study, list[str], dict[str
     in order, and {name: spec} of the changes the user brings (NAME=SPEC: a patch, an mbox, a ref)."""
     names: list[str] = []
     specs: dict[str, str] = {}
-    for value in req.variants or tuple(study.variant_names):
+    for value in req.variants or (() if req.mutants is not None else tuple(study.variant_names)):
         split = sources_mod.split_spec(value)
         if split is None:
             if value != BASE:
@@ -144,11 +151,14 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     study, names, specs = _names(req, study)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     base = kt.resolve(req.base)
+    muts = None
+    if req.mutants is not None:
+        study, names, muts = as_columns(kt, study, base, settings.cache / "mutants", req.mutants, names)
     if changed := kt.uncommitted(base.commit):
         say(f"note: {req.base} is your checkout's HEAD, and your uncommitted changes ({', '.join(changed[:5])}"
             f"{', ...' if len(changed) > 5 else ''}) are not part of what is built: commit them, or bring them as "
             "a column (git diff > mine.patch; --variants mine=mine.patch)")
-    if not study.variant_names and req.variants is None:
+    if not study.variant_names and req.variants is None and req.mutants is None:
         say(f"note: study {study.name!r} has no variants ([variants] in its study.toml is empty and it reuses none),"
             " so only the base runs; add variants there, or bring one with --variants NAME=SPEC")
     tests = setup.tests(kt, base, req.tests, study, settings, say)
@@ -157,7 +167,12 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
     configs = setup.configs(settings, None, study, executor, tests.config)
     patchset = commits.render_all(kt, study, base, [n for n in names if n not in specs])  # template errors refuse here
     brought = [sources_mod.bring(kt, base, name, spec) for name, spec in specs.items()]  # so does a patch that fails
-    return _Checked(study, configs, kt, base, tests, executor, patchset, names, brought)
+    if muts is not None:
+        names = without_same_source(muts, {v.variant for v in patchset.variants if v.same_as_base}, names)
+        if muts.same_source:
+            say(f"not mutants at {base.name} (the operator writes what the base has): "
+                + ", ".join(m.shown for m in muts.same_source))
+    return _Checked(study, configs, kt, base, tests, executor, patchset, names, brought, muts)
 
 
 def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
@@ -168,6 +183,8 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
     run = setup.new_run(req.kind, c.kt, c.base, c.study.name, c.tests.names, req.command(),
                         [x.name for x in c.configs], settings)
     run.words = {n: p.words.to_json() for n, p in c.study.probes.items() if p.words and n in c.tests.names}
+    if c.mutants is not None:
+        run.extra["mutants"] = c.mutants.to_json()
     start = time.monotonic()
     def refuse_early(wt: Worktree) -> None:
         configure(wt, c.configs, settings, runner, None, say)
@@ -196,7 +213,8 @@ def execute(req: MatrixRequest, settings: Settings, say: Say) -> Run:
             _start(run, ready, p, prog)
             p.specs = _under_configs(run, ready, p, prog)
             setup.drive(ready, c.executor, p.specs, settings, runner,
-                        setup.Reporting(prog, record=lambda cell: runs.record(run, cell), fold=req.reuse))
+                        setup.Reporting(prog, record=lambda cell: runs.record(run, cell), fold=req.reuse,
+                                        boot_anyway=frozenset(c.mutants.aa if c.mutants else ())))
             run.executor, run.accel = c.executor.describe(), next((x.accel for x in run.cells if x.accel), "")
         wt.checkout(c.base.commit)
         run.timings["total"] = round(time.monotonic() - start, 1)

@@ -67,6 +67,7 @@ class Driver:
     view: View
     record: Callable[[CellResult], None]
     fold: bool = True  # a variant whose kernel is the base's, byte for byte, gets the base's cell
+    boot_anyway: frozenset[str] = frozenset()  # columns never folded (an A/A mutant: --no-reuse for it alone)
     results: list[tuple[CellSpec, CellResult]] = field(default_factory=list)
 
     def run(self, specs: list[CellSpec]) -> list[CellResult]:
@@ -119,7 +120,7 @@ class Driver:
             return None
         identity = self.identity(spec)
         hit = self.cache.get(identity)
-        if hit and not (hit.same_code and not self.fold):  # --no-reuse: a folded cell is booted after all
+        if hit and not (hit.same_code and not self._folds(spec)):  # --no-reuse: a folded cell is booted after all
             return as_column(hit, spec)
         handle = Handle.load(self.cache.dir(identity))
         if handle is None or handle.executor != self.executor.name or (self.cache.dir(identity) / RESULT).exists():
@@ -143,7 +144,7 @@ class Driver:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
-        base_cell = self._base_result(spec) if self.fold and spec.change != BASE else None
+        base_cell = self._base_result(spec) if self._folds(spec) and spec.change != BASE else None
         snap = base_objects(self.prepared, spec, self.runner, staging) if base_cell is not None else None
         built = build_cell(self.prepared, spec, self.runner, staging,
                            progress=lambda m: self.view.stage(spec.name, "building", m))
@@ -153,7 +154,7 @@ class Driver:
                 self.executor.prepare(built.image, self.view.say)
         identity = self.identity(spec)
         hit = self.cache.get(identity)
-        if hit and not (hit.same_code and not self.fold):
+        if hit and not (hit.same_code and not self._folds(spec)):
             return as_column(hit, spec)
         cell_dir = self.cache.fresh(identity)
         for item in staging.iterdir():
@@ -180,6 +181,9 @@ class Driver:
                        meta={"base": spec.base.name, "variant": spec.variant, "commit": spec.commit,
                              "config": spec.config, "config_hash": self.prepared.configs[spec.config].config_hash})
         return _Flight(spec, result, job)
+
+    def _folds(self, spec: CellSpec) -> bool:
+        return self.fold and spec.variant not in self.boot_anyway
 
     def _submit(self, flight: _Flight, flying: list[_Flight]) -> _Flight:
         """Start its boot; it and every boot still running count the guests beside each other."""

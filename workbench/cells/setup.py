@@ -88,6 +88,7 @@ class Reporting:
     view: View
     record: Callable[[CellResult], None]
     fold: bool = True  # a variant whose kernel is the base's, byte for byte, gets the base's cell
+    boot_anyway: frozenset[str] = frozenset()  # columns booted even so (an A/A mutant)
 
 
 def prepared(kt: KernelTree, wt: Worktree, configs: list[Config], chosen: Tests, executor: Executor,
@@ -102,7 +103,7 @@ def drive(ready: Prepared, executor: Executor, specs: list[CellSpec], settings: 
           how: Reporting) -> list[CellResult]:
     """Every spec's result, through the one driver loop."""
     return Driver(ready, executor, CellCache(settings.cache / "cells"), settings, runner, how.view,
-                  record=how.record, fold=how.fold).run(specs)
+                  record=how.record, fold=how.fold, boot_anyway=how.boot_anyway).run(specs)
 
 
 def settle(ready: Prepared, executor: Executor, runner: Runner, log_dir: Path, say: Say) -> None:

@@ -4,9 +4,11 @@ of two runs (compare.py) and the per-case listing of `invoke run` (cases.py)."""
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from ..errors import UserError
+from ..mutants import show as mutants
 from ..records import Run
 from ..settings import PROJECT_ROOT
 from .cases import cases_text
@@ -41,15 +43,21 @@ def render(run: Run, fmt: str = "terminal", templates: Path | None = None, color
     extras = extra_tables(m, templates) + coverage_tables(m)
     said = [f"coverage: {line}" for line in coverage_callouts(m)]  # above the case table: the change did not run
     if fmt == "terminal":
-        return _above(render_terminal(m, extras, color=color, every=every), said)
+        return _above(render_terminal(m, extras, color=color, every=every), said) + _lines(mutants.text_lines(run))
     if fmt == "text":
-        return _above(render_text(m, extras), said)
+        return _above(render_text(m, extras), said) + _lines(mutants.text_lines(run))
     if fmt == "markdown":
-        return _above(render_markdown(m, extras), said)
+        return _above(render_markdown(m, extras), said) + _lines(mutants.markdown_lines(run))
     if fmt == "html":
-        return render_html(m, extras, templates or PROJECT_ROOT / "templates")
+        page = render_html(m, extras, templates or PROJECT_ROOT / "templates")
+        lines = mutants.text_lines(run)
+        if not lines:
+            return page
+        pre = f'<section id="mutants"><h2>Mutants</h2><pre>{escape(chr(10).join(lines[1:]))}</pre></section>\n'
+        return page.replace("</body>", pre + "</body>", 1)
     if fmt == "json":
-        return json.dumps(to_json(m, extras), indent=1) + "\n"
+        section = mutants.to_json(run)
+        return json.dumps(to_json(m, extras) | ({"mutants": section} if section else {}), indent=1) + "\n"
     if fmt == "kcidb":  # validated with kcidb-io's schema: an invalid run is refused here
         return kcidb_export(m, kcidb or KcidbOptions(), templates).text
     return render_junit(m)
@@ -59,6 +67,11 @@ def _above(text: str, lines: list[str]) -> str:
     """`lines` right after the report's first line (its header)."""
     first, _, rest = text.partition("\n")
     return "\n".join([first, *lines, rest]) if lines else text
+
+
+def _lines(lines: list[str]) -> str:
+    """A section after a format's own output (the mutants': "" in a run without mutants)."""
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def render_extra(run: Run, fmt: str = "text", templates: Path | None = None) -> str:

@@ -173,12 +173,15 @@ def render_variant(study: Study, located: Located | Sequence[Located], variant: 
 
 
 def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) -> str:
-    """What the variant's template writes at `site` (one line)."""
+    """What the variant's template writes at `site` (one line). Besides the page, the folio and the
+    `original` expression, `site_at` (`mm/madvise.c:812`) tells one site from another of its role
+    (a mutant rewrites one site only)."""
     if not has_block(tmpl, site.role.name):
         raise UserError(f"{tmpl.filename}: no block for role {site.role.name!r}",
                         f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
     try:
-        after = render_block(tmpl, site.role.name, {**context, **site.names, "original": site.text})
+        after = render_block(tmpl, site.role.name, {**context, **site.names, "original": site.text,
+                                                    "site_at": f"{site.file}:{site.line}"})
     except UserError as exc:
         missing = [k for k in ("page", "folio") if k not in site.names]
         if missing:
