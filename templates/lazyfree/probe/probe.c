@@ -971,7 +971,8 @@ static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
 			 "child's soft-dirty bits cleared then and still clear right before "
 			 "madvise (clean PTEs, nothing written since): %s, the child's smaps "
 			 "Shared_Clean %ld kB, Shared_Dirty %ld kB, Private_Clean %ld kB, "
-			 "Private_Dirty %ld kB (PG_dirty: never written out); ", c->p_n, c->c_n,
+			 "Private_Dirty %ld kB (PG_dirty: never written out; shared or private per "
+			 "folio, not per page, under CONFIG_NO_PAGE_MAPCOUNT); ", c->p_n, c->c_n,
 			 moved, swap_text(c), ss.shared_clean, ss.shared_dirty, ss.private_clean,
 			 ss.private_dirty);
 	else if (c->swap_freed)

@@ -13,10 +13,13 @@
  *
  * Every scenario (a row of `scenarios` below): set the memory up (fork()ed
  * children keep their part mapped and touch nothing), call madvise() from the
- * parent only, then read from both processes' pagemaps (bit 62 swapped, bit 63
- * present) which pages left memory, or from /proc/kpageflags (via the PFN)
- * whether MADV_COLD cleared PG_referenced. Expected: an exclusive folio is
- * paged out or deactivated; a folio another process maps is left alone.
+ * parent only (MM_ID's rows: process_madvise() on the one child left), then
+ * read from both processes' pagemaps (bit 62 swapped, bit 63 present) which
+ * pages left memory, or from /proc/kpageflags (via the PFN) whether MADV_COLD
+ * cleared PG_referenced. Expected: an exclusive folio is paged out or
+ * deactivated; a folio another process maps is left alone. Shmem THPs (a
+ * MAP_SHARED anonymous mapping) are PMD- or PTE-mapped, at every size the
+ * kernel offers for shmem.
  *
  * Prints kselftest TAP 13 with a verdict token on every result line that is
  * not a plain `ok` (see ../../probe-common/probe_common.h, which it shares
