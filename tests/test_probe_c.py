@@ -99,3 +99,18 @@ def test_the_probes_comments_say_what_their_code_does():
     for readme in (ROOT / "templates").glob("*/probe/README.md"):
         for line in re.findall(r"`gcc [^`]*`", readme.read_text()):
             assert all(flag in line.split() for flag in CFLAGS), f"{readme}: {line}"
+
+
+def test_the_shmem_sizes_a_kernel_lacks_are_environment_skips():
+    """Issue 32.6: a shmem THP size the guest's kernel does not offer (no per-size shmem_enabled
+    before v6.11, no shmem_enabled at all) skips as the environment's, naming the file it lacks."""
+    from workbench.guest.tap import load_env_skips
+
+    src = (ROOT / "templates" / "mapcount" / "probe" / "probe.c").read_text()
+    assert '"no shmem mTHP of %zu kB at this kernel (no %s)"' in src
+    assert '"no shmem THP at this kernel (no "' in src
+    knobs = "/sys/kernel/mm/transparent_hugepage"
+    patterns = load_env_skips()
+    for reason in (f"no shmem mTHP of 64 kB at this kernel (no {knobs}/hugepages-64kB/shmem_enabled)",
+                   f"no shmem THP at this kernel (no {knobs}/shmem_enabled)"):
+        assert any(p.search(reason) for p in patterns), reason

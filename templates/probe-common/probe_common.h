@@ -74,6 +74,7 @@
 
 /* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
 #define F_REFERENCED	(1ULL << 2)
+#define F_DIRTY		(1ULL << 4)
 #define F_LRU		(1ULL << 5)
 #define F_ACTIVE	(1ULL << 6)
 #define F_ANON		(1ULL << 12)

@@ -115,8 +115,40 @@ static void test_clean_ptes_of_a_large_folio_are_proven(void)
 	free(c.cpm);
 }
 
+/*
+ * 7.x frees a folio's swap once the last process reads it back (zram is SWP_SYNCHRONOUS_IO): out
+ * of the swap cache and PG_dirty is as good as in it (MADV_FREE asks the sharing check either
+ * way), and then small pages need the soft-dirty proof too; neither is inconclusive. The flags
+ * are read from a file standing in for /proc/kpageflags.
+ */
+static void test_a_read_back_that_freed_the_swap(void)
+{
+	uint64_t flags[3] = { F_SWAPCACHE | F_DIRTY, F_DIRTY, F_LRU };
+	char path[] = "/tmp/kpageflags-XXXXXX";
+	struct lcase c;
+	struct outcome o = { .v = V_PASS };
+
+	kpageflags_fd = mkstemp(path);
+	CHECK(kpageflags_fd >= 0 && write(kpageflags_fd, flags, sizeof(flags)) == sizeof(flags));
+	unlink(path);
+	intact_case(&c, "small pages shared with a child, PTEs clean");
+	CHECK(!soft_dirty_proof(&c));
+	CHECK(swap_state(&c, 0, 0, &o) == 0 && !c.swap_freed && o.v == V_PASS);
+	CHECK(swap_state(&c, 1, 1, &o) == 0 && c.swap_freed && o.v == V_PASS);
+	CHECK(soft_dirty_proof(&c));
+	CHECK(strstr(swap_text(&c), "PG_dirty"));
+	CHECK(swap_state(&c, 2, 2, &o) == -1 && o.v == V_INCONCLUSIVE &&
+	      strstr(o.msg, "neither in the swap cache nor PG_dirty"));
+	soft_dirty = false;
+	o.v = V_PASS;
+	CHECK(clean_prove(&c, &o) == -1 && o.v == V_INCONCLUSIVE && strstr(o.msg, "soft-dirty"));
+	close(kpageflags_fd);
+	kpageflags_fd = -1;
+}
+
 int main(void)
 {
+	test_a_read_back_that_freed_the_swap();
 	test_clean_ptes_of_a_large_folio_are_proven();
 	test_plain_fork_rows_say_only_the_callers_side();
 	test_loss_and_split_whatever_the_ptes();

@@ -66,8 +66,53 @@ static void test_verdicts(void)
 	CHECK(o.v == V_PASS);
 }
 
+static const struct scenario *scenario(const char *text)
+{
+	int i;
+
+	for (i = 0; i < NR_SCENARIOS; i++)
+		if (!strcmp(scenarios[i].text, text))
+			return &scenarios[i];
+	printf("no scenario \"%s\"\n", text);
+	return &scenarios[0];
+}
+
+/*
+ * issue 32.6: PTE-mapped shmem THPs run at every size, the PMD-mapped ones at the PMD size only;
+ * issue 25.4: MM_ID's false positive (the last of three processes advises) at every size,
+ * MADV_PAGEOUT only (the advising process is a child: MADV_COLD could not mark its pages).
+ */
+static void test_the_new_rows_are_planned_where_they_can_run(void)
+{
+	const struct scenario *pte = scenario("exclusive PTE-mapped shmem THP");
+	const struct scenario *pmd = scenario("exclusive PMD-mapped shmem THP");
+	const struct scenario *third = scenario("PTE-mapped THP once mapped by three processes, "
+						"now by one");
+
+	pagesize = 4096;
+	pmdsize = 2048 * 1024;
+	CHECK(planned(pte, SHMEM, 16 * 1024, false) && planned(pte, SHMEM, pmdsize, false));
+	CHECK(!planned(pte, THP, pmdsize, false) && !planned(pte, SHMEM, pmdsize, true));
+	CHECK(planned(pmd, SHMEM, pmdsize, false) && !planned(pmd, SHMEM, 64 * 1024, false));
+	CHECK(third->last_of_three && planned(third, THP, 64 * 1024, false));
+	CHECK(!planned(third, THP, 64 * 1024, true));
+	CHECK(scenario("PMD-mapped THP once mapped by three processes, now by one")->pmd_only);
+}
+
+/* the advising process is named in what a state check says */
+static void test_the_advising_process_is_named(void)
+{
+	struct layout l = { .owner = 0 };
+
+	CHECK(!strcmp(advising(&l), "the parent"));
+	l.owner = 1234;
+	CHECK(!strcmp(advising(&l), "the advising child"));
+}
+
 int main(void)
 {
+	test_the_new_rows_are_planned_where_they_can_run();
+	test_the_advising_process_is_named();
 	test_kids_acted_never_underflows();
 	test_counters_that_were_not_read_do_not_move();
 	test_verdicts();

@@ -23,7 +23,10 @@
  * or more mappers the swap count is above 1, so zram's SWP_SYNCHRONOUS_IO
  * shortcut is not taken). A kernel that calls that folio exclusive frees its
  * swap, clears PG_dirty, marks it lazyfree, and reclaim then drops the other
- * processes' clean mappings too: they read zeros. That is DATA LOSS.
+ * processes' clean mappings too: they read zeros. That is DATA LOSS. (A
+ * kernel that frees the swap of a folio read back once no swap entry refers
+ * to it, as 7.x does at once for zram, leaves it out of the swap cache and
+ * PG_dirty: the sharing check is asked all the same.)
  *
  * For a large folio the swap-out must stop halfway (a folio written out is
  * freed, and swap-in of a shared entry gives small folios): a locker child
@@ -658,11 +661,12 @@ struct lcase {
 	size_t p_n, a_n, c_first, c_n;
 	unsigned int seed;
 	bool large, clean;
+	bool swap_freed;	/* the read-back freed its swap: out of the swap cache, PG_dirty */
 	char *mem;
 	uint64_t pfn0, *ppm, *cpm;	/* the folio's first PFN; pagemaps of the parent, a child */
 	struct kid kids[MAX_KIDS], locker;
 	int nkids;
-	char setup[900];		/* how the children's PTEs were made clean */
+	char setup[1200];		/* how the children's PTEs were made clean */
 	struct counters c0, c1, c2;	/* before madvise, after it, after reclaim */
 	struct smaps_sum ss_p, ss_k[MAX_KIDS];
 	struct pmstate pst;		/* the advised pages after madvise */
@@ -808,6 +812,13 @@ static int case_share(struct lcase *c, struct outcome *o)
  * is above 1, so do_swap_page() goes through swapin_readahead() and the swap cache instead of
  * zram's SWP_SYNCHRONOUS_IO shortcut, and a read fault maps the folio with a clean PTE.
  *
+ * Where the kernel frees a folio's swap as soon as no swap entry refers to it (7.x's
+ * do_swap_page() always tries for a SWP_SYNCHRONOUS_IO device: should_try_to_free_swap()), the
+ * last read-back takes the folio out of the swap cache and sets PG_dirty (folio_free_swap()):
+ * MADV_FREE still asks the sharing check (swap cache or PG_dirty), and the children's clean
+ * PTEs are proven by soft-dirty bits for small pages too, since smaps counts a PG_dirty folio's
+ * pages dirty.
+ *
  * A large folio: written out it would be freed, and read back from swap it would come back as
  * small folios (a shared swap entry is never read into a large folio). So a locker child that
  * maps only the folio's last page mlocks it (MLOCK_ONFAULT: a folio not within the VMA is not
@@ -860,6 +871,38 @@ static int clean_swap_out(struct lcase *c, char *moved, size_t len, struct outco
 	return 0;
 }
 
+/*
+ * Page i (PFN pfn) after the read-back: in the swap cache, or out of it and PG_dirty. A kernel may
+ * free the swap of a folio it swaps in once no swap entry refers to it any more (folio_free_swap()
+ * deletes it from the swap cache and sets PG_dirty); 7.x's do_swap_page() always tries for a
+ * SWP_SYNCHRONOUS_IO device such as zram, so the last process to read back takes it out. Either
+ * way MADV_FREE must ask the sharing check before it clears PG_dirty. 0, or -1 (o says why not).
+ */
+static int swap_state(struct lcase *c, size_t i, uint64_t pfn, struct outcome *o)
+{
+	uint64_t hf = head_flags(pfn);
+
+	if (hf & F_SWAPCACHE)
+		return 0;
+	if (!(hf & F_DIRTY)) {
+		set_outcome(o, V_INCONCLUSIVE, "page %zu is neither in the swap cache nor PG_dirty "
+			    "after the read-back (kpageflags %#llx): MADV_FREE would not ask the "
+			    "sharing check", i, (unsigned long long)kpf(pfn));
+		return -1;
+	}
+	c->swap_freed = true;
+	return 0;
+}
+
+/*
+ * The child's PTEs proven clean by soft-dirty bits (not by smaps): a large folio, or small pages
+ * whose folio is PG_dirty (smaps counts a PG_dirty folio's pages dirty whatever the PTE says)
+ */
+static bool soft_dirty_proof(const struct lcase *c)
+{
+	return c->large || c->swap_freed;
+}
+
 /* the read-back half: every process read-faults its pages; 0, or -1 (o says why) */
 static int clean_read_back(struct lcase *c, struct outcome *o)
 {
@@ -893,14 +936,18 @@ static int clean_read_back(struct lcase *c, struct outcome *o)
 				    (unsigned long long)(c->pfn0 + i));
 			return -1;
 		}
-		if (!(head_flags(pfn) & F_SWAPCACHE)) {
-			set_outcome(o, V_INCONCLUSIVE, "page %zu is not in the swap cache after "
-				    "the read-back (kpageflags %#llx)", i,
-				    (unsigned long long)kpf(pfn));
+		if (swap_state(c, i, pfn, o))
 			return -1;
-		}
 	}
 	return 0;
+}
+
+/* how the read-back left the folio, for the evidence */
+static const char *swap_text(const struct lcase *c)
+{
+	return c->swap_freed ? "the last read-back freed its swap: out of the swap cache, PG_dirty "
+			       "(folio_free_swap(), at once for zram's SWP_SYNCHRONOUS_IO)" :
+			       "the folio still in the swap cache";
 }
 
 /* the children's smaps after the read-back, into the evidence; 0, or -1 (o says why) */
@@ -909,7 +956,8 @@ static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
 	struct smaps_sum ss;
 
 	smaps_of(c->kids[0].pid, c->mem, c->mem + c->len, &ss);
-	if (!c->large && (ss.shared_dirty || ss.shared_clean != (long)(c->c_n * pagesize / 1024))) {
+	if (!soft_dirty_proof(c) &&
+	    (ss.shared_dirty || ss.shared_clean != (long)(c->c_n * pagesize / 1024))) {
 		set_outcome(o, V_INCONCLUSIVE, "the child's pages are not clean after the "
 			    "read-back (smaps Shared_Clean %ld kB, Shared_Dirty %ld kB)",
 			    ss.shared_clean, ss.shared_dirty);
@@ -921,11 +969,20 @@ static int clean_evidence(struct lcase *c, const char *moved, struct outcome *o)
 			 "stopping at a locker child's mlocked last page (%s); the locker gone, "
 			 "both read their pages back from the swap cache with read faults, the "
 			 "child's soft-dirty bits cleared then and still clear right before "
-			 "madvise (clean PTEs, nothing written since): the folio still in it, the "
-			 "child's smaps Shared_Clean %ld kB, Shared_Dirty %ld kB, Private_Clean "
-			 "%ld kB, Private_Dirty %ld kB (PG_dirty: never written out); ", c->p_n,
-			 c->c_n, moved, ss.shared_clean, ss.shared_dirty, ss.private_clean,
+			 "madvise (clean PTEs, nothing written since): %s, the child's smaps "
+			 "Shared_Clean %ld kB, Shared_Dirty %ld kB, Private_Clean %ld kB, "
+			 "Private_Dirty %ld kB (PG_dirty: never written out; shared or private per "
+			 "folio, not per page, under CONFIG_NO_PAGE_MAPCOUNT); ", c->p_n, c->c_n,
+			 moved, swap_text(c), ss.shared_clean, ss.shared_dirty, ss.private_clean,
 			 ss.private_dirty);
+	else if (c->swap_freed)
+		snprintf(c->setup, sizeof(c->setup), "all %zu pages swapped out of %s (%s) and "
+			 "read back, this process first: %s; the children's soft-dirty bits "
+			 "cleared then and still clear right before madvise (clean PTEs; smaps "
+			 "counts a PG_dirty folio dirty: the child's Shared_Clean %ld kB, "
+			 "Shared_Dirty %ld kB); ", c->n,
+			 c->nkids > 1 ? "all three processes" : "both processes", moved,
+			 swap_text(c), ss.shared_clean, ss.shared_dirty);
 	else
 		snprintf(c->setup, sizeof(c->setup), "all %zu pages swapped out of %s (%s) and "
 			 "read back, this process first: every page in the swap cache, the "
@@ -968,7 +1025,8 @@ static bool soft_dirty_works(void)
 }
 
 /*
- * A large folio's clean PTEs proven by construction (smaps cannot tell: the folio is PG_dirty,
+ * A PG_dirty folio's clean PTEs (a large folio, or small pages whose swap the read-back freed)
+ * proven by construction (smaps cannot tell: the folio is PG_dirty,
  * so Shared_Dirty counts it whatever the PTEs say, and no /proc file shows a PTE's dirty bit):
  * the children's PTEs were installed by read faults after the swap-out, their soft-dirty bits
  * are cleared now, and kid_as_needed() checks them still clear right before madvise: nothing
@@ -978,7 +1036,7 @@ static int clean_prove(struct lcase *c, struct outcome *o)
 {
 	int k;
 
-	if (!c->large)
+	if (!soft_dirty_proof(c))
 		return 0;
 	if (!soft_dirty) {
 		set_outcome(o, V_INCONCLUSIVE, "cannot prove the child's PTEs clean: the kernel "
@@ -1021,9 +1079,9 @@ static int folio_as_needed(const struct lcase *c, struct outcome *o)
 		set_outcome(o, V_INCONCLUSIVE, "the folio was not on the LRU before madvise");
 		return -1;
 	}
-	if (c->clean && !(kpf(c->pfn0) & F_SWAPCACHE)) {
-		set_outcome(o, V_INCONCLUSIVE, "the folio was not in the swap cache before "
-			    "madvise");
+	if (c->clean && !(kpf(c->pfn0) & (c->swap_freed ? F_DIRTY : F_SWAPCACHE))) {
+		set_outcome(o, V_INCONCLUSIVE, "the folio was not %s before madvise",
+			    c->swap_freed ? "PG_dirty" : "in the swap cache");
 		return -1;
 	}
 	if (c->size != pmdsize)
@@ -1056,7 +1114,7 @@ static int kid_as_needed(struct lcase *c, int k, struct outcome *o)
 				    "scenario needs (%s)", c->c_first + i, what);
 			return -1;
 		}
-		if (c->clean && c->large && (c->cpm[i] & PM_SOFT_DIRTY)) {
+		if (c->clean && soft_dirty_proof(c) && (c->cpm[i] & PM_SOFT_DIRTY)) {
 			set_outcome(o, V_INCONCLUSIVE, "the child's page %zu is soft-dirty before "
 				    "madvise: written since the read-back, its PTE may be dirty",
 				    c->c_first + i);
@@ -1149,7 +1207,8 @@ static void print_evidence(const struct lcase *c)
 		printf("%zu kB folio at PFN %#llx (one folio, on the LRU, %s-mapped%s) before "
 		       "madvise; after madvise: folio %s, ", c->size / 1024,
 		       (unsigned long long)c->pfn0, c->s->shape == PMD_THP ? "PMD" : "PTE",
-		       c->clean ? ", in the swap cache" : "", c->split ? "split" : "still whole");
+		       !c->clean ? "" : c->swap_freed ? ", PG_dirty" : ", in the swap cache",
+		       c->split ? "split" : "still whole");
 	else
 		printf("%zu small pages before madvise; after madvise: ", c->n);
 	printf("LazyFree this process %ld kB", c->ss_p.lazyfree);

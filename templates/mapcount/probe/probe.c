@@ -13,10 +13,13 @@
  *
  * Every scenario (a row of `scenarios` below): set the memory up (fork()ed
  * children keep their part mapped and touch nothing), call madvise() from the
- * parent only, then read from both processes' pagemaps (bit 62 swapped, bit 63
- * present) which pages left memory, or from /proc/kpageflags (via the PFN)
- * whether MADV_COLD cleared PG_referenced. Expected: an exclusive folio is
- * paged out or deactivated; a folio another process maps is left alone.
+ * parent only (MM_ID's rows: process_madvise() on the one child left), then
+ * read from both processes' pagemaps (bit 62 swapped, bit 63 present) which
+ * pages left memory, or from /proc/kpageflags (via the PFN) whether MADV_COLD
+ * cleared PG_referenced. Expected: an exclusive folio is paged out or
+ * deactivated; a folio another process maps is left alone. Shmem THPs (a
+ * MAP_SHARED anonymous mapping) are PMD- or PTE-mapped, at every size the
+ * kernel offers for shmem.
  *
  * Prints kselftest TAP 13 with a verdict token on every result line that is
  * not a plain `ok` (see ../../probe-common/probe_common.h, which it shares
@@ -34,6 +37,9 @@
 #define MTHP_SPLIT_FAILED 1	/* split_failed in the per-size stats */
 #include "../../probe-common/probe_common.h"
 
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
 #ifndef MADV_MERGEABLE
 #define MADV_MERGEABLE 12
 #endif
@@ -45,6 +51,12 @@
 #endif
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434		/* x86_64 */
+#endif
+#ifndef __NR_process_madvise
+#define __NR_process_madvise 440	/* x86_64 */
 #endif
 
 /* a folio's LRU state, kept in its head page's flags (see folio_flags()) */
@@ -94,6 +106,7 @@ struct scenario {
 	bool cold;		/* also run with MADV_COLD */
 	enum make make;
 	size_t max_div;		/* SEVERAL: for sizes up to the PMD size / max_div */
+	bool last_of_three;	/* mapped by three processes, then by the last alone: it advises */
 };
 
 static const struct scenario scenarios[] = {
@@ -134,6 +147,12 @@ static const struct scenario scenarios[] = {
 	  .make = STRADDLE },
 	{ .text = "four THPs in one page table, a child maps the second", .children = 1,
 	  .shared = true, .cold = true, .make = SEVERAL, .max_div = 4 },
+	{ .text = "PMD-mapped THP once mapped by three processes, now by one", .pmd_only = true,
+	  .pmd_mapped = true, .last_of_three = true },
+	{ .text = "PTE-mapped THP once mapped by three processes, now by one",
+	  .last_of_three = true },
+	{ .text = "PTE-mapped THP once mapped by three processes, now by one, advised from a "
+	  "quarter in", .advised = FROM_QUARTER, .last_of_three = true },
 	{ .text = "exclusive small page", .shape = SMALL, .cold = true },
 	{ .text = "small page shared with a child", .shape = SMALL, .children = 1, .shared = true,
 	  .cold = true },
@@ -143,6 +162,9 @@ static const struct scenario scenarios[] = {
 	  .pmd_mapped = true },
 	{ .text = "PMD-mapped shmem THP shared with a child", .shape = SHMEM, .pmd_only = true,
 	  .pmd_mapped = true, .children = 1, .shared = true },
+	{ .text = "exclusive PTE-mapped shmem THP", .shape = SHMEM },
+	{ .text = "PTE-mapped shmem THP shared with a child", .shape = SHMEM, .children = 1,
+	  .shared = true },
 };
 
 #define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
@@ -182,15 +204,23 @@ static uint64_t folio_flags(uint64_t pfn)
 	return f;
 }
 
-/* a field of /proc/self/smaps ("AnonHugePages") in kB for the VMA containing addr, -1 if none */
-static long smaps_kb(const void *addr, const char *field)
+/*
+ * a field of /proc/PID/smaps ("AnonHugePages") in kB for the VMA containing addr, -1 if none;
+ * pid 0: this process
+ */
+static long smaps_kb_of(pid_t pid, const void *addr, const char *field)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
+	FILE *f;
 	unsigned long start, end, a = (unsigned long)addr;
 	bool in = false;
 	long kb = -1;
 
+	if (pid)
+		snprintf(line, sizeof(line), "/proc/%d/smaps", (int)pid);
+	else
+		snprintf(line, sizeof(line), "/proc/self/smaps");
+	f = fopen(line, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -206,6 +236,11 @@ static long smaps_kb(const void *addr, const char *field)
 	}
 	fclose(f);
 	return kb;
+}
+
+static long smaps_kb(const void *addr, const char *field)
+{
+	return smaps_kb_of(0, addr, field);
 }
 
 static long smaps_anon_huge_kb(const void *addr)
@@ -426,19 +461,25 @@ struct layout {
 	int nc;
 	int pmd;	/* 1: the parent maps it by a PMD, 0: by PTEs, -1: not checked */
 	bool shmem;	/* acted on: unmapped (shmem pages in swap leave no swap entry in a PTE) */
+	pid_t owner;	/* maps [p_off, p_off + p_len) and advises: 0 this process, else a child */
 };
+
+/* the process that advises, in a message */
+static const char *advising(const struct layout *l)
+{
+	return l->owner ? "the advising child" : "the parent";
+}
 
 /* 0: process k (-1 the parent) maps the pages of the folio it should; else why not */
 static int mapped_as_needed(const struct layout *l, int k, uint64_t *pm, char *msg, size_t len)
 {
-	pid_t pid = k < 0 ? 0 : l->c[k].pid;
+	pid_t pid = k < 0 ? l->owner : l->c[k].pid;
 	size_t off = k < 0 ? l->p_off : l->c_off, i;
 	size_t cnt = (k < 0 ? l->p_len : l->c_len) / pagesize;
-	const char *who = k < 0 ? "the parent" : "the child";
+	const char *who = k < 0 ? advising(l) : "the child";
 
 	if (pagemap_of(pid, l->mem + off, cnt, pm)) {
-		snprintf(msg, len, "cannot read the pagemap of %s",
-			 k < 0 ? "the parent" : "a child");
+		snprintf(msg, len, "cannot read the pagemap of %s", who);
 		return 1;
 	}
 	for (i = 0; i < cnt; i++) {
@@ -479,10 +520,10 @@ static int layout_check(const struct layout *l, char *msg, size_t len)
 		if (mapped_as_needed(l, k, pm, msg, len))
 			goto out;
 	if (l->pmd >= 0) {
-		kb = smaps_kb(l->mem + l->p_off, field);
+		kb = smaps_kb_of(l->owner, l->mem + l->p_off, field);
 		if (l->pmd ? kb < (long)(l->size / 1024) : kb != 0) {
-			snprintf(msg, len, "the parent does not map the folio by %s (%s %ld kB)",
-				 l->pmd ? "a PMD" : "PTEs", field, kb);
+			snprintf(msg, len, "%s does not map the folio by %s (%s %ld kB)",
+				 advising(l), l->pmd ? "a PMD" : "PTEs", field, kb);
 			goto out;
 		}
 	}
@@ -542,11 +583,11 @@ static int mark_referenced(char *start, size_t len, bool pmd_mapped, struct outc
  * what madvise() did to the parent's range: pages acted on, or -1 (the outcome says why). A shmem
  * page reclaimed leaves no swap entry in the PTE, only an empty one: acted on is unmapped.
  */
-static long acted_on(char *start, size_t n, bool cold, bool shmem, struct outcome *o)
+static long acted_on(pid_t pid, char *start, size_t n, bool cold, bool shmem, struct outcome *o)
 {
 	struct state after;
 
-	if (range_state(start, n, cold, &after)) {
+	if (state_of(pid, start, n, cold, &after)) {
 		set_outcome(o, V_ERROR, "cannot read pagemap");
 		return -1;
 	}
@@ -598,7 +639,7 @@ static int ready_to_advise(char *start, size_t len, bool cold, const struct layo
 	struct state before;
 	char why[200];
 
-	if (range_state(start, len / pagesize, cold, &before)) {
+	if (state_of(l->owner, start, len / pagesize, cold, &before)) {
 		set_outcome(o, V_ERROR, "cannot read pagemap");
 		return -1;
 	}
@@ -616,26 +657,48 @@ static int ready_to_advise(char *start, size_t len, bool cold, const struct layo
 	return 0;
 }
 
-/* madvise() the parent's range and see what it did; 0, or -1 with the outcome saying why */
+/*
+ * madvise() of [start, start + len) in process pid (0: this one; else process_madvise() through a
+ * pidfd, which walks that process's page tables with the same functions); 0, or -1 (errno)
+ */
+static int advise_range(pid_t pid, char *start, size_t len, int advice)
+{
+	struct iovec iov = { .iov_base = start, .iov_len = len };
+	long pidfd, ret;
+
+	if (!pid)
+		return madvise(start, len, advice);
+	pidfd = syscall(__NR_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	ret = syscall(__NR_process_madvise, (int)pidfd, &iov, 1UL, advice, 0U);
+	close((int)pidfd);
+	if (ret >= 0 && ret != (long)len)
+		errno = EIO;
+	return ret == (long)len ? 0 : -1;
+}
+
+/* madvise() the advising process's range and see what it did; 0, or -1 (the outcome says why) */
 static int advise(char *start, size_t len, bool cold, const struct layout *l, struct seen *s,
 		  struct outcome *o)
 {
 	const char *advice = cold ? "MADV_COLD" : "MADV_PAGEOUT";
+	const char *call = l->owner ? "process_madvise" : "madvise";
 	struct state kids0, kids1;
 	struct counters c0, c1;
 
 	children_state(l, cold, &kids0);
 	counters_read(&c0, l->size);
-	if (madvise(start, len, cold ? MADV_COLD : MADV_PAGEOUT)) {
-		if (errno == EINVAL)
-			set_outcome(o, V_SKIP, "madvise(%s) not supported", advice);
+	if (advise_range(l->owner, start, len, cold ? MADV_COLD : MADV_PAGEOUT)) {
+		if (errno == EINVAL || errno == ENOSYS)
+			set_outcome(o, V_SKIP, "%s(%s) not supported", call, advice);
 		else
-			set_outcome(o, V_ERROR, "madvise(%s): %s", advice, strerror(errno));
+			set_outcome(o, V_ERROR, "%s(%s): %s", call, advice, strerror(errno));
 		return -1;
 	}
 	counters_read(&c1, l->size);
 	children_state(l, cold, &kids1);
-	s->acted = acted_on(start, len / pagesize, cold, l->shmem, o);
+	s->acted = acted_on(l->owner, start, len / pagesize, cold, l->shmem, o);
 	if (s->acted < 0)
 		return -1;
 	s->kid_acted = kids_acted(&kids0, &kids1, cold, l->shmem);
@@ -653,10 +716,18 @@ static void print_evidence(const struct layout *l, size_t n, bool cold, const st
 	size_t nf = l->size / pagesize;
 	const char *did = cold ? "deactivated" : l->shmem ? "unmapped by reclaim" : "paged out";
 
-	printf("# evidence: %zu kB %sfolio at PFN %#llx (one folio, %s, %s) before madvise; after "
-	       "it: this process %ld of %zu pages %s", l->size / 1024, l->shmem ? "shmem " : "",
+	if (l->owner)
+		printf("# evidence: mapped by this process and two children (one MM more than "
+		       "a folio's two MM_ID slots), then unmapped by this process and the first "
+		       "child; ");
+	else
+		printf("# evidence: ");
+	printf("%zu kB %sfolio at PFN %#llx (one folio, %s, %s) before madvise; after it: %s %ld "
+	       "of %zu pages %s", l->size / 1024, l->shmem ? "shmem " : "",
 	       (unsigned long long)l->pfn0, nf > 1 ? "on the LRU" : "small",
-	       l->pmd == 1 ? "PMD-mapped" : "PTE-mapped", s->acted, n, did);
+	       l->pmd == 1 ? "PMD-mapped" : "PTE-mapped",
+	       l->owner ? "the second child, which maps it alone and advised it," : "this process",
+	       s->acted, n, did);
 	if (l->nc)
 		printf(", %s %zu of %zu pages %s", l->nc > 1 ? "the children" : "the child",
 		       s->kid_acted, s->kid_pages, did);
@@ -823,6 +894,36 @@ static int share(const struct scenario *s, size_t size, struct layout *l, struct
 	return 0;
 }
 
+/*
+ * MM_ID's documented false positive (v6.15+, include/linux/rmap.h): a large folio tracks the MMs
+ * that map it in two slots, and sets its "maybe mapped shared" bit when a third maps it; the bit
+ * is cleared again only when one slot's mapcount is the folio's whole mapcount. The THP is mapped
+ * by this process (slot 0) and two children (the first gets slot 1, the second none), then
+ * unmapped by this process and the first child: both slots are free, the second child maps the
+ * folio alone, and the bit stays set. That child advises it (process_madvise()). At a base
+ * without MM_ID this is a plain exclusive folio that two other processes once mapped. 0, or -1.
+ */
+static int leave_to_third(size_t size, struct layout *l, struct outcome *o)
+{
+	char msg[160];
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (start_child(&l->c[k], l->mem, size, 0, size, UNTOUCHED, msg, sizeof(msg))) {
+			set_outcome(o, V_ERROR, "%s", msg);
+			return -1;
+		}
+	if (munmap(l->mem, size)) {
+		set_outcome(o, V_ERROR, "munmap: %s", strerror(errno));
+		return -1;
+	}
+	stop_child(&l->c[0]);
+	l->owner = l->c[1].pid;
+	l->p_off = 0;
+	l->p_len = size;
+	return 0;
+}
+
 static void run_thp(const struct scenario *s, size_t size, bool cold, struct outcome *o)
 {
 	struct child c[MAX_CHILDREN] = { { .pid = -1 }, { .pid = -1 } };
@@ -843,7 +944,7 @@ static void run_thp(const struct scenario *s, size_t size, bool cold, struct out
 		mem = l.mem;
 	}
 	l.mem = mem;
-	if (share(s, size, &l, o))
+	if (s->last_of_three ? leave_to_third(size, &l, o) : share(s, size, &l, o))
 		goto out;
 	part(s->advised, size, &off, &len);
 	advise_and_judge(mem + off, len, cold, s->shared, &l, o);
@@ -924,7 +1025,7 @@ static int several_advise(struct several *sv, bool cold, struct outcome *o)
 	counters_read(&c1, sv->size);
 	children_state(&l, cold, &kids1);
 	for (f = 0; f < 4; f++) {
-		sv->acted[f] = acted_on(sv->mem + f * sv->size, sv->n, cold, false, o);
+		sv->acted[f] = acted_on(0, sv->mem + f * sv->size, sv->n, cold, false, o);
 		if (sv->acted[f] < 0)
 			return -1;
 	}
@@ -1135,39 +1236,64 @@ out:
 
 /* ---------------------------------------------------------------- shmem THP */
 
+/* the per-size shmem knob of a THP size (v6.11+ has them) */
+static void shmem_knob(size_t kb, char *path, size_t len)
+{
+	snprintf(path, len, THP_DIR "/hugepages-%zukB/shmem_enabled", kb);
+}
+
 /*
- * Let shmem allocate THPs of the PMD size (size) or none (0); 0 on success. v6.11+ has a knob
- * per size too: the PMD size's "inherit" (its default) follows the global one.
+ * Let shmem allocate large folios of `size` bytes only (0: none); 0 on success. The global knob
+ * serves the PMD size (whose own knob's "inherit", its default, follows it); a smaller size
+ * needs its own knob at "always".
  */
 static int shmem_select(size_t size)
 {
 	char path[200];
+	const char *val;
+	int i, err = 0;
 
-	snprintf(path, sizeof(path), THP_DIR "/hugepages-%zukB/shmem_enabled", pmdsize / 1024);
-	if (!access(path, W_OK) && knob_set(path, "inherit"))
-		return -1;
-	return knob_set(THP_DIR "/shmem_enabled", size ? "always" : "never");
+	for (i = 0; i < nthp; i++) {
+		shmem_knob(thp_kb[i], path, sizeof(path));
+		if (access(path, W_OK))
+			continue;
+		val = thp_kb[i] * 1024 != size ? "never" : size == pmdsize ? "inherit" : "always";
+		if (knob_set(path, val))
+			err = -1;
+	}
+	if (knob_set(THP_DIR "/shmem_enabled", size == pmdsize ? "always" : "never"))
+		err = -1;
+	return err;
 }
 
-/*
- * A shmem THP of `size` bytes mapped by a PMD: a MAP_SHARED anonymous mapping at a size-aligned
- * address with file offset 0, written; NULL: o says why
- */
-static char *make_shmem_thp(size_t size, uint64_t *pfn, struct outcome *o)
+/* shmem folios of this size at this kernel, read from its knobs; 0, or -1 (o says why not) */
+static int shmem_offered(size_t size, struct outcome *o)
 {
-	char *mem, *drain, msg[160];
-	long kb;
+	char path[200];
 
 	if (access(THP_DIR "/shmem_enabled", W_OK)) {
 		set_outcome(o, V_SKIP, "no shmem THP at this kernel (no " THP_DIR
 			    "/shmem_enabled)");
-		return NULL;
+		return -1;
+	}
+	shmem_knob(size / 1024, path, sizeof(path));
+	if (size != pmdsize && access(path, W_OK)) {
+		set_outcome(o, V_SKIP, "no shmem mTHP of %zu kB at this kernel (no %s)",
+			    size / 1024, path);
+		return -1;
 	}
 	if (shmem_select(size)) {
-		set_outcome(o, V_ERROR, "cannot set " THP_DIR "/shmem_enabled");
-		return NULL;
+		set_outcome(o, V_ERROR, "cannot set the shmem THP knobs for %zu kB", size / 1024);
+		return -1;
 	}
-	mem = map_aligned(size, size);
+	return 0;
+}
+
+/* a MAP_SHARED anonymous mapping of `size` bytes at a size-aligned address, written */
+static char *map_shmem(size_t size, struct outcome *o)
+{
+	char *mem = map_aligned(size, size), *drain;
+
 	if (!mem || mmap(mem, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
 			 -1, 0) == MAP_FAILED) {
 		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
@@ -1182,35 +1308,93 @@ static char *make_shmem_thp(size_t size, uint64_t *pfn, struct outcome *o)
 		madvise(drain, pagesize, MADV_COLD);
 		munmap(drain, pagesize);
 	}
-	kb = smaps_kb(mem, "ShmemPmdMapped");
-	if (check_thp(mem, size, pfn, msg, sizeof(msg)) || kb < (long)(size / 1024)) {
-		set_outcome(o, V_SKIP, "did not get a THP populated (shmem: %s, ShmemPmdMapped "
-			    "%ld kB)", kb < (long)(size / 1024) ? "not PMD-mapped" : msg, kb);
+	return mem;
+}
+
+/*
+ * A PMD-sized shmem THP mapped by PTEs: a partial mprotect() would zap its PMD, not split it, and
+ * a fault maps it by a PMD again where the address allows. So the mapping moves (mremap()) to an
+ * address one page off a PMD boundary, which zaps the PMD too, and every page is read there: a
+ * fault cannot map it by a PMD, only by PTEs. The new mapping (in *area) or NULL (o says why).
+ */
+static char *shmem_pte_map(char *mem, size_t size, char **area, struct outcome *o)
+{
+	char *moved;
+	size_t off;
+
+	*area = map_aligned(2 * pmdsize, pmdsize);
+	if (!*area) {
+		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+		return NULL;
+	}
+	moved = mremap(mem, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, *area + pagesize);
+	if (moved == MAP_FAILED) {
+		set_outcome(o, V_ERROR, "mremap: %s", strerror(errno));
 		munmap(mem, size);
+		return NULL;
+	}
+	for (off = 0; off < size; off += pagesize)
+		(void)*(volatile char *)(moved + off);
+	return moved;
+}
+
+/*
+ * A shmem THP of `size` bytes, mapped by a PMD or by PTEs as the scenario says (a size below the
+ * PMD size: PTEs); NULL: o says why (*area: the mapping to free, if it moved)
+ */
+static char *make_shmem_thp(const struct scenario *s, size_t size, char **area, uint64_t *pfn,
+			    struct outcome *o)
+{
+	char *mem, msg[160];
+	long kb;
+
+	if (shmem_offered(size, o))
+		return NULL;
+	mem = map_shmem(size, o);
+	if (!mem)
+		return NULL;
+	kb = smaps_kb(mem, "ShmemPmdMapped");
+	if (size == pmdsize && kb < (long)(size / 1024))
+		snprintf(msg, sizeof(msg), "not PMD-mapped");
+	if ((size == pmdsize && kb < (long)(size / 1024)) ||
+	    check_thp(mem, size, pfn, msg, sizeof(msg))) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (shmem: %s, ShmemPmdMapped "
+			    "%ld kB)", msg, kb);
+		munmap(mem, size);
+		return NULL;
+	}
+	if (size != pmdsize || s->pmd_mapped)
+		return mem;
+	mem = shmem_pte_map(mem, size, area, o);
+	if (mem && check_thp(mem, size, pfn, msg, sizeof(msg))) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (shmem, moved to be "
+			    "PTE-mapped: %s)", msg);
 		return NULL;
 	}
 	return mem;
 }
 
 /*
- * A PMD-mapped shmem THP, exclusive or shared with a child that faults it in (fork() copies no
- * page tables of a shared mapping). What reclaim does to a shmem folio: unmaps it from every
- * process that maps it, then writes it to swap (split first); acted on is unmapped.
+ * A shmem THP, exclusive or shared with a child that faults it in (fork() copies no page tables
+ * of a shared mapping). What reclaim does to a shmem folio: unmaps it from every process that
+ * maps it, then writes it to swap (split first); acted on is unmapped.
  */
 static void run_shmem(const struct scenario *s, size_t size, bool cold, struct outcome *o)
 {
 	struct child c[MAX_CHILDREN] = { { .pid = -1 }, { .pid = -1 } };
-	struct layout l = { .size = size, .c = c, .pmd = 1, .shmem = true };
+	struct layout l = { .size = size, .c = c, .pmd = s->pmd_mapped, .shmem = true };
+	char *area = NULL;
 	int k;
 
-	l.mem = make_shmem_thp(size, &l.pfn0, o);
-	if (!l.mem)
-		return;
-	if (!share(s, size, &l, o))
+	l.mem = make_shmem_thp(s, size, &area, &l.pfn0, o);
+	if (l.mem && !share(s, size, &l, o))
 		advise_and_judge(l.mem, size, cold, s->shared, &l, o);
 	for (k = 0; k < MAX_CHILDREN; k++)
 		stop_child(&c[k]);
-	munmap(l.mem, size);
+	if (area)
+		munmap(area, 2 * pmdsize);
+	else if (l.mem)
+		munmap(l.mem, size);
 	shmem_select(0);
 }
 
@@ -1393,17 +1577,18 @@ static bool planned(const struct scenario *s, enum shape shape, size_t size, boo
 {
 	if (s->shape != shape || (cold && !s->cold))
 		return false;
-	if (shape == SHMEM)
-		return size == pmdsize;
-	if (shape != THP)
+	if (shape == SMALL || shape == KSM)
 		return true;
 	if (s->pmd_only && size != pmdsize)
 		return false;
 	return s->make != SEVERAL || size * s->max_div <= pmdsize;
 }
 
-/* the THP scenarios per size (the PMD size first, then every other mTHP size, ascending) and
- * advice, then the small pages per advice, then the KSM pages, then the shmem THPs */
+/*
+ * the THP scenarios per size (the PMD size first, then every other mTHP size, ascending) and
+ * advice, then the small pages per advice, then the KSM pages, then the shmem THPs per size (a
+ * size the kernel offers for anonymous memory but not for shmem: an environment skip)
+ */
 static void make_plan(void)
 {
 	static const enum shape shapes[] = { SMALL, KSM };
@@ -1420,9 +1605,10 @@ static void make_plan(void)
 			for (i = 0; i < NR_SCENARIOS; i++)
 				if (planned(&scenarios[i], shapes[j], pagesize, c))
 					add(&scenarios[i], pagesize, c);
-	for (i = 0; have_thp && i < NR_SCENARIOS; i++)
-		if (planned(&scenarios[i], SHMEM, pmdsize, false))
-			add(&scenarios[i], pmdsize, false);
+	for (j = 0; j < nsizes; j++)
+		for (i = 0; i < NR_SCENARIOS; i++)
+			if (planned(&scenarios[i], SHMEM, sizes[j], false))
+				add(&scenarios[i], sizes[j], false);
 }
 
 static void run_case(const struct plan_entry *p)
