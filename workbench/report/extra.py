@@ -199,7 +199,7 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
              + [c.cell(i) for i in range(len(columns))] for c in costs]
     marks = dict(words.marks) | {c.text: MIXED for g in grid for c in g.cells if c.mixed}
     return ExtraTable(title=f"{test}: {words.title} (columns: "
-                            + ", ".join(f"{c.id} {c.name}" for c in columns) + ")",
+                            + ", ".join(f"{c.id} {c.title}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
                       note=" ".join(x for x in (words.note, _cost_note(costs, relative)) if x),
                       marks=marks, short_headers=["scenario"] + [c.id + ("~" if c.approximate else "")
