@@ -161,6 +161,28 @@ def test_a_test_the_good_end_lacks_is_refused_before_anything(tmp_path):
     assert "cow" in err.value.hint and not calls and not (tmp_path / "out" / "results").exists()
 
 
+def test_imports_without_history_are_refused_saying_so(tmp_path):
+    """Two orphan commits, as two Debian imports are in debian.git: no history between them, and the
+    refusal says so and how to get one; a history planted on an import bisects (see above)."""
+    repo, commits, _ = history(tmp_path, 2, planted=2)
+    git(repo, "checkout", "-q", "--orphan", "import-7.3")
+    git(repo, "commit", "-q", "-m", "linux-source-7.3 7.3.4")
+    git(repo, "tag", "v7.3")
+    settings = Settings.from_mapping({"cache": str(tmp_path / "cache"), "outputs": str(tmp_path / "out")})
+    for good, bad, alone in (("v6.12", "v7.3", "v6.12 and v7.3 have"), (commits[-1], "v7.3", "v7.3 has"),
+                             ("v7.3", "v7.3", "v7.3 has")):
+        req = bisect.BisectRequest(good=good, bad=bad, tests=("cow",), cases=("x",), tree=str(repo))
+        with pytest.raises(UserError, match="no history") as err:
+            bisect.bisect(req, settings, lambda m: None, step=["true"], reference=lambda base: [])
+        assert f"{alone} no history" in err.value.message and "Debian import" in err.value.message
+        assert "plant one" in err.value.hint and "--tree" in err.value.hint
+    assert not (tmp_path / "out" / "results").exists()
+    req = bisect.BisectRequest(good=commits[-1], bad=commits[1], tests=("cow",), cases=("x",), tree=str(repo))
+    with pytest.raises(UserError, match="is not an ancestor") as err:  # a tree with history: the plain refusal
+        bisect.bisect(req, settings, lambda m: None, step=["true"], reference=lambda base: [])
+    assert "no history" not in err.value.message
+
+
 def test_a_step_process_sees_the_same_settings_as_the_command():
     """The bisect step runs in its own process: every setting must reach it (VM, fragments, jobs)."""
     s = Settings.from_mapping({"cache": "/tmp/c", "outputs": "/tmp/o", "fragments": "minimal,debug", "jobs": 3,

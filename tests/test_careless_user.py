@@ -426,7 +426,7 @@ def test_configure_refuses_a_bad_fragment_line_and_leaves_no_new_build_directory
 
     class FakeMake:  # what allnoconfig does with a garbage line: warns, and leaves it out
         build = tmp_path / "builds" / "minimal_mine"
-        wt = SimpleNamespace(base=SimpleNamespace(name="v6.12"))
+        wt = SimpleNamespace(base=SimpleNamespace(name="v6.12", commit="c" * 40))
 
         def run(self, *args: str, **_: object) -> Completed:
             (self.build / ".config").write_text("CONFIG_MMU=y\n# CONFIG_DEBUG_VM is not set\n")
@@ -440,7 +440,35 @@ def test_configure_refuses_a_bad_fragment_line_and_leaves_no_new_build_directory
     assert not make.build.exists()
     make.build.mkdir(parents=True)  # configured by an earlier version, which did not check: checked now
     make.run()
-    (make.build / ".workbench-fragment").write_text(config.hash + "\n")
+    (make.build / ".workbench-fragment").write_text(f"{config.hash} {'c' * 40}\n")
     with pytest.raises(BadFragmentLine, match="the line `CONFIG_DEBUG_VM y`"):
         kbuild.configure(make, config)  # type: ignore[arg-type]
     assert make.build.exists()  # not ours to remove
+
+
+def test_a_build_directory_configured_at_another_base_is_configured_again(tmp_path):
+    """The series slot's one build directory serves every base: a .config made at v7.3 (no
+    PROC_SYSCTL there) must not be taken as v6.12's because the fragments are the same."""
+    from types import SimpleNamespace
+
+    from workbench.kernel import kbuild
+    from workbench.proc import Completed
+
+    calls = []
+
+    class FakeMake:
+        build = tmp_path / "builds" / "minimal"
+        wt = SimpleNamespace(base=SimpleNamespace(name="series", commit="a" * 40))
+
+        def run(self, *args: str, **_: object) -> Completed:
+            calls.append(self.wt.base.commit)
+            (self.build / ".config").write_text("CONFIG_MMU=y\n")
+            return Completed(list(args), 0, "", 0.1)
+
+    config = kbuild.Config("minimal", (), "# --- kbuild/minimal.config\nCONFIG_MMU=y\n")
+    make = FakeMake()
+    kbuild.configure(make, config)  # type: ignore[arg-type]
+    kbuild.configure(make, config)  # type: ignore[arg-type]
+    make.wt.base.commit = "b" * 40
+    kbuild.configure(make, config)  # type: ignore[arg-type]
+    assert calls == ["a" * 40, "b" * 40]

@@ -83,6 +83,7 @@ def test_verdict_table_tells_apart_what_cow_cannot(tmp_path):
     [table] = report.extra_tables(report.matrix_rows(probe_run(tmp_path)))
     assert table.headers[1:] == ["base", "folio_mapcount", "page_mapcount", "folio_estimated_sharers",
                                  "folio_maybe_mapped_shared~"]
+    assert table.title.endswith("[3] folio_estimated_sharers, [4] folio_maybe_mapped_shared~)")  # its list says ~ too
     assert words(table, "MADV_PAGEOUT exclusive PTE-mapped THP") == \
         ["correct", "missed pageout", "correct", "correct", "correct"]
     assert words(table, "MADV_PAGEOUT PTE-mapped THP, first half unmapped") == \
@@ -111,6 +112,8 @@ def test_verdict_table_is_in_every_report(tmp_path, fmt):
     out = report.render(probe_run(tmp_path), fmt)
     assert "what each variant does to exclusive and shared folios" in out
     assert "wrong" in out and "missed" in out
+    # the approximate column is marked in the verdict table's column list as in the case table
+    assert ("folio\\_maybe\\_mapped\\_shared~)" if fmt == "markdown" else "folio_maybe_mapped_shared~)") in out
     if fmt == "text":
         assert max(len(line) for line in out.splitlines()) <= 100
 

@@ -32,7 +32,7 @@ from typing import Any
 from . import runs
 from .cells import setup
 from .cells.plan import CellSpec
-from .errors import DuplicateName, InfraError, UserError
+from .errors import DuplicateName, InfraError, NoHistory, UserError
 from .guest.select import executor_for
 from .kernel import kbuild, selftests
 from .kernel.git import SAFE_ENV, Git
@@ -247,12 +247,13 @@ def check(req: BisectRequest, settings: Settings, runner: Runner, real: bool = T
     policy = Policy.parse(req.bad_on, req.crash_skip)
     kt = KernelTree.open(settings, runner, Path(req.tree).expanduser() if req.tree else None)
     good, bad = kt.resolve(req.good), kt.resolve(req.bad)
-    if good.commit == bad.commit:
-        raise UserError(f"--good {req.good} and --bad {req.bad} are the same commit ({good.commit[:12]})",
-                        "Name a good commit older than the bad one.")
-    if not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
-        raise UserError(f"--good {req.good} is not an ancestor of --bad {req.bad}",
-                        "git bisect needs the good commit in the bad commit's history.")
+    same = good.commit == bad.commit
+    if same or not kt.clone.ok("merge-base", "--is-ancestor", good.commit, bad.commit):
+        what = (f"--good {req.good} and --bad {req.bad} are the same commit ({good.commit[:12]})" if same
+                else f"--good {req.good} is not an ancestor of --bad {req.bad}")
+        alone = [name for name, b in ((req.good, good), (req.bad, bad)) if not kt.clone.has_history(b.commit)]
+        raise NoHistory(what, alone) if alone else UserError(what, "Name a good commit older than the bad one." if same
+                                                             else "git bisect needs the good commit in the bad commit's history.")
     if len(set(req.tests)) < len(req.tests):
         raise DuplicateName("--test", sorted({t for t in req.tests if req.tests.count(t) > 1}))
     check_tests(kt, good, req, settings)

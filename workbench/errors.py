@@ -143,6 +143,20 @@ class BadFragmentLine(UserError):
                          "`# CONFIG_X is not set`), or add the options it depends on to the fragment.")
 
 
+class NoHistory(UserError):
+    """A bisection whose end is a commit with no parent: nothing lies between --good and --bad."""
+
+    def __init__(self, what: str, alone: list[str]) -> None:
+        names = list(dict.fromkeys(alone))
+        super().__init__(f"{what}: {' and '.join(names)} {'has' if len(names) == 1 else 'have'} no history (a single "
+                         "commit with no parent, as every Debian import of `invoke tree --debian X.Y` is), so there "
+                         "are no commits between --good and --bad for git bisect to test",
+                         "Bisect in a kernel tree with the history between them (--tree ~/src/linux: a clone of "
+                         "Linus' or the stable tree), or plant one: clone the import (git clone "
+                         "~/.cache/kernel-workbench/debian.git), commit your changes on top of its tag, and bisect "
+                         "from the tag to your last commit with --tree set to that clone.")
+
+
 class Busy(UserError):
     """What a command would change is held by another run."""
 

@@ -46,6 +46,10 @@ class Git:
         done = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False, quiet=True)
         return done.output.strip() if done.returncode == 0 else None
 
+    def has_history(self, commit: str) -> bool:
+        """Whether `commit` has a parent (a Debian import is one orphan commit per version: none)."""
+        return self.ok("rev-parse", "--verify", "--quiet", f"{commit}^")
+
     def show(self, commit: str, path: str) -> str | None:
         done = self.run("show", f"{commit}:{path}", check=False, quiet=True)
         return done.output if done.returncode == 0 else None

@@ -149,12 +149,14 @@ class Make:
 
 
 def configure(make: Make, config: Config, log: Path | None = None) -> Configured:
-    """Make `.config` from allnoconfig + the fragments, unless it already is exactly that."""
+    """Make `.config` from allnoconfig + the fragments, unless it already is exactly that at this base
+    (the stamp names the base's commit too: the series slot's build directory serves every base)."""
     new = not make.build.exists()
     make.build.mkdir(parents=True, exist_ok=True)
     stamp = make.build / ".workbench-fragment"
     dotconfig = make.build / ".config"
-    if not (dotconfig.exists() and stamp.exists() and stamp.read_text().strip() == config.hash):
+    mark = f"{config.hash} {make.wt.base.commit}"
+    if not (dotconfig.exists() and stamp.exists() and stamp.read_text().strip() == mark):
         frag = make.build / "workbench.fragment"
         frag.write_text(config.text)
         done = make.run(f"KCONFIG_ALLCONFIG={frag}", "allnoconfig", log=log)
@@ -162,7 +164,7 @@ def configure(make: Make, config: Config, log: Path | None = None) -> Configured
             raise UserError(f"could not configure {make.wt.base.name} with {config.name}: `make allnoconfig` failed",
                             "Its output:\n" + "\n".join(done.output.splitlines()[-15:]))
         said = done.output
-        stamp.write_text(config.hash + "\n")
+        stamp.write_text(mark + "\n")
     else:
         said = ""  # configured before (an earlier run): what Kconfig said then is in that run's config log
     try:  # every time: a build directory configured before this check existed is checked too

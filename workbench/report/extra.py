@@ -218,7 +218,7 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
              + [c.cell(i) for i in range(len(columns))] for c in costs]
     marks = dict(words.marks) | {c.text: MIXED for g in grid for c in g.cells if c.mixed}
     return ExtraTable(title=f"{test}: {words.title} (columns: "
-                            + ", ".join(f"{c.id} {c.name}" for c in columns) + ")",
+                            + ", ".join(f"{c.id} {c.title}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
                       note=" ".join(x for x in (words.note, _cost_note(costs, relative), _guests_note(columns, costs))
                                     if x),

@@ -126,6 +126,9 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
         notes.append("git has no user.name/user.email: signed off by the workbench identity")
     fixes, fix_note = fixes_for(kt.clone, study, req.variant, base)
     notes += [fix_note] if fix_note else []
+    if not kt.clone.has_history(base.commit):
+        notes.append(f"{base.name} has no history: checkpatch cannot look up the commits the messages cite "
+                     "(UNKNOWN_COMMIT_ID left out); their form, commit <id> (\"<title>\"), is checked as outside git")
     ctx = {"variant": req.variant, "base": base.name, "kernelversion": kt.kernelversion(base.commit),
            "function": study.function, "file": study.file, "functions": study.functions, "study": study.name,
            "where": f"series of {req.variant} at {base.name}"}

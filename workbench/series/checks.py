@@ -54,9 +54,23 @@ def maintainers(src: Path, patches: list[Path], runner: Runner) -> tuple[list[st
     return to, cc
 
 
-def checkpatch(src: Path, patch: Path, runner: Runner) -> Checkpatch:
+def checkpatch(src: Path, patch: Path, runner: Runner, history: bool = True) -> Checkpatch:
+    """checkpatch.pl --strict on one patch, in the tree. In a tree with no history (a Debian import)
+    checkpatch's git look-ups can only say "unknown" (and then skip the form of a cited commit), so
+    UNKNOWN_COMMIT_ID is left out there, and the form, `commit <id> ("<title>")` (GIT_COMMIT_ID), is
+    checked in a second pass the way checkpatch checks it outside git."""
+    found = _checkpatch(src, patch, runner, [] if history else ["--ignore", "UNKNOWN_COMMIT_ID"])
+    if history:
+        return found
+    form = _checkpatch(src, patch, runner, ["--types", "GIT_COMMIT_ID"], {"GIT_DIR": str(src / ".no-history")})
+    return Checkpatch(patch.name, found.errors + form.errors, found.warnings + form.warnings,
+                      found.checks + form.checks, found.findings + form.findings)
+
+
+def _checkpatch(src: Path, patch: Path, runner: Runner, flags: list[str], env: dict[str, str] | None = None
+                ) -> Checkpatch:
     script = src / "scripts" / "checkpatch.pl"
-    done = runner.run(["perl", str(script), "--strict", "--show-types", str(patch)], cwd=src,
+    done = runner.run(["perl", str(script), "--strict", "--show-types", *flags, str(patch)], cwd=src, env=env,
                       check=False, quiet=True)
     findings = [line for line in done.output.splitlines() if re.match(r"(ERROR|WARNING|CHECK):", line)]
     m = _TOTAL.search(done.output)

@@ -47,7 +47,8 @@ def write_series(kt: KernelTree, wt: Worktree, base: Base, tip: str, fmt_flags: 
         files = sorted(outdir.glob("*.patch"))
     cover = next(f for f in files if "0000-cover-letter" in f.name)
     cover.write_text(fill_cover(cover.read_text(), letter, kt, base, tip))
-    checks = [checkpatch(wt.src, f, runner) for f in files if f != cover]
+    history = kt.clone.has_history(base.commit)
+    checks = [checkpatch(wt.src, f, runner, history) for f in files if f != cover]
     return outdir, files, checks
 
 
