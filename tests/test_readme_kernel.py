@@ -105,6 +105,8 @@ def test_every_readme_command_runs_as_written(tmp_path):
         assert done.returncode == 0, f"{command} exited {done.returncode}:\n{said[-3000:]}"
         if command.startswith("invoke shell"):
             assert "cow said 0" in done.stdout and re.search(r"^\d+\.\d+\.\d+", done.stdout, re.MULTILINE), said[-2000:]
+            failed = run(command, env, "true\nexit 5\n")
+            assert failed.returncode == 5, f"{command} with `exit 5` piped exited {failed.returncode}"
         if command == "invoke lab up":
             env["WORKBENCH_LAVA_TOKEN"] = (lab_state / "token").read_text().strip()
     if not lab_was_up:

@@ -25,6 +25,11 @@ def test_the_guest_is_interactive_with_the_wrapper_as_its_shell(tmp_path):
     assert "--debug" in gdb and "--disable-kvm" not in gdb
 
 
+def test_piped_commands_boot_as_an_exec_script_whose_exit_code_vng_hands_back():
+    argv = shell.shell_argv("vng", Path("/x"), VmSettings(), "tcg", Path("/o"), Path("/s/guest-shell"), scripted=True)
+    assert argv[argv.index("--exec") + 1] == "/s/guest-shell" and "--shell" not in argv
+
+
 def test_the_wrapper_runs_shell_sh_with_the_cells_guest_settings(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "done").write_text("done\n")  # the last session's

@@ -74,7 +74,8 @@ def shell(req: ShellRequest, settings: Settings, say: Say) -> int:
     booted = prepare(req, settings, say)
     vng = vng_mod.vng_path()
     wrapper = write_wrapper(booted.folder, settings.kbuild_dir / SCRIPT, booted.testdir, settings.vm, req.commands)
-    argv = shell_argv(vng, booted.image, settings.vm, booted.accel, booted.folder / "out", wrapper, req.gdb)
+    argv = shell_argv(vng, booted.image, settings.vm, booted.accel, booted.folder / "out", wrapper, req.gdb,
+                      scripted=req.commands is not None)
     say(f"booting {booted.label} ({booted.accel}); "
         + ("the given commands run, then the guest ends" if req.commands is not None
            else "`exit` or Ctrl-D in the guest ends it"))
@@ -166,10 +167,12 @@ def write_wrapper(folder: Path, script: Path, testdir: Path, vm: VmSettings, com
 
 
 def shell_argv(vng: str, image: Path, vm: VmSettings, accel: str, rwdir: Path, wrapper: Path,
-               gdb: bool = False) -> list[str]:
-    """vng as a cell runs it, but interactive: the wrapper as the guest's shell, no --exec."""
+               gdb: bool = False, scripted: bool = False) -> list[str]:
+    """vng as a cell runs it, but interactive: the wrapper as the guest's shell, no --exec. Piped
+    commands (`scripted`) run as --exec instead: virtme-ng hands an --exec script's exit code back
+    through its own serial port and ends with it, where a --shell session always ends with 0."""
     argv = [vng, "--run", str(image), "--force-9p", "--memory", vm.memory, "--cpus", str(vm.cpus),
-            "--rwdir", str(rwdir), "--append", vm.append, "--shell", str(wrapper)]
+            "--rwdir", str(rwdir), "--append", vm.append, "--exec" if scripted else "--shell", str(wrapper)]
     if accel == "tcg":
         argv.append("--disable-kvm")
     return argv + (["--debug"] if gdb else [])
