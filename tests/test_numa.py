@@ -22,11 +22,6 @@ from workbench.shell import shell_argv
 TWO = VmSettings(numa="2x2G")
 
 
-@pytest.fixture(autouse=True)
-def _no_numa_variable(monkeypatch):
-    monkeypatch.delenv("INVOKE_WORKBENCH_VM_NUMA", raising=False)
-
-
 def test_nodes_x_size_gives_each_node_its_memory_and_a_range_of_the_vcpus():
     two = numa.parse("2x2G", "4G", 2, "w", "f")
     assert two is not None and two.spec == "2x2G"
