@@ -132,3 +132,15 @@ def test_the_numa_fragment_brings_numa_its_acpi_detection_migration_and_balancin
     for option in ("CONFIG_NUMA=y", "CONFIG_X86_64_ACPI_NUMA=y", "CONFIG_MIGRATION=y", "CONFIG_NUMA_BALANCING=y"):
         assert option in text.splitlines()
     assert config.name == "minimal+numa"
+
+
+def test_a_report_of_a_numa_run_says_its_nodes_and_a_run_without_says_nothing_new():
+    from workbench.records import Run, RunKind
+    from workbench.report.common import header_line
+
+    run = Run(dir=Path("/r/20261205-100000-v6.12"), kind=RunKind.MATRIX, base="v6.12", commit="c", kernelversion="6.12",
+              study="mapcount", tests=["mm:migration"], variants=["base"], command="x", executor="vng (tcg)",
+              vm=TWO.to_mapping())
+    assert "executor: vng (tcg); NUMA nodes 2x2G; run " in header_line(run)
+    plain = dataclasses.replace(run, vm=VmSettings().to_mapping())
+    assert "NUMA" not in header_line(plain) and "executor: vng (tcg); run " in header_line(plain)
