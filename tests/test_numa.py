@@ -144,3 +144,9 @@ def test_a_report_of_a_numa_run_says_its_nodes_and_a_run_without_says_nothing_ne
     assert "executor: vng (tcg); NUMA nodes 2x2G; run " in header_line(run)
     plain = dataclasses.replace(run, vm=VmSettings().to_mapping())
     assert "NUMA" not in header_line(plain) and "executor: vng (tcg); run " in header_line(plain)
+
+
+def test_a_numa_guest_with_a_kernel_without_numa_is_said():
+    assert "this kernel has no CONFIG_NUMA: it sees one node" in numa.kernel_lacks(TWO, "CONFIG_MMU=y\n")
+    assert numa.kernel_lacks(TWO, "CONFIG_MMU=y\nCONFIG_NUMA=y\n") == ""
+    assert numa.kernel_lacks(VmSettings(), "CONFIG_MMU=y\n") == ""

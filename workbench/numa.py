@@ -140,3 +140,13 @@ def machine(vm: VmSettings, name: str) -> dict[str, str]:
     """The machine type, for an executor's identity when the guest has NUMA nodes (virtme-ng's
     `--numa` turns its microvm machine off); without NUMA, nothing: the identity hashes as before."""
     return {"machine": name} if vm.numa else {}
+
+
+def kernel_lacks(vm: VmSettings, dotconfig: str) -> str:
+    """What to say when the guest has nodes and the config's kernel cannot see them (its guests see
+    one node and the NUMA tests skip): a note, not a refusal, since a NUMA kernel beside one without
+    on the same guest is a comparison one may want."""
+    if not vm.numa or "CONFIG_NUMA=y" in dotconfig.splitlines():
+        return ""
+    return (f"the guest has NUMA nodes ({vm.numa}) but this kernel has no CONFIG_NUMA: it sees one node "
+            "(add the numa fragment, e.g. --configs minimal+numa)")
