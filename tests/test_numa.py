@@ -150,3 +150,13 @@ def test_a_numa_guest_with_a_kernel_without_numa_is_said():
     assert "this kernel has no CONFIG_NUMA: it sees one node" in numa.kernel_lacks(TWO, "CONFIG_MMU=y\n")
     assert numa.kernel_lacks(TWO, "CONFIG_MMU=y\nCONFIG_NUMA=y\n") == ""
     assert numa.kernel_lacks(VmSettings(), "CONFIG_MMU=y\n") == ""
+
+
+def test_a_lab_cell_with_numa_names_its_machine_and_one_without_hashes_as_before(tmp_path):
+    from workbench.guest.lava import LavaExecutor
+
+    lab = LabSettings(name="fake", url="http://127.0.0.1:9/", token_env="T")
+    plain = LavaExecutor(Settings(cache=tmp_path, lab="fake", labs={"fake": lab}), lab, Runner()).identity()
+    assert "machine" not in plain
+    two = LavaExecutor(Settings(cache=tmp_path, lab="fake", labs={"fake": lab}, vm=TWO), lab, Runner()).identity()
+    assert two == plain | {"machine": "q35"}
