@@ -28,8 +28,7 @@ def test_nodes_x_size_gives_each_node_its_memory_and_a_range_of_the_vcpus():
     assert [(n.memory, n.cpus) for n in two.nodes] == [("2G", "0"), ("2G", "1")]
     four = numa.parse(" 2X2048m ", "4096", 4, "w", "f")
     assert four is not None and [(n.memory, n.cpus) for n in four.nodes] == [("2048M", "0-1"), ("2048M", "2-3")]
-    three = numa.parse("2x1G", "2G", 3, "w", "f")
-    assert three is not None and [n.cpus for n in three.nodes] == ["0", "1-2"]
+    assert four.smp == "-smp 4,sockets=2" and two.smp == "-smp 2,sockets=2"
     one = numa.parse("1x4G", "4G", 2, "w", "f")
     assert one is not None and one.kernel_args() == [] and two.kernel_args() == ["numa_balancing=enable"]
     assert all(numa.parse(off, "4G", 2, "w", "f") is None for off in ("", None, "none", " off "))
@@ -52,7 +51,8 @@ def test_the_setting_is_kept_as_its_spec_and_comes_back_from_the_runs_settings()
     ({}, "2x1G", ("wants nodes whose memory adds up to vm.memory, 4G (QEMU gives a guest with NUMA nodes no memory "
                  "outside them), e.g. 2x2G, not '2x1G'")),
     ({"memory": "3G"}, "2x2G", "e.g. 2x1536M"),
-    ({"cpus": 1, "memory": "4G"}, "2x2G", "wants at most one node per vCPU (vm.cpus is 1; each node needs a vCPU"),
+    ({"cpus": 1, "memory": "4G"}, "2x2G", "wants as many vCPUs on each node (vm.cpus is 1; each node is a socket"),
+    ({"cpus": 3, "memory": "4G"}, "2x2G", "wants as many vCPUs on each node (vm.cpus is 3;"),
 ])
 def test_a_bad_topology_is_one_paragraph_naming_where_it_came_from(vm, flag, wants):
     with pytest.raises(BadSetting) as err:
@@ -64,7 +64,7 @@ def test_a_bad_topology_is_one_paragraph_naming_where_it_came_from(vm, flag, wan
 def test_too_many_nodes_for_the_vcpus_says_how_many_vcpus_it_needs():
     with pytest.raises(BadSetting) as err:
         Settings.from_mapping({"vm": {"memory": "4G"}}, numa="4x1G")
-    assert "vm.cpus is 2" in str(err.value) and err.value.hint.endswith("Or raise vm.cpus to 4.")
+    assert "vm.cpus is 2" in str(err.value) and err.value.hint.endswith("Or set vm.cpus to a multiple of 4.")
 
 
 def test_the_variable_is_named_when_the_topology_comes_from_the_environment(monkeypatch):
@@ -77,10 +77,11 @@ def test_the_variable_is_named_when_the_topology_comes_from_the_environment(monk
 def test_virtme_ng_gets_one_numa_option_per_node_and_numa_balancing_on_the_command_line():
     argv = vng_argv("vng", Path("/x"), TWO, "tcg", Path("/rw"), "c")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--numa"] == ["2G,cpus=0", "2G,cpus=1"]
+    assert argv[argv.index("--qemu-opts") + 1] == "-smp 2,sockets=2"
     assert argv[argv.index("--memory") + 1] == "4G" and argv[argv.index("--cpus") + 1] == "2"
     assert argv[argv.index("--append") + 1] == "oops=panic panic=-1 numa_balancing=enable"
     plain = vng_argv("vng", Path("/x"), VmSettings(), "tcg", Path("/rw"), "c")
-    assert "--numa" not in plain and plain[plain.index("--append") + 1] == "oops=panic panic=-1"
+    assert "--numa" not in plain and "--qemu-opts" not in plain and plain[plain.index("--append") + 1] == "oops=panic panic=-1"
     shell = shell_argv("vng", Path("/x"), TWO, "tcg", Path("/o"), Path("/w"))
     assert shell.count("--numa") == 2 and shell[shell.index("--append") + 1].endswith("numa_balancing=enable")
 
@@ -88,7 +89,7 @@ def test_virtme_ng_gets_one_numa_option_per_node_and_numa_balancing_on_the_comma
 def test_a_lava_job_gets_the_same_nodes_as_qemu_options():
     lab = LabSettings(name="fake", url="http://127.0.0.1:9/", token_env="T")
     assert jobdef.qemu_options(lab, TWO) == [
-        "-machine q35", "-cpu max", "-accel tcg", "-smp 2",
+        "-machine q35", "-cpu max", "-accel tcg", "-smp 2", "-smp 2,sockets=2",
         "-object memory-backend-ram,id=mem0,size=2G", "-numa node,nodeid=0,cpus=0,memdev=mem0",
         "-object memory-backend-ram,id=mem1,size=2G", "-numa node,nodeid=1,cpus=1,memdev=mem1", "-no-reboot"]
     assert jobdef.append(TWO) == "console=ttyS0,115200 printk.time=1 oops=panic panic=-1 numa_balancing=enable"

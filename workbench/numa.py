@@ -5,9 +5,10 @@ LAVA job's QEMU and on the kernel command line, so the executors never hold copi
 T). Empty (the default) is a guest without NUMA, as before: no option, no identity field. The
 nodes' memory must add up to `vm.memory` (QEMU gives a guest with memory nodes no memory outside
 them, and virtme-ng passes `--memory` on as QEMU's `-m` beside them), and each node gets vCPUs of
-its own (`vm.cpus` split into ranges in order: 2 nodes of 2 vCPUs are cpus 0 and 1), so a topology
-with more nodes than vCPUs is refused: a node without a CPU runs no task there, and NUMA
-balancing's hinting faults need a task on each node to move a page. A guest with more than one node
+its own (`vm.cpus` split into equal ranges in order: 2 nodes of 2 vCPUs are cpus 0 and 1), each
+node a socket of QEMU's (`-smp N,sockets=NODES`), so vm.cpus must be a multiple of the node count:
+a node without a CPU runs no task there (NUMA balancing's hinting faults need a task on each node
+to move a page), and CPUs of two nodes in one socket make the kernel WARN at boot. A guest with more than one node
 boots with `numa_balancing=enable`, which the kernel takes only with `CONFIG_NUMA_BALANCING`
 (`kbuild/numa.config`; without it the word is handed to init and changes nothing).
 
@@ -60,16 +61,25 @@ class Topology:
     nodes: tuple[Node, ...]
 
     @property
+    def smp(self) -> str:
+        """QEMU's -smp with a socket per node: with QEMU's default (all vCPUs cores of one socket, one
+        last-level cache) a kernel whose CPUs sit on two nodes WARNs in topology_sane() at boot
+        ("llc-sibling CPU #0 is not on the same node"), which reads as a crash. QEMU merges it with
+        the -smp N before it."""
+        return f"-smp {self.nodes[-1].last_cpu + 1},sockets={len(self.nodes)}"
+
+    @property
     def spec(self) -> str:
         return f"{len(self.nodes)}x{self.nodes[0].memory}"
 
     def vng_args(self) -> list[str]:
         """virtme-ng's options: `--numa MEM,cpus=FIRST-LAST` per node."""
-        return [arg for node in self.nodes for arg in ("--numa", f"{node.memory},cpus={node.cpus}")]
+        return [arg for node in self.nodes for arg in ("--numa", f"{node.memory},cpus={node.cpus}")] + [
+            "--qemu-opts", self.smp]
 
     def qemu_options(self) -> list[str]:
         """QEMU's options for the same nodes (a LAVA job's `extra_options`: one option and its value each)."""
-        return [option for i, node in enumerate(self.nodes) for option in (
+        return [self.smp] + [option for i, node in enumerate(self.nodes) for option in (
             f"-object memory-backend-ram,id=mem{i},size={node.memory}",
             f"-numa node,nodeid={i},cpus={node.cpus},memdev=mem{i}")]
 
@@ -102,9 +112,10 @@ def parse(text: object, memory: str, cpus: int, what: str, fix: str) -> Topology
         raise BadSetting(what, text, f"nodes whose memory adds up to vm.memory, {memory} (QEMU gives a guest with "
                          f"NUMA nodes no memory outside them)" + (f", e.g. {count}x{fits}" if fits else ""),
                          fix + " Or change vm.memory.")
-    if count > cpus:
-        raise BadSetting(what, text, f"at most one node per vCPU (vm.cpus is {cpus}; each node needs a vCPU of its "
-                         f"own to run tasks on it)", fix + f" Or raise vm.cpus to {count}.")
+    if count > cpus or cpus % count:
+        raise BadSetting(what, text, f"as many vCPUs on each node (vm.cpus is {cpus}; each node is a socket of its "
+                         f"own, with at least one vCPU to run tasks on it)",
+                         fix + f" Or set vm.cpus to a multiple of {count}.")
     nodes = tuple(Node(size, i * cpus // count, (i + 1) * cpus // count - 1) for i in range(count))
     return Topology(nodes)
 
