@@ -114,7 +114,8 @@ def test_without_numa_a_cell_hashes_as_before_and_with_it_the_topology_and_machi
     assert VmSettings().identity() == BEFORE_VM
     assert cell_identity(dataclasses.replace(INPUTS, vm=VmSettings().identity())) == "a6915d193e3ef679323b"
     with_numa = TWO.identity()
-    assert with_numa == BEFORE_VM | {"numa": "2x2G"}
+    assert with_numa == BEFORE_VM | {"numa": "2x2G", "numa_qemu": " ".join(jobdef.qemu_options(
+        LabSettings(name="x", url="http://a/", token_env="T", accel="kvm"), TWO)[2:-1])}
     assert cell_identity(dataclasses.replace(INPUTS, vm=with_numa)) != "a6915d193e3ef679323b"
     assert cell_identity(dataclasses.replace(INPUTS, vm=VmSettings(numa="1x4G").identity())) != cell_identity(
         dataclasses.replace(INPUTS, vm=with_numa))

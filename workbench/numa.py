@@ -131,6 +131,13 @@ def topology(vm: VmSettings) -> Topology | None:
     return parse(vm.numa, vm.memory, vm.cpus, "vm.numa", "Fix vm.numa.")
 
 
+def identity(vm: VmSettings) -> dict[str, str]:
+    """The topology in a cell's identity, as QEMU is told it (so a change to how the nodes are said,
+    such as their sockets, is another cell); nothing without NUMA: the identity hashes as before."""
+    found = topology(vm)
+    return {"numa": vm.numa, "numa_qemu": " ".join(found.qemu_options())} if found else {}
+
+
 def vng_args(vm: VmSettings) -> list[str]:
     found = topology(vm)
     return found.vng_args() if found else []

@@ -80,7 +80,7 @@ class VmSettings:
         """What of the VM settings can change a result (the accelerator is the executor's); the NUMA
         topology only when there is one, so a cell without it hashes as before it existed."""
         return {"memory": self.memory, "cpus": self.cpus, "zram": self.zram, "thp": self.thp,
-                "hugetlb_2m": self.hugetlb_2m, "append": self.append} | ({"numa": self.numa} if self.numa else {})
+                "hugetlb_2m": self.hugetlb_2m, "append": self.append} | numa_mod.identity(self)
 
     def to_mapping(self) -> dict[str, Any]:
         d = asdict(self)
