@@ -28,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 TREE = "kernel git tree (default from invoke.yaml, else the Debian import)"
 STUDY = "study name under templates/, or a study directory"
 VERBOSE = "echo every external command (they are always in the run's commands.log)"
-NUMA = ("the guest's NUMA nodes, NODESxSIZE (2x2G: 2 nodes of 2G, adding up to vm.memory, a vCPU each at least); "
+NUMA = ("the guest's NUMA nodes, NODESxSIZE (2x2G: 2 nodes of 2G, adding up to vm.memory; vm.cpus a multiple of 2); "
         "default from invoke.yaml's vm.numa, none; build with a config that has NUMA, e.g. minimal+numa")
 LAB = "boot and test the cells on this LAVA lab (a name under `labs` in invoke.yaml, e.g. local) instead of this host"
 
