@@ -28,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 TREE = "kernel git tree (default from invoke.yaml, else the Debian import)"
 STUDY = "study name under templates/, or a study directory"
 VERBOSE = "echo every external command (they are always in the run's commands.log)"
+NUMA = ("the guest's NUMA nodes, NODESxSIZE (2x2G: 2 nodes of 2G, adding up to vm.memory; vm.cpus a multiple of 2); "
+        "default from invoke.yaml's vm.numa, none; build with a config that has NUMA, e.g. minimal+numa")
 LAB = "boot and test the cells on this LAVA lab (a name under `labs` in invoke.yaml, e.g. local) instead of this host"
 
 
@@ -134,11 +136,11 @@ def check_variants(c, base, variants=None, tree=None, study=None, verbose=False)
 def _cells(c: Context, kind: RunKind, base: str, variants: str | None, tests: str | None, repeat: Any,
            tree: str | None, study: str | None, timeout: Any, overlap: str | None, configs: str | None,
            verbose: bool, no_reuse: bool = False, lab: str | None = None, guests: str | None = None,
-           mutants: Any = None) -> Any:
+           mutants: Any = None, numa: str | None = None) -> Any:
     from workbench import matrix
 
     overrides = {"configs": configs, "study": study, "timeout": _float(timeout, "--timeout"), "overlap": overlap,
-                 "guests": guests, "lab": lab}  # the flags that set a setting: Settings takes them, the run's command shows them
+                 "guests": guests, "lab": lab, "numa": numa}  # the flags that set a setting: Settings takes them, the run's command shows them
     settings = _settings(c, **overrides, verbose=verbose or None)
     req = matrix.MatrixRequest(base=base, variants=_list(variants), tests=_list(tests),
                                repeat=_int(1 if repeat is None else repeat, "--repeat", 1), kind=kind, tree=tree,
@@ -168,6 +170,7 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
                         "(e.g. minimal,minimal+debug: one column group per config)",
              "guests": "how many cells boot at once on this host: auto (default: by cores, memory and KVM or TCG; "
                        "see the README) or a number",
+             "numa": NUMA,
              "verbose": VERBOSE, "lab": LAB,
              "no-reuse": "boot a variant whose kernel is the base's, byte for byte, instead of reusing the base's cell"}
 
@@ -175,12 +178,12 @@ CELL_HELP = {"base": "tag, branch or commit to build on (e.g. v6.5)",
 @task(help={**CELL_HELP, "variant": "the variant (or base), or NAME=PATCH|MBOX|REF: a change you bring"})
 @_edge
 def run(c, base, variant="base", tests=None, tree=None, repeat=None, study=None, timeout=None, overlap=None,
-        configs=None, verbose=False, no_reuse=False, lab=None, guests=None):
+        configs=None, verbose=False, no_reuse=False, lab=None, guests=None, numa=None):
     """Build, boot and test one cell (BASE x VARIANT x TESTS); prints each case and the timings."""
     from workbench import report
 
     result, _ = _cells(c, RunKind.RUN, base, variant, tests, repeat, tree, study, timeout, overlap, configs, verbose,
-                       no_reuse, lab, guests)
+                       no_reuse, lab, guests, numa=numa)
     print(report.cases_text(result))
     _say(f"results: {result.dir}")
 
@@ -209,7 +212,7 @@ def main(c, base="v6.12", tests=None):
 @_edge
 def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="terminal", study=None, timeout=None,
            overlap=None, configs=None, verbose=False, color="auto", all=False, no_reuse=False, lab=None, guests=None,
-           mutants=None):
+           mutants=None, numa=None):
     """Build, boot and test base and every variant at BASE; print the pass/skip/fail table."""
     from workbench import report
 
@@ -217,7 +220,7 @@ def matrix(c, base, variants=None, tests=None, repeat=None, tree=None, format="t
     if format not in report.FORMATS:
         raise errors.UserError(f"unknown report format {format!r}", f"Use one of: {', '.join(report.FORMATS)}.")
     run_, settings = _cells(c, RunKind.MATRIX, base, variants, tests, repeat, tree, study, timeout, overlap, configs,
-                            verbose, no_reuse, lab, guests, mutants)
+                            verbose, no_reuse, lab, guests, mutants, numa)
     print(report.render(run_, format, settings.templates_dir, color=colored, every=all))
     _say(f"results: {run_.dir}")
 
@@ -345,16 +348,17 @@ def reply(c, to, run=None, msgid=None, output=None):
                       "information, e.g. minimal+gdb",
             "tests": "the test binaries put on the guest's PATH (default from invoke.yaml: cow,probe)",
             "gdb": "boot with virtme-ng's --debug: QEMU's gdb server on localhost:1234 (attach with `vng --gdb`)",
-            "tree": TREE, "study": STUDY, "verbose": VERBOSE})
+            "tree": TREE, "study": STUDY, "verbose": VERBOSE, "numa": NUMA})
 @_edge
-def shell(c, base, variant="base", config=None, tests=None, gdb=False, tree=None, study=None, verbose=False):
+def shell(c, base, variant="base", config=None, tests=None, gdb=False, tree=None, study=None, verbose=False,
+          numa=None):
     """Boot a column's kernel in the guest a cell gets (swap on zram, THP, hugetlb, the tests on the PATH): a shell."""
     from workbench import shell as wshell
 
     commands = None if sys.stdin.isatty() else sys.stdin.read()  # piped commands run in the guest, then it ends
     req = wshell.ShellRequest(base=base, variant=variant, config=config, tests=_list(tests), tree=tree, gdb=gdb,
                               commands=commands)
-    code = wshell.shell(req, _settings(c, study=study, verbose=verbose or None), _say)
+    code = wshell.shell(req, _settings(c, study=study, verbose=verbose or None, numa=numa), _say)
     if code:
         raise Exit(f"the guest ended with exit code {code}", code=code)
 

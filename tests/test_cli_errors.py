@@ -39,6 +39,10 @@ CASES = [
     (["run", "--base", "v6.12", "--timeout", "abc"], "--timeout wants a number of seconds over 0, not 'abc'"),
     (["run", "--base", "v6.12", "--timeout", "-5"], "--timeout wants a number of seconds over 0, not '-5'"),
     (["matrix", "--base", "v9.99"], "unknown tag or ref 'v9.99'"),
+    (["matrix", "--base", "v6.12", "--numa", "2x1G"], ("`vm.numa` (invoke.yaml or --numa) wants nodes whose memory "
+                                                       "adds up to vm.memory, 4G")),
+    (["run", "--base", "v6.12", "--numa", "4x1G"], "wants as many vCPUs on each node (vm.cpus is 2"),
+    (["shell", "--base", "v6.12", "--numa", "two"], "wants NODESxSIZE, e.g. 2x2G"),
     (["matrix", "--base", "v6.12", "--configs", "minimal+nope"], "no config fragment 'nope'"),
     (["clean", "--keep-runs", "abc"], "--keep-runs wants a whole number of at least 0, not 'abc'"),
     (["series", "--base", "v6.12", "--variant", "base"], "`base` is the unchanged tree: there is nothing to send"),

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import numa as numa_mod
 from .errors import BadSetting, DuplicateName, UnknownKey, UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,11 +74,13 @@ class VmSettings:
     timeout: float = 900
     test_timeout: float = 600
     append: str = "oops=panic panic=-1"
+    numa: str = ""  # NODESxSIZE (2x2G), '': no NUMA (workbench/numa.py)
 
     def identity(self) -> dict[str, Any]:
-        """What of the VM settings can change a result (the accelerator is the executor's)."""
+        """What of the VM settings can change a result (the accelerator is the executor's); the NUMA
+        topology only when there is one, so a cell without it hashes as before it existed."""
         return {"memory": self.memory, "cpus": self.cpus, "zram": self.zram, "thp": self.thp,
-                "hugetlb_2m": self.hugetlb_2m, "append": self.append}
+                "hugetlb_2m": self.hugetlb_2m, "append": self.append} | numa_mod.identity(self)
 
     def to_mapping(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,7 +99,9 @@ class VmSettings:
                   zram=size(vm, "zram"), thp=str(vm["thp"]),
                   hugetlb_2m=_number(int, vm, "hugetlb_2m", 0, "vm."), accel=accel,
                   timeout=_number(float, vm, "timeout", 0, "vm.", flag="--timeout"),
-                  test_timeout=_number(float, vm, "test_timeout", 0, "vm."), append=str(vm["append"]))
+                  test_timeout=_number(float, vm, "test_timeout", 0, "vm."), append=str(vm["append"]),
+                  numa=numa_mod.spec(vm["numa"], size(vm, "memory"), _number(int, vm, "cpus", 1, "vm."),
+                                     where("vm.numa", "--numa"), fix_of("vm.numa", "--numa")))
         if out.thp not in ("always", "madvise", "never"):
             raise BadSetting(where("vm.thp"), out.thp, "always, madvise or never", fix_of("vm.thp"))
         return out
@@ -287,7 +292,8 @@ class Settings:
         for key, value in overrides.items():
             if value is not None:
                 merged[key] = value
-        vm = VmSettings.from_mapping(dict(raw.get("vm") or {}))
+        vm = VmSettings.from_mapping(dict(raw.get("vm") or {}) | ({"numa": overrides["numa"]}
+                                                                  if overrides.get("numa") is not None else {}))
         if overrides.get("timeout") is not None:
             vm = VmSettings(**{**asdict(vm), "timeout": _number(float, overrides, "timeout", 0, flag="--timeout")})
         for key in ("tests", "configs"):

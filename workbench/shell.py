@@ -171,8 +171,8 @@ def shell_argv(vng: str, image: Path, vm: VmSettings, accel: str, rwdir: Path, w
     """vng as a cell runs it, but interactive: the wrapper as the guest's shell, no --exec. Piped
     commands (`scripted`) run as --exec instead: virtme-ng hands an --exec script's exit code back
     through its own serial port and ends with it, where a --shell session always ends with 0."""
-    argv = [vng, "--run", str(image), "--force-9p", "--memory", vm.memory, "--cpus", str(vm.cpus),
-            "--rwdir", str(rwdir), "--append", vm.append, "--exec" if scripted else "--shell", str(wrapper)]
+    argv = [vng, "--run", str(image), "--force-9p", *vng_mod.guest_args(vm), "--rwdir", str(rwdir),
+            "--exec" if scripted else "--shell", str(wrapper)]
     if accel == "tcg":
         argv.append("--disable-kvm")
     return argv + (["--debug"] if gdb else [])

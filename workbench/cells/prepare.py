@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import numa
 from ..coverage import profile as coverage
 from ..errors import UserError
 from ..guest import script
@@ -148,6 +149,8 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         configured[config.name] = done = kbuild.configure(make, config, log)
         for line in done.unmet if log_dir else ():
             say(f"config {config.name}: the base could not honour {line}")
+        if log_dir and (lacks := numa.kernel_lacks(settings.vm, (make.build / ".config").read_text())):
+            say(f"config {config.name}: {lacks}")
         for label, text in config.own + kbuild.axis(config):
             unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
             if unmet:

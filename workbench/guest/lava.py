@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .. import numa
 from ..errors import InfraError
 from ..lab import jobdef, joblog
 from ..lab.api import LOOPBACK, Client, Job, local_token
@@ -97,7 +98,8 @@ class LavaExecutor:
     def identity(self) -> dict[str, str]:
         return {"executor": self.name, "lab": self.lab.name, "device_type": self.lab.device_type,
                 "accel": self.lab.accel, "job": jobdef.digest(self.settings.templates_dir),
-                "kernel_args": jobdef.CONSOLE, "image": initramfs.digest()}
+                "kernel_args": jobdef.CONSOLE, "image": initramfs.digest(),
+                **numa.machine(self.settings.vm, jobdef.MACHINE)}
 
     def describe(self) -> str:
         return f"lab {self.lab.name} ({self.lab.device_type})"

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import numa
 from ..errors import MissingTool
 from ..proc import Runner, Say, Spawned, alive
 from ..settings import Overlap, Settings, VmSettings
@@ -46,9 +47,21 @@ def vng_env(vng: str) -> dict[str, str]:
     return {"PATH": f"{Path(vng).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
 
+def guest_args(vm: VmSettings) -> list[str]:
+    """The guest's machine as virtme-ng takes it (a cell's boot and `invoke shell` alike): memory,
+    vCPUs, NUMA nodes, the kernel command line."""
+    return ["--memory", vm.memory, "--cpus", str(vm.cpus), *numa.vng_args(vm), "--append", numa.append(vm)]
+
+
+def machine(accel: str) -> str:
+    """QEMU's machine type under virtme-ng 1.42 as the workbench runs it: `-machine q35` under TCG
+    (virtme's x86_64 arguments), QEMU's default `pc` with KVM; never microvm, which virtme-ng picks
+    only with virtio-fs (the workbench forces 9p) and never with `--numa`."""
+    return "q35" if accel == "tcg" else "pc"
+
+
 def vng_argv(vng: str, image: Path, vm: VmSettings, accel: str, rwdir: Path, command: str) -> list[str]:
-    argv = [vng, "--run", str(image), "--force-9p", "--verbose", "--memory", vm.memory, "--cpus", str(vm.cpus),
-            "--rwdir", str(rwdir), "--append", vm.append]
+    argv = [vng, "--run", str(image), "--force-9p", "--verbose", *guest_args(vm), "--rwdir", str(rwdir)]
     if accel == "tcg":
         argv.append("--disable-kvm")
     return argv + ["--exec", command]
@@ -90,7 +103,8 @@ class VngExecutor:
 
     def identity(self) -> dict[str, str]:
         assert self.accel is not None, "prepare() first"
-        return {"executor": self.name, "accel": self.accel, "qemu": accel_mod.qemu_version(self.runner)}
+        return {"executor": self.name, "accel": self.accel, "qemu": accel_mod.qemu_version(self.runner),
+                **numa.machine(self.settings.vm, machine(self.accel))}
 
     def describe(self) -> str:
         return f"{self.name} ({self.accel or '?'})"

@@ -10,7 +10,8 @@ The job's context comes from the workbench's VM settings, so a lab guest gets wh
 gets (LAVA's qemu device type would give 512 MiB, one CPU and `qemu64`): memory in MiB, the CPU
 count, `-machine q35 -cpu max -accel tcg` (what virtme-ng uses under TCG) or, on a KVM lab, the
 device template's `-cpu host -enable-kvm`; the kernel command line is
-`console=ttyS0,115200` followed by `vm.append` (`oops=panic panic=-1`). The cell id, base,
+`console=ttyS0,115200` followed by `vm.append` (`oops=panic panic=-1`). A NUMA guest (`vm.numa`)
+gets its nodes as QEMU options and `numa_balancing=enable`, from workbench/numa.py as virtme-ng does. The cell id, base,
 variant, commit and config hash go into the job's metadata.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import jinja2
 
+from .. import numa
 from ..errors import UserError
 from ..guest import console
 from ..settings import LabSettings, VmSettings
@@ -30,6 +32,7 @@ TEMPLATE = "lava/qemu.yaml.j2"
 # printk.time=1: every kernel line on the console starts with its time stamp, so a kernel message
 # that lands inside a line the guest script is still sending can be taken out again (joblog.py)
 CONSOLE = "console=ttyS0,115200 printk.time=1"
+MACHINE = "q35"
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,14 @@ def memory_mib(memory: str) -> int:
 
 def qemu_options(lab: LabSettings, vm: VmSettings) -> list[str]:
     accel = ["-cpu max", "-accel tcg"] if lab.accel == "tcg" else []
-    return ["-machine q35", *accel, f"-smp {vm.cpus}", "-no-reboot"]
+    return [f"-machine {MACHINE}", *accel, f"-smp {vm.cpus}", *numa.qemu_options(vm), "-no-reboot"]
 
 
 def append(vm: VmSettings) -> str:
     if '"' in vm.append:
         raise UserError(f"vm.append {vm.append!r} has a double quote, which a LAVA job's kernel argument cannot hold",
                         "Remove the quotes from vm.append in invoke.yaml.")
-    return f"{CONSOLE} {vm.append}".strip()
+    return f"{CONSOLE} {numa.append(vm)}".strip()
 
 
 def timeouts(lab: LabSettings, vm: VmSettings) -> dict[str, int]:

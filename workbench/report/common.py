@@ -24,8 +24,10 @@ def header_line(run: Run) -> str:
     n = max((c.repeat for c in run.cells), default=0) + 1
     state = "" if run.state.value == "finished" else f" [{run.state.value.upper()}]"
     configs = f"; configs: {', '.join(run.configs)}" if len(run.configs) > 1 else ""
+    numa = f"; NUMA nodes {run.vm['numa']}" if run.vm.get("numa") else ""
     return (f"{run.study} at {run.base} (Linux {run.kernelversion or '?'}); tests: {', '.join(run.tests)}; "
-            f"executor: {executor_of(run)}{configs}" + (f"; {n} repeats" if n > 1 else "") + f"; run {run.id}{state}")
+            f"executor: {executor_of(run)}{numa}{configs}" + (f"; {n} repeats" if n > 1 else "")
+            + f"; run {run.id}{state}")
 
 
 def legend(m: Matrix) -> list[str]:
