@@ -133,7 +133,7 @@ def test_equivalent_and_uncompiled_mutants_are_listed_and_not_scored(tmp_path):
         run.add(replace(cell("m.cc", [], r), status=Status.BUILD_FAILED, reason="the kernel did not build: error"))
     a = show.analysis_of(run)
     assert a is not None and [j.state for j in a.judged] == [kills.EQUIVALENT, kills.NOT_COMPILED, kills.KILLED]
-    assert a.suites == {"cow": (1, 1), "probe": (0, 1)}
+    assert a.suites == {"cow": (1, 1), "probe": (0, 0)}  # the base ran no probe here: no score
     doc = json.loads(report.render(run, "json"))
     assert doc["mutants"]["scores"]["cow"] == {"killed": 1, "judged": 1}
     assert "## Mutants" in report.render(run, "markdown") and "m:eq" in report.render(run, "text")
@@ -203,3 +203,18 @@ def test_survivors_say_whether_the_coverage_config_saw_their_site_reached(tmp_pa
     base.coverage = Coverage(spots=[spot], tests={"cow": [Tally(0, None, None)]})  # type: ignore[union-attr]
     assert show.analysis_of(run).judged[0].reach == "never reached"  # type: ignore[union-attr]
     assert 'id="mutants"' in report.render(run, "html")
+
+
+def test_a_suite_the_base_did_not_run_gets_no_score_not_zero(tmp_path):
+    """cow does not exist at 6.1 (NOT_RUN in every column): it cannot kill, so no 0 % is printed."""
+    words = load_words(TEMPLATES / "mapcount" / "probe" / "words.toml")
+    ok = out("probe", ("MADV_PAGEOUT x", Status.PASS))
+    bad = out("probe", ("MADV_PAGEOUT x", Status.FAIL))
+    run = run_of(tmp_path, {"base": [[ok], [ok]], "m.x": [[bad], [bad]], "m.y": [[ok], [ok]]},
+                 [mutant("m.x"), mutant("m.y")], ["cow", "probe"], {"probe": words.to_json()})
+    a = show.analysis_of(run)
+    assert a is not None and a.suites == {"cow": (0, 0), "probe": (1, 2)}
+    text = "\n".join(show.text_lines(run))
+    cow = next(line for line in text.splitlines() if line.strip().startswith("cow "))
+    assert cow.split() == ["cow", "not", "run", "at", "the", "base:", "no", "score"]
+    assert "| cow | 0 | 0 | not run at the base |" in report.render(run, "markdown")

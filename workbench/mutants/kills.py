@@ -159,14 +159,16 @@ def analyse(run: Run, words: dict[str, Words]) -> Analysis | None:
     for j in judged:
         if j.state == SURVIVED and not j.mutant.aa:
             j.reach = reach(run, j.mutant)
-    return Analysis(n, config, judged, same, base_flaky, scores(run, judged), note)
+    ran = {t for c in base for t in c.tests}
+    return Analysis(n, config, judged, same, base_flaky, scores(run, judged, ran), note)
 
 
-def scores(run: Run, judged: list[Judged]) -> dict[str, tuple[int, int]]:
-    """Per suite (each test of the run): mutants it killed, of those judged (killed or survived, no A/A)."""
+def scores(run: Run, judged: list[Judged], ran: set[str]) -> dict[str, tuple[int, int]]:
+    """Per suite (each test of the run): mutants it killed, of those judged (killed or survived, no A/A);
+    (0, 0) for a suite the base did not run (NOT_RUN there: cow at 6.1), which can kill nothing."""
     scored = [j for j in judged if j.state in (KILLED, SURVIVED) and not j.mutant.aa]
     suites = list(dict.fromkeys([*run.tests, *(s for j in scored for s in j.suites())]))
-    return {s: (sum(1 for j in scored if s in j.suites()), len(scored)) for s in suites}
+    return {s: (sum(1 for j in scored if s in j.suites()), len(scored) if s in ran else 0) for s in suites}
 
 
 def reach(run: Run, m: Mutant) -> str:

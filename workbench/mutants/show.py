@@ -78,8 +78,8 @@ def text_lines(run: Run) -> list[str]:
         return []
     lines = ["", *header(a, run), "", "mutation score per suite (killed / judged mutants):"]
     for suite, (killed, scored) in a.suites.items():
-        pct = f"{100 * killed / scored:.0f}%" if scored else "-"
-        lines.append(f"  {suite:<24} {killed:>3} / {scored:<3} {pct}")
+        lines.append(f"  {suite:<24} {killed:>3} / {scored:<3} {100 * killed / scored:.0f}%" if scored else
+                     f"  {suite:<24} not run at the base: no score")
     lines += ["", "per mutant (the cases that killed it, by test: base -> mutant over its boots):"]
     width = max((len(j.mutant.shown) for j in a.judged), default=10)
     for j in a.judged:
@@ -106,7 +106,7 @@ def markdown_lines(run: Run) -> list[str]:
     lines = ["", "## Mutants", "", *[h.strip() + "  " for h in header(a, run)], "",
              "| suite | killed | judged | score |", "|---|---|---|---|"]
     for suite, (killed, scored) in a.suites.items():
-        lines.append(f"| {suite} | {killed} | {scored} | {f'{100 * killed / scored:.0f}%' if scored else '-'} |")
+        lines.append(f"| {suite} | {killed} | {scored} | {f'{100 * killed / scored:.0f}%' if scored else 'not run at the base'} |")
     lines += ["", "| mutant | state | wall time | killed by / reach |", "|---|---|---|---|"]
     for j in a.judged:
         lines.append(f"| `{j.mutant.shown}` | {j.state} | {j.seconds:.0f} s | {_state_text(j).replace('|', '/')} |")
