@@ -19,7 +19,7 @@ from workbench.guest import room, script
 from workbench.guest.vng import VngExecutor
 from workbench.proc import Runner
 from workbench.records import CellResult
-from workbench.report.extra import cost_rows, shared_guests
+from workbench.report.extra import OTHER_SESSION, cost_rows, shared_guests
 from workbench.report.model import Column
 from workbench.settings import Settings, VmSettings, parse_guests
 from workbench.status import Status
@@ -118,6 +118,24 @@ def test_cost_rows_are_compared_only_between_boots_at_equal_concurrency():
     assert row.comparisons[1] is not None and not row.comparisons[1].significant  # the 1-guest boots left out
     assert row.comparisons[2] is None  # nothing booted at equal concurrency: no comparison
     assert row.summaries[0] is not None and row.summaries[0].n == 10  # the summary keeps every boot
+
+
+def test_a_cost_difference_is_marked_only_between_boots_of_one_run():
+    """The A/A check of 2026-12-05: the base's 5 boots came from the cell cache (an earlier run), the
+    A/A column's 5 were booted under another load, and a decision-cost row was marked (p 0.012)."""
+    def boots(variant: str, session: str, cached: bool, values: list[float]) -> tuple[Column, list]:
+        col, measured = _column(0 if variant == "base" else 1, variant, [1] * len(values), values)
+        col.cells[:] = [dataclasses.replace(c, session=session, cached=cached) for c in col.cells]
+        return col, measured
+
+    base, base_boots = boots("base", "run1", True, [10.0, 10.1, 9.9, 10.0, 10.05])
+    aa, aa_boots = boots("aa", "run2", False, [12.0, 12.1, 11.9, 12.0, 12.05])
+    (row,) = cost_rows([base, aa], {0: base_boots, 1: aa_boots})
+    c = row.comparisons[1]
+    assert c is not None and c.change_pct == pytest.approx(20.0) and not c.significant and c.why_not == OTHER_SESSION
+    here, here_boots = boots("base", "run2", False, [10.0, 10.1, 9.9, 10.0, 10.05])
+    (row,) = cost_rows([here, aa], {0: here_boots, 1: aa_boots})
+    assert row.comparisons[1] is not None and row.comparisons[1].significant  # one run: tested and marked
 
 
 def test_a_record_without_guests_reads_as_one(tmp_path):

@@ -177,6 +177,7 @@ class CellResult:
     detail: str = ""  # the executor's own words on how the boot ended ("vng exited 0", a lab's job id and URL)
     earlier: list[str] = field(default_factory=list)  # why earlier boots of it in this run did not count
     guests: int = 1  # the most guests booting at once on the host while it booted, itself included
+    session: str = ""  # the invocation that booted it (a cached cell keeps its own): cost rows compare within one
     phases: dict[str, float] = field(default_factory=dict)  # where its boot's seconds went (guest/script.py)
     coverage: Coverage | None = None  # gcov's counts, with a coverage config (workbench/coverage/)
 

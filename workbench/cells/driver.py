@@ -69,6 +69,9 @@ class Driver:
     fold: bool = True  # a variant whose kernel is the base's, byte for byte, gets the base's cell
     boot_anyway: frozenset[str] = frozenset()  # columns never folded (an A/A mutant: --no-reuse for it alone)
     results: list[tuple[CellSpec, CellResult]] = field(default_factory=list)
+    # this invocation, on every cell it boots: the host's load differs between invocations, so cost
+    # rows compare a column with the base only over boots of one (report/extra.py)
+    session: str = field(default_factory=lambda: f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
 
     def run(self, specs: list[CellSpec]) -> list[CellResult]:
         """Every spec's result, in the specs' order (they finish in another when cells are in flight)."""
@@ -236,7 +239,7 @@ class Driver:
         tests = parse_tests(collected, self.prepared.ran)
         status, reason = judge(collected, tests, self.prepared.available)
         result = replace(result, timings={**result.timings, "boot+test": round(collected.seconds, 1)},
-                         phases=collected.phases, env=collected.env, splat=evidence(collected), status=status, reason=reason,
+                         session=self.session, phases=collected.phases, env=collected.env, splat=evidence(collected), status=status, reason=reason,
                          tests=tests | unbuilt(self.prepared.failed),  # their own rows; judged by what ran
                          detail=collected.detail, coverage=read_coverage(self.cache.dir(identity), tests, self.runner))
         if result.status.is_verdict:

@@ -9,7 +9,7 @@ settings' templates folder), and without it the probe gets no table.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from .model import Column, Matrix
 from .stats import ALPHA, MIN_N, Comparison, Summary, compare_rows, min_p, summarize
 
 MIXED = "warn"  # the mark of a cell whose word changed between boots
+# A column whose boots and the base's were not made by the same invocations (one side from the cell
+# cache): the host's load differs between invocations, and an A/A column got a mark that way.
+OTHER_SESSION = "no mark: the base's boots and this column's were made by different runs (one side cached)"
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,9 @@ def cost_rows(columns: list[Column], boots: dict[int, list[tuple[dict[str, Case]
         ours, theirs = _at(ref, boots, level), _at(c, boots, level)
         rows = {label: (ours[label], theirs[label]) for label in labels if ours.get(label) and theirs.get(label)}
         compared[c.index] = compare_rows(rows)
+        if _sessions(ref, level) != _sessions(c, level):
+            compared[c.index] = {k: replace(v, significant=False, why_not=OTHER_SESSION)
+                                 for k, v in compared[c.index].items()}
     return [CostRow(label, unit,
                     tuple(summarize(samples[c.index][label]) if samples[c.index][label] else None
                           for c in columns),
@@ -185,6 +191,12 @@ def shared_guests(a: Column, b: Column) -> int | None:
     compared only between boots at equal concurrency: guests share the host's cores); None: none."""
     common = Counter(c.guests for c in a.cells) & Counter(c.guests for c in b.cells)
     return max(common, key=lambda level: (common[level], -level)) if common else None
+
+
+def _sessions(col: Column, level: int | None) -> set[tuple[str, bool]]:
+    """The invocations that booted the column's boots at `level` guests at once (a cell recorded
+    before cells named theirs tells at least whether this run booted it or took it from the cache)."""
+    return {(cell.session, cell.cached) for cell in col.cells if cell.guests == level}
 
 
 def _at(col: Column, boots: dict[int, list[tuple[dict[str, Case], dict[str, float]]]],
@@ -220,8 +232,8 @@ def verdict_table(m: Matrix, test: str, words: Words) -> ExtraTable:
     return ExtraTable(title=f"{test}: {words.title} (columns: "
                             + ", ".join(f"{c.id} {c.title}" for c in columns) + ")",
                       headers=["scenario"] + [c.title for c in columns], rows=rows,
-                      note=" ".join(x for x in (words.note, _cost_note(costs, relative), _guests_note(columns, costs))
-                                    if x),
+                      note=" ".join(x for x in (words.note, _cost_note(costs, relative), _guests_note(columns, costs),
+                                                _session_note(columns, costs)) if x),
                       marks=marks, short_headers=["scenario"] + [c.id + ("~" if c.approximate else "")
                                                                  for c in columns],
                       short=words.short, grid=grid, costs=costs, columns=[c.title for c in columns],
@@ -246,6 +258,15 @@ def _cost_note(costs: list[CostRow], relative: bool) -> str:
     if relative:
         text += " Measured under TCG (an emulator): compare the columns, do not quote the times."
     return text
+
+
+def _session_note(columns: list[Column], costs: list[CostRow]) -> str:
+    unmarked = [col.title for i, col in enumerate(columns)
+                if any(c.comparisons[i] and c.comparisons[i].why_not == OTHER_SESSION for c in costs)]  # type: ignore[union-attr]
+    if not unmarked:
+        return ""
+    return (f"No mark in {', '.join(unmarked)}: its boots and the base's were made by different runs (one side "
+            "from the cell cache), and the host's load differs between runs; the change is shown, not tested.")
 
 
 def _guests_note(columns: list[Column], costs: list[CostRow]) -> str:
