@@ -25,6 +25,7 @@ from ..kernel.tree import Base, KernelTree
 from ..records import BASE, write_atomic
 from ..settings import Settings
 from . import sites, symbols
+from .forms import Polarity
 from .model import Study
 from .render import Has, Rendered, render_variant
 from .sources import Brought
@@ -61,6 +62,7 @@ class Found:
     role: str  # its role's label
     line: int
     expression: str
+    asks: str = ""  # where the code asks the opposite of the study's question: why ("" where it asks it)
 
 
 @dataclass
@@ -118,8 +120,16 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
         r = render_variant(study, places, variant, has, {**context, "where": f"variant {variant.name}, {where}"})
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
-    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text) for p in places for s in p.sites]
+    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, _asks(s)) for p in places for s in p.sites]
     return PatchSet(base, kver, study.name, study.files, site_list, out)
+
+
+def _asks(site: sites.Site) -> str:
+    """What `invoke patches` says of a site that asks the opposite of the study's question."""
+    why = [w for w, yes in (("its form's polarity", site.polarity == Polarity.OPPOSITE),
+                            ("a `!` before it", site.context.negated)) if yes]
+    return f"asks the opposite ({' and '.join(why)})" if site.asks_opposite else (
+        f"asks the study's question ({' and '.join(why)})" if why else "")
 
 
 def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) -> PatchSet:
@@ -242,7 +252,7 @@ def _sha(path: Path) -> str:
 def to_json(ps: PatchSet) -> dict[str, Any]:
     return {"base": ps.base.name, "commit": ps.base.commit, "kernelversion": ps.kernelversion,
             "study": ps.study, "files": ps.files,
-            "sites": [asdict(s) for s in ps.sites],
+            "sites": [{k: v for k, v in asdict(s).items() if k != "asks" or v} for s in ps.sites],
             "variants": [v.to_json() for v in ps.variants]}
 
 
@@ -252,7 +262,8 @@ def summary(ps: PatchSet) -> str:
               f"{' and '.join(ps.files)}:")]
     by_role: dict[tuple[str, str, str], list[str]] = {}
     for s in ps.sites:
-        by_role.setdefault((s.file, s.function, s.role), []).append(f"line {s.line}: {s.expression}")
+        by_role.setdefault((s.file, s.function, s.role), []).append(
+            f"line {s.line}: {s.expression}" + (f" [{s.asks}]" if s.asks else ""))
     for (file, function, role), found in by_role.items():
         where = f"{file}, {function}(), " if len({(s.file, s.function) for s in ps.sites}) > 1 else ""
         lines.append(f"  {where}{role}: {len(found)} site{'s' if len(found) != 1 else ''} ({'; '.join(found)})")

@@ -151,13 +151,13 @@ def write(site: Site, predicate: str, where: str, template: str) -> str:
     at `site`, on one line: negated where the site's form asks the opposite, in parentheses where
     the code around it binds tighter than its own operators. A site whose meaning a rewrite could
     lose is refused, naming the file, the line and the form."""
-    refusal = _refusal(site)
+    refusal, remedy = _refusal(site)
     if refusal:
         raise UserError(
             f"{where}: {site.file}:{site.line}: the form {site.form!r} matched {' '.join(site.text.split())!r} in "
-            f"{site.function}(), {refusal}, so a variant's predicate written there could mean something else; "
-            "it is refused rather than rewritten on a guess",
-            f"In {site.target.name!r}'s forms in study.toml: {_REMEDY}")
+            f"{site.function}(); {refusal}, so a variant's predicate written there could mean something else: "
+            "the site is refused rather than rewritten on a guess",
+            f"In the forms of target {site.target.name!r} ({site.target.file}), {remedy}.")
     text = " ".join(predicate.split())
     try:
         if "//" in re.sub(r"/\*.*?\*/", "", text):
@@ -171,17 +171,17 @@ def write(site: Site, predicate: str, where: str, template: str) -> str:
                         "A block writes one expression (the predicate), e.g. folio_mapcount({{ folio }}) != 1.") from None
 
 
-_REMEDY = ("write the form without a leading `!` (a site right after a `!` is recognised as negated, and the `!` "
-           "stays in the code), or declare what the form asks, { form = \"...\", polarity = \"opposite\" }; a "
-           "form that stands next to a cast, a member access, `~` or `-` should take in what is around it")
-
-
-def _refusal(site: Site) -> str:
-    """Why the site cannot be rewritten faithfully ("" if it can)."""
+def _refusal(site: Site) -> tuple[str, str]:
+    """Why the site cannot be rewritten faithfully ("" if it can), and what the study should do."""
     if site.shape.negates_itself and not site.shape.declared:
-        return ("the form begins with `!` and declares no polarity: the replaced text would drop that `!` "
-                "and the rewritten code would answer the opposite question")
+        return (("the form begins with `!` and declares no polarity: the replaced text would lose that `!` and "
+                "the code would answer the opposite question"),
+                ("write the form without its `!` (a site right after a `!` is recognised as negated and keeps "
+                "it), or declare what the form asks: { form = \"...\", polarity = \"opposite\" }"))
     if site.context.fits is None:
-        around = f"`{site.context.before}` before it" if site.context.before else "the start"
-        return f"with {around} and `{site.context.after or 'the end'}` after it, which the workbench does not read"
-    return ""
+        before = f"`{site.context.before}`" if site.context.before else "nothing"
+        return ((f"it stands between {before} and `{site.context.after or 'the end'}`, neighbours the workbench "
+                "does not read (a cast, a member access, `~`, `-` or an assignment: it cannot tell how a "
+                "predicate binds there, or what they do to its answer)"),
+                "widen the form to take in what is around the call, or leave this function out of the study")
+    return "", ""
