@@ -198,9 +198,14 @@ def test_negate(expr, negated):
 
 
 def test_patches_says_where_the_code_asks_the_opposite():
-    from workbench.study import commits
-
-    assert {commits._asks(s) for p in places(sketch(), "v6.12") for s in p.sites} == {
+    assert {s.asks for p in places(sketch(), "v6.12") for s in p.sites} == {
         "asks the opposite (a `!` before it)"}
-    assert {commits._asks(s) for p in places(sketch(), "v6.1") for s in p.sites} == {
+    assert {s.asks for p in places(sketch(), "v6.1") for s in p.sites} == {
         "asks the opposite (its form's polarity)"}
+
+
+def test_two_bangs_ask_what_the_form_asks():
+    masked = "{ if (!!folio_likely_mapped_shared(folio)) }"
+    start = masked.index("folio_likely")
+    ctx = cexpr.context(masked, 0, start, masked.index(")) }"), len(masked))
+    assert (ctx.negated, ctx.fits) == (False, cexpr.UNARY)

@@ -109,7 +109,8 @@ def context(masked: str, lo: int, start: int, end: int, hi: int) -> Context:
     after = tokens(masked[end:hi])[:1]
     prev, prev2 = ([""] * 2 + before)[-1], ([""] * 2 + before)[-2]
     nxt = after[0] if after else ""
-    return Context(_min(_left(prev, prev2), _right(nxt)), prev == "!" and not _ends_operand(prev2), prev, nxt)
+    bangs = next((k for k in range(len(before)) if before[len(before) - 1 - k] != "!"), len(before))
+    return Context(_min(_left(prev, prev2), _right(nxt)), bangs % 2 == 1, prev, nxt)  # `!!x` asks what x asks
 
 
 def _min(a: int | None, b: int | None) -> int | None:

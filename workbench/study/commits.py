@@ -25,7 +25,6 @@ from ..kernel.tree import Base, KernelTree
 from ..records import BASE, write_atomic
 from ..settings import Settings
 from . import sites, symbols
-from .forms import Polarity
 from .model import Study
 from .render import Has, Rendered, render_variant
 from .sources import Brought
@@ -120,16 +119,8 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
         r = render_variant(study, places, variant, has, {**context, "where": f"variant {variant.name}, {where}"})
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
-    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, _asks(s)) for p in places for s in p.sites]
+    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, s.asks) for p in places for s in p.sites]
     return PatchSet(base, kver, study.name, study.files, site_list, out)
-
-
-def _asks(site: sites.Site) -> str:
-    """What `invoke patches` says of a site that asks the opposite of the study's question."""
-    why = [w for w, yes in (("its form's polarity", site.polarity == Polarity.OPPOSITE),
-                            ("a `!` before it", site.context.negated)) if yes]
-    return f"asks the opposite ({' and '.join(why)})" if site.asks_opposite else (
-        f"asks the study's question ({' and '.join(why)})" if why else "")
 
 
 def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) -> PatchSet:

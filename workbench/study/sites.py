@@ -45,6 +45,16 @@ class Site:
         return (self.polarity == Polarity.OPPOSITE) != self.context.negated
 
     @property
+    def asks(self) -> str:
+        """Which question the code asks here and why, where that is not plainly the study's ("")."""
+        why = [w for w, yes in (("its form's polarity", self.polarity == Polarity.OPPOSITE),
+                                ("a `!` before it", self.context.negated)) if yes]
+        if not why:
+            return ""
+        question = "the opposite" if self.asks_opposite else "the study's question"
+        return f"asks {question} ({' and '.join(why)})"
+
+    @property
     def original(self) -> str:
         """The site's expression as an answer to the study's question (what templates call
         `original`): the code's own where the form asks that question, else negated."""
