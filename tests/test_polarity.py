@@ -75,8 +75,11 @@ def test_a_call_needs_no_parentheses_after_a_bang():
 
 def test_v61_exclusive_sites_get_the_predicate_negated():
     out = rendered(sketch(), "v6.1", "folio_mapcount")["mm/mempolicy.c"]
-    assert "(flags & MPOL_MF_MOVE && !(folio_mapcount(page_folio(page)) != 1) &&" in out
-    assert "if ((flags & MPOL_MF_MOVE_ALL) || !(folio_mapcount(folio) != 1)) {" in out
+    assert "(flags & MPOL_MF_MOVE && folio_mapcount(page_folio(page)) == 1 &&" in out
+    assert "if ((flags & MPOL_MF_MOVE_ALL) || folio_mapcount(folio) == 1) {" in out
+    out = rendered(sketch(), "v6.1", "page_mapcount")["mm/mempolicy.c"]
+    assert out == (CODE / "v6.1-mempolicy.c").read_text().replace(  # the base's own check, where it is
+        "folio_estimated_sharers(folio) == 1", "page_mapcount(folio_page(folio, 0)) == 1")
     out = rendered(sketch(), "v6.1", "folio_maybe_mapped_shared")["mm/mempolicy.c"]
     assert "(flags & MPOL_MF_MOVE && !folio_maybe_mapped_shared(page_folio(page)) &&" in out
     assert "|| !folio_maybe_mapped_shared(folio)) {" in out
@@ -99,7 +102,7 @@ def test_mutants_go_through_the_same_path(base, tmp_path):
     assert _mutant(st, base, 0, "{{ original }}", tmp_path) == text  # the original, given in the study's
     # polarity, comes back as the code has it, at opposite and negated sites alike
     out = _mutant(st, base, 0, "!({{ original }})", tmp_path)[every[0].file]  # the `negate` operator
-    written = {"v6.1": "|| !(folio_estimated_sharers(folio) == 1)) {",
+    written = {"v6.1": "|| folio_estimated_sharers(folio) != 1) {",
                "v6.12": "|| !!(folio_likely_mapped_shared(folio))) {"}[base]
     assert written in out and out.replace(written, "") == text[every[0].file].replace(
         f"|| {'!' if base == 'v6.12' else ''}{every[0].text}) {{", "")
@@ -122,8 +125,8 @@ def test_a_form_that_begins_with_a_bang_must_say_its_polarity(tmp_path):
     st = sketch(toml.replace('"!folio_likely_mapped_shared($x)"',
                              '{ form = "!folio_likely_mapped_shared($x)", polarity = "opposite" }'), tmp_path)
     out = rendered(st, "v6.12", "folio_mapcount")
-    assert "|| !(folio_mapcount(folio) != 1)) {" in out["mm/mempolicy.c"]
-    assert "&&\n\t\t    !(folio_mapcount(folio) != 1)) {" in out["mm/rmap.c"]
+    assert "|| folio_mapcount(folio) == 1) {" in out["mm/mempolicy.c"]
+    assert "&&\n\t\t    folio_mapcount(folio) == 1) {" in out["mm/rmap.c"]
 
 
 @pytest.mark.parametrize("code,refused", [
@@ -191,8 +194,10 @@ def test_level_is_the_loosest_operator_outside_brackets(expr, level):
 
 
 @pytest.mark.parametrize("expr,negated", [
-    ("f(x)", "!f(x)"), ("a != b", "!(a != b)"), ("!(a != b)", "a != b"), ("!f(x)", "f(x)"),
-    ("!(a == 1) /* A/A */", "a == 1 /* A/A */"), ("!a || b", "!(!a || b)"), ("true", "!true")])
+    ("f(x)", "!f(x)"), ("a != b", "a == b"), ("!(a != b)", "a != b"), ("!f(x)", "f(x)"), ("a > 1", "a <= 1"),
+    ("a < b == c", "a < b != c"), ("a == b && c", "!(a == b && c)"), ("a - 1", "!(a - 1)"),
+    ("a == 1 /* A/A */", "a != 1 /* A/A */"), ("!(a) /* A/A */", "a /* A/A */"), ("!a || b", "!(!a || b)"),
+    ("true", "!true")])
 def test_negate(expr, negated):
     assert cexpr.negate(expr) == negated
 

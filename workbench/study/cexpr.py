@@ -48,15 +48,19 @@ class Context:
 
 def tokens(masked: str) -> list[str]:
     """The tokens of masked C text (comments and literals blanked: see csrc.mask)."""
-    return [m.group(1) for m in _TOKEN.finditer(masked) if m.group(1)]
+    return [t for t, _ in _spans(masked)]
 
 
-def _top(toks: list[str]) -> list[str]:
+def _spans(masked: str) -> list[tuple[str, int]]:
+    return [(m.group(1), m.start(1)) for m in _TOKEN.finditer(masked) if m.group(1)]
+
+
+def _top(toks: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The tokens outside every bracket, a bracketed group standing as its opening bracket."""
     out, depth = [], 0
-    for t in toks:
+    for t, at in toks:
         if depth == 0:
-            out.append(t)
+            out.append((t, at))
         if t in _PAIRS:
             depth += 1
         elif t in _PAIRS.values():
@@ -74,15 +78,21 @@ def _operand(t: str) -> bool:
 
 def level(expr: str) -> int:
     """The level of `expr`'s loosest operator outside brackets (PRIMARY for a call or a group)."""
-    top = _top(tokens(csrc.mask(expr)))
-    loosest, want_operand, unary = 0, True, False
+    return _scan(expr)[0]
+
+
+def _scan(expr: str) -> tuple[int, list[tuple[str, int, int]]]:
+    """`expr`'s level, and its binary operators outside brackets: (token, offset, level)."""
+    top = _top(_spans(csrc.mask(expr)))
+    ops: list[tuple[str, int, int]] = []
+    want_operand, unary = True, False
     i = 0
     while i < len(top):
-        t = top[i]
+        t, at = top[i]
         if want_operand:
-            cast = t == "(" and i + 1 < len(top) and (_operand(top[i + 1]) or top[i + 1] in UNARY_OPS)
+            cast = t == "(" and i + 1 < len(top) and (_operand(top[i + 1][0]) or top[i + 1][0] in UNARY_OPS)
             if t in UNARY_OPS or cast:
-                unary = unary or loosest == 0
+                unary = unary or not ops
             elif _operand(t):
                 want_operand = False
             else:
@@ -92,14 +102,14 @@ def level(expr: str) -> int:
         elif t in (".", "->"):
             i += 1  # the member's name
         elif t in BINARY or t in ASSIGN or t == ",":
-            loosest = max(loosest, BINARY.get(t, ASSIGNMENT if t in ASSIGN else COMMA))
+            ops.append((t, at, BINARY.get(t, ASSIGNMENT if t in ASSIGN else COMMA)))
             want_operand = True
         else:
             raise NotAnExpression(f"{t!r} after an operand")
         i += 1
     if want_operand:
         raise NotAnExpression("it ends with an operator" if top else "it is empty")
-    return loosest or (UNARY if unary else PRIMARY)
+    return max((lv for _, _, lv in ops), default=UNARY if unary else PRIMARY), ops
 
 
 def context(masked: str, lo: int, start: int, end: int, hi: int) -> Context:
@@ -144,11 +154,12 @@ def _right(nxt: str) -> int | None:
 
 
 def negate(expr: str) -> str:
-    """`expr` negated: `!(x)` and `!f(x)` lose their `!` (a comment after them stays), a primary
-    gains one, anything else is negated in parentheses."""
+    """`expr` negated: `!(x)` and `!f(x)` lose their `!` (a comment after them stays), a single
+    comparison turns into its converse (`a != 1` -> `a == 1`: integers, as the kernel compares), a
+    primary gains a `!`, anything else is negated in parentheses."""
     masked = csrc.mask(expr)
-    top = _top(tokens(masked))
-    if top and top[0] == "!" and level(expr[masked.index("!") + 1:]) == PRIMARY:
+    top = _top(_spans(masked))
+    if top and top[0][0] == "!" and level(expr[masked.index("!") + 1:]) == PRIMARY:
         rest = expr[masked.index("!") + 1:]
         inner = csrc.mask(rest)
         opened = len(inner) - len(inner.lstrip())
@@ -156,7 +167,15 @@ def negate(expr: str) -> str:
             close = len(inner.rstrip()) - 1
             return " ".join((rest[opened + 1:close] + rest[close + 1:]).split())
         return " ".join(rest.split())
-    return f"!{expr}" if level(expr) == PRIMARY else f"!({expr})"
+    loosest, ops = _scan(expr)
+    compared = [(t, at) for t, at, lv in ops if lv == loosest]
+    if loosest in (BINARY["<"], BINARY["=="]) and len(compared) == 1:  # `a != 1` -> `a == 1`
+        t, at = compared[0]
+        return expr[:at] + _CONVERSE[t] + expr[at + len(t):]
+    return f"!{expr}" if loosest == PRIMARY else f"!({expr})"
+
+
+_CONVERSE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
 
 def fit(expr: str, fits: int) -> str:
