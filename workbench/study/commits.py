@@ -61,6 +61,7 @@ class Found:
     role: str  # its role's label
     line: int
     expression: str
+    asks: str = ""  # where the code asks the opposite of the study's question: why ("" where it asks it)
 
 
 @dataclass
@@ -118,7 +119,7 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
         r = render_variant(study, places, variant, has, {**context, "where": f"variant {variant.name}, {where}"})
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
-    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text) for p in places for s in p.sites]
+    site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, s.asks) for p in places for s in p.sites]
     return PatchSet(base, kver, study.name, study.files, site_list, out)
 
 
@@ -242,7 +243,7 @@ def _sha(path: Path) -> str:
 def to_json(ps: PatchSet) -> dict[str, Any]:
     return {"base": ps.base.name, "commit": ps.base.commit, "kernelversion": ps.kernelversion,
             "study": ps.study, "files": ps.files,
-            "sites": [asdict(s) for s in ps.sites],
+            "sites": [{k: v for k, v in asdict(s).items() if k != "asks" or v} for s in ps.sites],
             "variants": [v.to_json() for v in ps.variants]}
 
 
@@ -252,7 +253,8 @@ def summary(ps: PatchSet) -> str:
               f"{' and '.join(ps.files)}:")]
     by_role: dict[tuple[str, str, str], list[str]] = {}
     for s in ps.sites:
-        by_role.setdefault((s.file, s.function, s.role), []).append(f"line {s.line}: {s.expression}")
+        by_role.setdefault((s.file, s.function, s.role), []).append(
+            f"line {s.line}: {s.expression}" + (f" [{s.asks}]" if s.asks else ""))
     for (file, function, role), found in by_role.items():
         where = f"{file}, {function}(), " if len({(s.file, s.function) for s in ps.sites}) > 1 else ""
         lines.append(f"  {where}{role}: {len(found)} site{'s' if len(found) != 1 else ''} ({'; '.join(found)})")

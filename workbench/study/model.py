@@ -14,8 +14,10 @@ from typing import Any
 
 from ..errors import UnknownName, UserError
 from ..records import BASE
+from . import forms as forms_mod
 from . import keys
 from . import words as words_mod
+from .forms import Form
 from .words import Words
 
 
@@ -25,34 +27,6 @@ class Accuracy(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-@dataclass(frozen=True)
-class Form:
-    """One shape of the sharing check, e.g. `folio_mapcount($x) != 1`."""
-
-    text: str
-    regex: re.Pattern[str]
-
-    @classmethod
-    def parse(cls, text: str) -> Form:
-        return cls(text, re.compile(form_regex(text)))
-
-
-def form_regex(text: str) -> str:
-    """`folio_mapcount($x) != 1` -> a regex with free whitespace; `$x` matches a variable, or a call
-    with simple arguments (`page_folio(page)`, `pmd_page(orig_pmd)`); the same `$x` twice must match
-    the same text."""
-    parts: list[str] = []
-    for tok in re.findall(r"\$\w+|[A-Za-z_]\w*|\d+|\S", text):
-        if tok.startswith("$"):
-            name = tok[1:]
-            parts.append(f"(?P={name})" if f"(?P<{name}>" in "".join(parts) else rf"(?P<{name}>[A-Za-z_]\w*(?:\s*\([^()]*\))?)")
-        elif re.fullmatch(r"[A-Za-z_]\w*|\d+", tok):
-            parts.append(rf"\b{tok}\b")
-        else:
-            parts.append(re.escape(tok))
-    return r"\s*".join(parts) + r"(?!\s*[\w(])"
 
 
 @dataclass(frozen=True)
@@ -291,7 +265,7 @@ def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], 
     if not entries:
         raise UserError(f"{path}: names no target: no [[targets]] entry and no file and function in [study]",
                         "Add a [[targets]] entry with the `file` and the `function` the study changes.")
-    forms = _forms(head.get("forms", ()), "[study] forms", path)
+    forms = forms_mod.parse(head.get("forms", ()), "[study] forms", path)
     out: list[Target] = []
     for i, entry in enumerate(entries, 1):
         name = entry.get("name", entry["function"])
@@ -309,43 +283,12 @@ def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], 
         if not str(entry["file"]).endswith(".c"):
             raise UserError(f"{path}: target {name!r}: file {entry['file']!r} is not a .c file",
                             "A target is a function in a C file of the tree, e.g. file = \"mm/madvise.c\".")
-        own = _forms(entry["forms"], f"target {name!r}'s forms", path) if "forms" in entry else forms
+        own = forms_mod.parse(entry["forms"], f"target {name!r}'s forms", path) if "forms" in entry else forms
         if not own:
             raise UserError(f"{path}: target {name!r} has no forms to look for",
                             "List the shapes of the check in `forms` (in [study], or in the target).")
         out.append(Target(name, entry["file"], entry["function"], own, tuple(roles[r] for r in wanted)))
     return tuple(out)
-
-
-def _forms(texts: Any, where: str, path: Path) -> tuple[Form, ...]:
-    """The forms, each checked to be an expression that can match code: balanced parentheses, a
-    call in it, no operator dangling at either end."""
-    out = []
-    for text in texts:
-        problem = _form_problem(str(text))
-        if problem:
-            raise UserError(f"{path}: {where}: the form {text!r} can match nothing: {problem}",
-                            "Write a form as the check reads in the code, with `$x` for a variable, "
-                            "e.g. \"folio_mapcount($x) != 1\".")
-        out.append(Form.parse(str(text)))
-    return tuple(out)
-
-
-def _form_problem(text: str) -> str:
-    depth = 0
-    for ch in text:
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth < 0:
-            return "a ')' closes nothing"
-    if depth:
-        return "a '(' is not closed"
-    if not re.search(r"[A-Za-z_]\w*\s*\(", text):
-        return "it calls no function"
-    if re.search(r"(^\s*[=!<>&|+*/%^-]+(?!\w))|([=!<>&|+*/%^-]\s*$)", text):
-        return "an operator at one end has nothing on that side"
-    if re.search(r"\$(?!\w)", text):
-        return "a '$' without a name ($x)"
-    return ""
 
 
 def _probes(root: Path, raw: dict[str, Any]) -> dict[str, Probe]:

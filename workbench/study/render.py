@@ -18,6 +18,7 @@ import jinja2
 from ..errors import TemplateError, UserError
 from . import configs as configs_mod
 from . import csrc
+from . import sites as sites_mod
 from .model import Accuracy, ConfigCase, Prototype, Study, Variant
 from .sites import Located, Site
 
@@ -174,13 +175,14 @@ def render_variant(study: Study, located: Located | Sequence[Located], variant: 
 
 def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) -> str:
     """What the variant's template writes at `site` (one line). Besides the page, the folio and the
-    `original` expression, `site_at` (`mm/madvise.c:812`) tells one site from another of its role
-    (a mutant rewrites one site only)."""
+    `original` expression (as an answer to the study's question: negated where the site's form asks
+    the opposite), `site_at` (`mm/madvise.c:812`) tells one site from another of its role (a mutant
+    rewrites one site only). The block's predicate is fitted to the site (sites.write)."""
     if not has_block(tmpl, site.role.name):
         raise UserError(f"{tmpl.filename}: no block for role {site.role.name!r}",
                         f"Add {{% block {site.role.name} %}}...{{% endblock %}} to the template.")
     try:
-        after = render_block(tmpl, site.role.name, {**context, **site.names, "original": site.text,
+        after = render_block(tmpl, site.role.name, {**context, **site.names, "original": site.original,
                                                     "site_at": f"{site.file}:{site.line}"})
     except UserError as exc:
         missing = [k for k in ("page", "folio") if k not in site.names]
@@ -188,7 +190,7 @@ def _predicate(study: Study, tmpl: jinja2.Template, site: Site, context: Ctx) ->
             exc.hint = (f"At {context['where']} none of the ways role {site.role.name!r} lists to name the "
                         f"{' and '.join(missing)} fits this function; add one to {study.root / 'study.toml'}.")
         raise
-    return " ".join(after.split())
+    return sites_mod.write(site, after, context["where"], tmpl.filename or tmpl.name or "?")
 
 
 def render_message(study: Study, rendered: Rendered, context: Ctx) -> tuple[str, str]:

@@ -11,10 +11,12 @@ at a base without a `page` variable and `page_folio(page)` at a base without a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import UserError
-from . import csrc
+from . import cexpr, csrc
+from .forms import Form, Polarity
 from .model import Role, Study, Target
 
 
@@ -28,6 +30,35 @@ class Site:
     form: str
     line: int
     names: dict[str, str]  # "page"/"folio" -> the C expression that names it here
+    shape: Form  # the form that matched (its polarity)
+    context: cexpr.Context  # the code around it: how tightly it binds, a `!` before it
+
+    @property
+    def polarity(self) -> Polarity:
+        """The question the site's own expression asks: the study's (same) or its opposite."""
+        return self.shape.polarity
+
+    @property
+    def asks_opposite(self) -> bool:
+        """The code asks the opposite of the study's question here: an opposite form, or a `!`
+        before a form of the study's question (not both)."""
+        return (self.polarity == Polarity.OPPOSITE) != self.context.negated
+
+    @property
+    def asks(self) -> str:
+        """Which question the code asks here and why, where that is not plainly the study's ("")."""
+        why = [w for w, yes in (("its form's polarity", self.polarity == Polarity.OPPOSITE),
+                                ("a `!` before it", self.context.negated)) if yes]
+        if not why:
+            return ""
+        question = "the opposite" if self.asks_opposite else "the study's question"
+        return f"asks {question} ({' and '.join(why)})"
+
+    @property
+    def original(self) -> str:
+        """The site's expression as an answer to the study's question (what templates call
+        `original`): the code's own where the form asks that question, else negated."""
+        return cexpr.negate(self.text) if self.polarity == Polarity.OPPOSITE else self.text
 
     @property
     def role_label(self) -> str:
@@ -83,7 +114,8 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
                     f"it); add or adjust a role in {study.root / 'study.toml'}.")
             sites.append(Site(target=target, role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
                               form=form.text, line=csrc.line_of(text, m.start()),
-                              names=_names(role, declared)))
+                              names=_names(role, declared), shape=form,
+                              context=cexpr.context(masked, body_lo, m.start(), m.end(), body_hi)))
     if not sites:
         forms = "; ".join(f.text for f in target.forms)
         raise UserError(
@@ -122,3 +154,44 @@ def _names(role: Role, declared: set[str]) -> dict[str, str]:
                 out[what] = expr
                 break
     return out
+
+
+def write(site: Site, predicate: str, where: str, template: str) -> str:
+    """The text `predicate` (an answer to the study's question, as a variant's block wrote it) takes
+    at `site`, on one line: negated where the site's form asks the opposite, in parentheses where
+    the code around it binds tighter than its own operators. A site whose meaning a rewrite could
+    lose is refused, naming the file, the line and the form."""
+    refusal, remedy = _refusal(site)
+    if refusal:
+        raise UserError(
+            f"{where}: {site.file}:{site.line}: the form {site.form!r} matched {' '.join(site.text.split())!r} in "
+            f"{site.function}(); {refusal}, so a variant's predicate written there could mean something else: "
+            "the site is refused rather than rewritten on a guess",
+            f"In the forms of target {site.target.name!r} ({site.target.file}), {remedy}.")
+    text = " ".join(predicate.split())
+    try:
+        if "//" in re.sub(r"/\*.*?\*/", "", text):
+            raise cexpr.NotAnExpression("a // comment would run to the end of the code's line (write /* */)")
+        if site.polarity == Polarity.OPPOSITE:
+            text = cexpr.negate(text)
+        return " ".join(cexpr.fit(text, site.context.fits or cexpr.PRIMARY).split())
+    except cexpr.NotAnExpression as exc:
+        raise UserError(f"{template}: the block {site.role.name!r} writes {text!r} at {site.file}:{site.line} "
+                        f"({where}), which is not one C expression: {exc}",
+                        "A block writes one expression (the predicate), e.g. folio_mapcount({{ folio }}) != 1.") from None
+
+
+def _refusal(site: Site) -> tuple[str, str]:
+    """Why the site cannot be rewritten faithfully ("" if it can), and what the study should do."""
+    if site.shape.negates_itself and not site.shape.declared:
+        return (("the form begins with `!` and declares no polarity: the replaced text would lose that `!` and "
+                "the code would answer the opposite question"),
+                ("write the form without its `!` (a site right after a `!` is recognised as negated and keeps "
+                "it), or declare what the form asks: { form = \"...\", polarity = \"opposite\" }"))
+    if site.context.fits is None:
+        before = f"`{site.context.before}`" if site.context.before else "nothing"
+        return ((f"it stands between {before} and `{site.context.after or 'the end'}`, neighbours the workbench "
+                "does not read (a cast, a member access, `~`, `-` or an assignment: it cannot tell how a "
+                "predicate binds there, or what they do to its answer)"),
+                "widen the form to take in what is around the call, or leave this function out of the study")
+    return "", ""
