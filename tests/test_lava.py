@@ -373,6 +373,16 @@ def test_the_guest_scripts_files_come_back_whole_or_not_at_all():
     assert initramfs.files_from("\n".join(lines[:-1])) is None  # cut short
 
 
+def test_the_coverage_counters_come_back_in_their_folders_and_nothing_leaves_out():
+    """A coverage kernel's .gcda files are in gcov/<test>/test/... of the guest's out/ folder: a lab
+    cell read no counters while only top-level files came back (seen on the local lab)."""
+    gcda = b"adcg*204\x00\x01"
+    lines = carried({"cow.tap": b"1..0\n", "gcov/cow/test/mm/madvise.gcda": gcda,
+                     "../escape": b"x", "gcov/.hidden": b"x", "a//b": b"x"})
+    got = initramfs.files_from("\n".join(lines))
+    assert got == {"cow.tap": b"1..0\n", "gcov/cow/test/mm/madvise.gcda": gcda}
+
+
 def test_quotes_come_back_as_the_guest_printed_them():
     entries = joblog.parse('- {"dt": "x", "lvl": "target", "msg": "use \\\\\\"pci=nocrs\\\\\\" and report"}\n')
     assert joblog.console(entries) == 'use "pci=nocrs" and report\n'

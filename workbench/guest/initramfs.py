@@ -223,8 +223,14 @@ def files_from(console: str) -> dict[str, bytes] | None:
             for member in tar.getmembers():
                 name = member.name.removeprefix("./")
                 extracted = tar.extractfile(member) if member.isfile() else None
-                if extracted is not None and name and "/" not in name and not name.startswith("."):
+                if extracted is not None and _inside(name):  # the coverage counters are in gcov/<test>/...
                     files[name] = extracted.read()
     except (OSError, EOFError, tarfile.TarError):
         return None
     return files
+
+
+def _inside(name: str) -> bool:
+    """A relative path of plain, visible names: it stays inside the cell's `out/` folder."""
+    parts = name.split("/")
+    return bool(name) and all(p and p not in (".", "..") and not p.startswith(".") for p in parts)

@@ -177,6 +177,7 @@ class LavaExecutor:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         for name, data in (initramfs.files_from(con) or {}).items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_bytes(data)
         return out
 
