@@ -50,3 +50,22 @@ def test_a_small_matrix_runs_on_the_local_lab_and_the_token_stays_out_of_every_f
     assert (run_dir / "commands.log").exists() and (run_dir / "cells" / "base" / "cow.tap").exists()
     assert [str(p) for p in files if token.encode() in p.read_bytes()] == []
     assert token not in done.stdout + done.stderr
+
+
+def test_a_coverage_kernels_counters_come_back_from_the_lab_with_the_known_decisions(tmp_path, monkeypatch):
+    """The lab's console archive carries the gcov counters (gcov/<test>/...): on 2026-12-05 it kept
+    only top-level files and the lab's coverage column read "the guest left no gcov counters"."""
+    from test_coverage_kernel import decisions
+
+    need_tree("v6.12")
+    invoke(tmp_path, "lab", "up", timeout=900)
+    monkeypatch.setenv("WORKBENCH_LAVA_TOKEN", (CACHE / "lab" / "token").read_text().strip())
+    forget_lab_cells("v6.12")
+    invoke(tmp_path, "matrix", "--base", "v6.12", "--configs", "minimal+coverage", "--tests", "probe",
+           "--variants", "folio_mapcount", "--lab", "local", "--format", "json", timeout=3600)
+    run = latest_run(tmp_path)
+    assert run["executor"] == "lab local (qemu)"
+    four = "MADV_PAGEOUT four THPs in one page table, a child maps the second"
+    assert decisions(run, "base", four, "PTE final check") == {(1, 3)}
+    assert decisions(run, "folio_mapcount", four, "PTE final check") == {(4, 0)}
+    assert decisions(run, "base", "MADV_PAGEOUT exclusive PMD-mapped THP (2048 kB)", "PMD path") == {(0, 1)}
