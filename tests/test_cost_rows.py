@@ -90,8 +90,10 @@ def test_against_compares_cost_rows_of_two_runs(tmp_path):
     assert f"cost {PAGEOUT}:" in fm and fm.rstrip().endswith("*")
     base = text.split("== base:")[1].split("==")[0]
     assert f"cost {PAGEOUT}:" in base and "*" not in base
+    assert "note: a cost marked * differs between the two runs' boots" in text  # each run's load is in it
     same = report.compare(a, repeated_run(tmp_path / "c", 5, {}, seed=3))
     assert same.endswith("No status changed, no verdict word changed, no cost changed significantly.\n")
+    assert "note: a cost marked" not in same
 
 
 def test_the_text_format_lists_cost_rows_a_column_a_line_and_keeps_the_scenarios_readable(tmp_path):

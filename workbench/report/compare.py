@@ -34,7 +34,7 @@ def compare(run_a: Run, run_b: Run) -> str:
         out.append(f"columns only in A: {', '.join(only_a)}")
     if only_b:
         out.append(f"columns only in B: {', '.join(only_b)}")
-    changed_any = False
+    changed_any = marked = False
     for name in [v for v in cols_a if v in cols_b]:
         lines, cell = _column(a, b, cols_a[name], cols_b[name])
         lines += _verdicts(words_a, words_b, cols_a[name], cols_b[name])
@@ -46,8 +46,13 @@ def compare(run_a: Run, run_b: Run) -> str:
         if ta != tb:
             out.append(f"  totals: {ta}  ->  {tb}")
         costs = _costs(run_a, cols_a[name], cols_b[name])
-        changed_any |= any(line.endswith("*") for line in costs)
+        marked |= any(line.endswith("*") for line in costs)
         out += costs
+    changed_any |= marked
+    if marked:  # the A/A check found such a mark between runs under different load (report/extra.py)
+        out.append("note: a cost marked * differs between the two runs' boots, and each run's host load is part of "
+                   "it; a kernel's own cost is told by columns of one run (`matrix --repeat 5`), tested against "
+                   "their base there")
     if not changed_any and not only_a and not only_b:
         out.append("No status changed, no verdict word changed, no cost changed significantly.")
     return "\n".join(out) + "\n"
