@@ -152,7 +152,9 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         if log_dir and (lacks := numa.kernel_lacks(settings.vm, (make.build / ".config").read_text())):
             say(f"config {config.name}: {lacks}")
         for label, text in config.own + kbuild.axis(config):
-            unmet = kbuild.unmet_options(text, (make.build / ".config").read_text())
+            maybe = {n.removeprefix("CONFIG_") for n in kbuild.optional(text)}
+            absent = {f"CONFIG_{n}" for n in maybe - kbuild.declared(wt.git, wt.base.commit, maybe)}
+            unmet = kbuild.unmet_options(text, (make.build / ".config").read_text(), absent)
             if unmet:
                 brought = (label, text) in config.own  # by a test (a KUnit suite), else by the config's name
                 raise UserError(f"{label}: {'the config it brings' if brought else 'this config fragment'} asks for "

@@ -19,6 +19,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,8 +255,31 @@ def _got(line: str, have: dict[str, str]) -> str:
     return f"so {_shown(m.group(1), have)}" if m else "so it has no effect"
 
 
-def unmet_options(fragment: str, config: str) -> list[str]:
-    """Fragment lines that did not come true in `.config` (their dependencies are missing)."""
+WHERE_DECLARED = "# workbench: where the base has it"
+
+
+def optional(fragment: str) -> set[str]:
+    """The options of a fragment that apply only at bases whose Kconfig declares them: those whose
+    line comes after a `# workbench: where the base has it` line (other comments may come between),
+    so that one fragment serves bases from before and after an option was added (NUMA_MIGRATION,
+    new in 7.x). Every other line of a config's added fragment must come true (unmet_options)."""
+    names: set[str] = set()
+    marked = False
+    for raw in fragment.splitlines():
+        line = raw.strip()
+        m = _OPTION.match(line)
+        if line == WHERE_DECLARED:
+            marked = True
+        elif m:
+            if marked:
+                names.add(m.group(1) or m.group(3))
+            marked = False
+    return names
+
+
+def unmet_options(fragment: str, config: str, absent: AbstractSet[str] = frozenset()) -> list[str]:
+    """Fragment lines that did not come true in `.config` (their dependencies are missing); those of
+    `absent` (optional options the base does not declare) are left out."""
     have: dict[str, str] = {}
     for line in config.splitlines():
         m = _OPTION.match(line)
@@ -268,7 +292,7 @@ def unmet_options(fragment: str, config: str) -> list[str]:
             name = m.group(1) or m.group(3)
             want[name] = (line.strip(), m.group(2) if m.group(1) else "n")
     return [f"{line} (got {have.get(name, 'not set')})" for name, (line, value) in want.items()
-            if have.get(name, "n") != value]
+            if have.get(name, "n") != value and name not in absent]
 
 
 def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) -> BuildResult:
