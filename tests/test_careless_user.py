@@ -26,7 +26,7 @@ from workbench.errors import (
     UnknownKey,
     UserError,
 )
-from workbench.kernel import kbuild, selftests
+from workbench.kernel import fragments, kbuild, selftests
 from workbench.kernel.git import Git
 from workbench.kernel.tree import Base, KernelTree, Worktree, hold_lock
 from workbench.matrix import MatrixRequest
@@ -220,7 +220,7 @@ def test_an_option_the_base_does_not_have_is_said_not_refused(tmp_path):
     (repo / "mm" / "Kconfig").write_text("config MMU\n\tbool\nmenuconfig SWAP\n\tbool \"swap\"\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "kconfig")
-    assert kbuild.declared(Git(repo, Runner()), "HEAD", {"MMU", "SWAP", "PROC_SYSCTL"}) == {"MMU", "SWAP"}
+    assert fragments.declared(Git(repo, Runner()), "HEAD", {"MMU", "SWAP", "PROC_SYSCTL"}) == {"MMU", "SWAP"}
 
 
 def test_the_options_a_test_brings_are_left_to_its_own_check():

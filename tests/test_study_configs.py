@@ -111,14 +111,14 @@ def test_columns_take_their_label_from_their_config():
 
 
 def test_the_fragments_a_configs_name_adds_must_come_true(tmp_path):
-    from workbench.kernel import kbuild
+    from workbench.kernel import fragments, kbuild
 
     config = kbuild.load_config("minimal+no_page_mapcount", [PROJECT_ROOT / "kbuild"], (),
                                 (("kunit:damon", "CONFIG_DAMON_KUNIT_TEST=y\n"),))
     [(label, text)] = kbuild.axis(config)
     assert label == "kbuild/no_page_mapcount.config" and f"{NO_PMC}=y" in text
     # at a base whose Kconfig has no such option, allnoconfig leaves it unset: named, so the run is refused
-    assert kbuild.unmet_options(text, "CONFIG_TRANSPARENT_HUGEPAGE=y\n") == [f"{NO_PMC}=y (got not set)"]
+    assert fragments.unmet_options(text, "CONFIG_TRANSPARENT_HUGEPAGE=y\n") == [f"{NO_PMC}=y (got not set)"]
     assert kbuild.axis(kbuild.load_config("minimal", [PROJECT_ROOT / "kbuild"])) == ()
 
 
@@ -126,13 +126,13 @@ def test_a_fragment_line_marked_where_the_base_has_it_applies_only_there():
     """numa.config serves 6.x and 7.x: NUMA_MIGRATION (new in 7.x, NUMA_BALANCING depends on it)
     is marked, so a 6.x base, which has no such option, is not refused for it; NO_PAGE_MAPCOUNT in
     no_page_mapcount.config is not marked, so a 6.x base still is."""
-    from workbench.kernel import kbuild
+    from workbench.kernel import fragments
 
     numa = (PROJECT_ROOT / "kbuild" / "numa.config").read_text()
-    assert kbuild.optional(numa) == {"CONFIG_NUMA_MIGRATION"}
-    assert kbuild.optional((PROJECT_ROOT / "kbuild" / "no_page_mapcount.config").read_text()) == set()
+    assert fragments.optional(numa) == {"CONFIG_NUMA_MIGRATION"}
+    assert fragments.optional((PROJECT_ROOT / "kbuild" / "no_page_mapcount.config").read_text()) == set()
     six = "CONFIG_NUMA=y\nCONFIG_X86_64_ACPI_NUMA=y\nCONFIG_MIGRATION=y\nCONFIG_NUMA_BALANCING=y\n" \
           "CONFIG_NUMA_BALANCING_DEFAULT_ENABLED=y\n"
-    assert kbuild.unmet_options(numa, six, {"CONFIG_NUMA_MIGRATION"}) == []
-    assert kbuild.unmet_options(numa, six) == ["CONFIG_NUMA_MIGRATION=y (got not set)"]
-    assert kbuild.optional(f"{kbuild.WHERE_DECLARED}\n# why\nCONFIG_A=y\nCONFIG_B=y\n") == {"CONFIG_A"}
+    assert fragments.unmet_options(numa, six, {"CONFIG_NUMA_MIGRATION"}) == []
+    assert fragments.unmet_options(numa, six) == ["CONFIG_NUMA_MIGRATION=y (got not set)"]
+    assert fragments.optional(f"{fragments.WHERE_DECLARED}\n# why\nCONFIG_A=y\nCONFIG_B=y\n") == {"CONFIG_A"}

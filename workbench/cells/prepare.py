@@ -13,7 +13,7 @@ from .. import numa
 from ..coverage import profile as coverage
 from ..errors import UserError
 from ..guest import script
-from ..kernel import kbuild, selftests
+from ..kernel import fragments, kbuild, selftests
 from ..kernel.git import Git
 from ..kernel.kbuild import Config, Configured, Make
 from ..kernel.selftests import TestBinaries
@@ -152,9 +152,9 @@ def configure(wt: Worktree, configs: list[Config], settings: Settings, runner: R
         if log_dir and (lacks := numa.kernel_lacks(settings.vm, (make.build / ".config").read_text())):
             say(f"config {config.name}: {lacks}")
         for label, text in config.own + kbuild.axis(config):
-            maybe = {n.removeprefix("CONFIG_") for n in kbuild.optional(text)}
-            absent = {f"CONFIG_{n}" for n in maybe - kbuild.declared(wt.git, wt.base.commit, maybe)}
-            unmet = kbuild.unmet_options(text, (make.build / ".config").read_text(), absent)
+            maybe = {n.removeprefix("CONFIG_") for n in fragments.optional(text)}
+            absent = {f"CONFIG_{n}" for n in maybe - fragments.declared(wt.git, wt.base.commit, maybe)}
+            unmet = fragments.unmet_options(text, (make.build / ".config").read_text(), absent)
             if unmet:
                 brought = (label, text) in config.own  # by a test (a KUnit suite), else by the config's name
                 raise UserError(f"{label}: {'the config it brings' if brought else 'this config fragment'} asks for "

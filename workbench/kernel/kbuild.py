@@ -19,18 +19,18 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadFragmentLine, MissingTool, UnknownName, UserError
 from ..proc import Completed, Runner
-from .git import Git
+from .fragments import OPTION as _OPTION
+from .fragments import declared, unmet_options
+from .fragments import values as _values
 from .tree import Worktree, slug
 
 _STEP = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC|HOSTLD|OBJCOPY|GZIP|ZSTD|XZKERN|BUILD|LDS|VDSO\w*|GEN|UPD|CHK)\s+(\S+)")
 _ERROR = re.compile(r"(\berror:|undefined reference|\*\*\* \[|Error \d+|fatal error|No rule to make target)")
-_OPTION = re.compile(r"^(?:(CONFIG_\w+)=(.*)|# (CONFIG_\w+) is not set)$")
 IMAGE = "arch/x86/boot/bzImage"
 TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl")
 
@@ -226,24 +226,6 @@ def check_fragments(config: Config, dotconfig: str, output: str,
     return absent
 
 
-def declared(git: Git, commit: str, names: set[str]) -> set[str]:
-    """Which of `names` (without CONFIG_) the Kconfig files at `commit` declare (`config X`)."""
-    if not names:
-        return set()
-    pattern = r"^\s*(menu)?config\s+(" + "|".join(sorted(names)) + r")\s*$"
-    done = git.run("grep", "-h", "-E", pattern, commit, "--", "*Kconfig*", check=False, quiet=True)
-    return {m.group(2) for m in re.finditer(pattern, done.output, re.MULTILINE)}
-
-
-def _values(dotconfig: str) -> dict[str, str]:
-    have: dict[str, str] = {}
-    for line in dotconfig.splitlines():
-        m = _OPTION.match(line)
-        if m:
-            have[m.group(1) or m.group(3)] = m.group(2) if m.group(1) else "n"
-    return have
-
-
 def _shown(name: str, have: dict[str, str]) -> str:
     value = have.get(name)
     return f"{name}={value}" if value not in (None, "n") else f"{name} not set" + (
@@ -253,46 +235,6 @@ def _shown(name: str, have: dict[str, str]) -> str:
 def _got(line: str, have: dict[str, str]) -> str:
     m = re.match(r"(CONFIG_\w+)", line)
     return f"so {_shown(m.group(1), have)}" if m else "so it has no effect"
-
-
-WHERE_DECLARED = "# workbench: where the base has it"
-
-
-def optional(fragment: str) -> set[str]:
-    """The options of a fragment that apply only at bases whose Kconfig declares them: those whose
-    line comes after a `# workbench: where the base has it` line (other comments may come between),
-    so that one fragment serves bases from before and after an option was added (NUMA_MIGRATION,
-    new in 7.x). Every other line of a config's added fragment must come true (unmet_options)."""
-    names: set[str] = set()
-    marked = False
-    for raw in fragment.splitlines():
-        line = raw.strip()
-        m = _OPTION.match(line)
-        if line == WHERE_DECLARED:
-            marked = True
-        elif m:
-            if marked:
-                names.add(m.group(1) or m.group(3))
-            marked = False
-    return names
-
-
-def unmet_options(fragment: str, config: str, absent: AbstractSet[str] = frozenset()) -> list[str]:
-    """Fragment lines that did not come true in `.config` (their dependencies are missing); those of
-    `absent` (optional options the base does not declare) are left out."""
-    have: dict[str, str] = {}
-    for line in config.splitlines():
-        m = _OPTION.match(line)
-        if m:
-            have[m.group(1) or m.group(3)] = m.group(2) if m.group(1) else "n"
-    want: dict[str, tuple[str, str]] = {}  # the last line for an option wins, as in Kconfig
-    for line in fragment.splitlines():
-        m = _OPTION.match(line.strip())
-        if m:
-            name = m.group(1) or m.group(3)
-            want[name] = (line.strip(), m.group(2) if m.group(1) else "n")
-    return [f"{line} (got {have.get(name, 'not set')})" for name, (line, value) in want.items()
-            if have.get(name, "n") != value and name not in absent]
 
 
 def build(make: Make, log: Path, progress: Callable[[str], None] | None = None) -> BuildResult:
