@@ -99,6 +99,10 @@ def fake_archive(root: Path, debs: dict[tuple[str, str], Path]) -> Path:
         (d / "Packages").write_text("\n".join(stanzas))
         with gzip.open(d / "Packages.gz", "wt") as f:
             f.write("\n".join(stanzas))
+        # the Release names "all" among its architectures, as Debian's do, so apt asks for binary-all
+        # too: without it apt said now and then "Err:24 file:... sid/main all Packages" (seen in CI)
+        (d.parent / "binary-all").mkdir()
+        (d.parent / "binary-all" / "Packages").write_text("")
         backports = "NotAutomatic: yes\nButAutomaticUpgrades: yes\n" if suite.endswith("-backports") else ""
         (archive / "dists" / suite / "Release").write_text(
             f"Origin: Debian\nLabel: Debian\nSuite: {suite}\nCodename: {suite}\n{backports}"
