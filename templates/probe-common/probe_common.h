@@ -16,8 +16,8 @@
  * and their knobs; pagemap and kpageflags; aligned mappings and THP checks; the /proc/vmstat
  * and per-size THP stats counters and the text of what moved; the TAP lines of a case; and the
  * start of main() (signals, swap, CPU pinning), forking a child that talks over two pipes. What
- * a study checks (its scenarios, verdicts, costs) stays in its probe. A helper only one probe
- * uses is `static inline`, so that the other builds without an unused-function warning.
+ * a study checks (its scenarios, verdicts, costs) stays in its probe. A helper not every probe
+ * uses is `static inline`, so that the others build without an unused-function warning.
  */
 #ifndef PROBE_COMMON_H
 #define PROBE_COMMON_H
@@ -248,7 +248,7 @@ static void detect_thp(void)
  * The THP sizes a probe runs its cases for: the PMD size first, then every other mTHP size,
  * ascending; sizes has room for 25. Their number.
  */
-static int thp_sizes(size_t *sizes)
+static inline int thp_sizes(size_t *sizes)
 {
 	int i, nsizes = 0;
 
@@ -714,7 +714,7 @@ static void probe_start(void)
 }
 
 /* SwapTotal (kB) from /proc/meminfo, -1 if it is not there */
-static long swap_total_kb(void)
+static inline long swap_total_kb(void)
 {
 	long swap_kb = -1;
 	char line[256];
@@ -761,7 +761,7 @@ static void catch_signals(void (*cleanup)(void))
  * One CPU for the probe and its children: madvise() drains only the local CPU's LRU batches
  * (lru_add_drain()), so pages faulted on another CPU could still sit in that one's.
  */
-static void pin_cpu(void)
+static inline void pin_cpu(void)
 {
 	int cpu = sched_getcpu();
 	cpu_set_t set;

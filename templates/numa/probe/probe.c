@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * probe: does mbind(MPOL_MF_MOVE) migrate a folio another process maps?
+ *
+ * mbind(2) with MPOL_MF_MOVE (not MPOL_MF_MOVE_ALL) migrates the caller's pages
+ * to the new policy's nodes, but only those no other process maps: its page
+ * walk (queue_folios_pmd(), queue_folios_pte_range()) hands each folio to
+ * migrate_folio_add() in mm/mempolicy.c, which at v6.12 isolates it only if
+ * `(flags & MPOL_MF_MOVE_ALL) || !folio_likely_mapped_shared(folio)`. A folio
+ * that check calls exclusive is migrated, and every process that maps it then
+ * maps the copy on the new node: one process's policy moved another's memory.
+ * A folio it calls shared that is exclusive stays on the old node.
+ *
+ * Every case (a row of `scenarios` below): map anonymous memory bound to the
+ * first memory node (MPOL_BIND, no move), fill it, make it PTE-mapped where the
+ * scenario says, fork() a child that keeps all or a half of it mapped and
+ * touches nothing, unmap in the parent what the scenario says, check the state
+ * (one THP of that size, PMD- or PTE-mapped as asked, the child mapping the
+ * same PFNs, every page on the first node), then mbind() the parent's part to
+ * the second node with MPOL_MF_MOVE and read every page's node again, in both
+ * processes, with move_pages(pid, n, pages, NULL, status, 0), which moves
+ * nothing. Verdicts: correct; wrong (pages the child maps moved: a shared
+ * folio called exclusive); missed (the exclusive folio stayed while no
+ * migration failed: called shared); inconclusive (the state was not what the
+ * scenario needs, or migration itself failed).
+ *
+ * NUMA balancing is turned off while the probe runs (kernel.numa_balancing 0,
+ * put back at exit): its hinting faults would move pages on their own.
+ *
+ * No libnuma: mbind(2) and move_pages(2) by syscall(2), with the constants of
+ * <linux/mempolicy.h>. Prints kselftest TAP 13 with a verdict token on every
+ * result line that is not a plain `ok` (see ../../probe-common/probe_common.h),
+ * exits with kselftest's KSFT_* codes, must be run as root (PFNs in pagemap,
+ * /proc/kpageflags, the THP and NUMA balancing knobs).
+ *
+ * Build: gcc -O2 -Wall -Wextra -Werror -o probe probe.c
+ */
+#define _GNU_SOURCE
+/* the /proc/vmstat counters that tell what the kernel did */
+#define PROBE_VMSTAT "pgmigrate_success", "pgmigrate_fail", "thp_migration_success", \
+		     "thp_migration_fail", "thp_migration_split", "thp_split_pmd"
+#define VM_MIGRATE_FAIL	1	/* pgmigrate_fail in PROBE_VMSTAT */
+#define VM_THP_FAIL	3	/* thp_migration_fail */
+#include "../../probe-common/probe_common.h"
+
+#include <linux/mempolicy.h>
+#include <sys/syscall.h>
+
+#define SMALL_PAGES	8	/* pages of a small-page case */
+#define NUMA_KNOB	"/proc/sys/kernel/numa_balancing"
+#define NODES_FILE	"/sys/devices/system/node/has_memory"
+#define MAX_NODE	1024	/* bits in the node masks passed to mbind() */
+
+/* what a verdict means, in a result line */
+static const char *const verdict_text[NR_VERDICTS] = {
+	[V_MISSED] = "treated exclusive as shared (not migrated)",
+	[V_WRONG] = "migrated pages another process maps",
+};
+
+/* the two memory nodes: the pages start on src, mbind() asks for dst; nr_nodes < 2: no case */
+static int src_node, dst_node, nr_nodes;
+
+/* ---------------------------------------------------------------- scenarios */
+
+enum shape { SMALL, PTE_THP, PMD_THP };
+
+/* a part of the region: all of it, or a half */
+enum half { ALL, FIRST, SECOND };
+
+struct scenario {
+	const char *text;
+	enum shape shape;
+	bool child;		/* a fork()ed child shares it */
+	enum half child_keeps;	/* what the child keeps mapped */
+	enum half parent_keeps;	/* what the parent keeps mapped (and mbind()s) */
+};
+
+static const struct scenario scenarios[] = {
+	{ .text = "exclusive small pages", .shape = SMALL },
+	{ .text = "small pages shared with a child", .shape = SMALL, .child = true },
+	{ .text = "exclusive PMD-mapped THP", .shape = PMD_THP },
+	{ .text = "PMD-mapped THP shared with a child", .shape = PMD_THP, .child = true },
+	{ .text = "exclusive PTE-mapped THP", .shape = PTE_THP },
+	{ .text = "PTE-mapped THP shared with a child", .shape = PTE_THP, .child = true },
+	{ .text = "PTE-mapped THP partly shared, child keeps second half", .shape = PTE_THP,
+	  .child = true, .child_keeps = SECOND },
+	{ .text = "THP mapped in disjoint halves, parent first, child second", .shape = PTE_THP,
+	  .child = true, .child_keeps = SECOND, .parent_keeps = FIRST },
+};
+
+#define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* pages [*first, *first + *n) of a region of npages: the part h */
+static void part(enum half h, size_t npages, size_t *first, size_t *n)
+{
+	*first = h == SECOND ? npages / 2 : 0;
+	*n = h == ALL ? npages : npages / 2;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* The first two nodes in a node list ("0-1", "0,2"); how many it has (at most 2 counted) */
+static int first_two_nodes(const char *list, int *a, int *b)
+{
+	int n = 0, lo, hi, used;
+
+	while (n < 2 && sscanf(list, "%d%n", &lo, &used) == 1) {
+		list += used;
+		hi = lo;
+		if (*list == '-' && sscanf(list + 1, "%d%n", &hi, &used) == 1)
+			list += 1 + used;
+		for (; lo <= hi && n < 2; lo++)
+			*(n++ ? b : a) = lo;
+		if (*list == ',')
+			list++;
+	}
+	return n;
+}
+
+static long sys_mbind(void *addr, size_t len, int mode, int node, unsigned int flags)
+{
+	unsigned long mask[MAX_NODE / (8 * sizeof(unsigned long))] = { 0 };
+
+	mask[node / (8 * sizeof(unsigned long))] |= 1UL << (node % (8 * sizeof(unsigned long)));
+	return syscall(__NR_mbind, addr, len, mode, mask, MAX_NODE, flags);
+}
+
+/* every page's node in pid's mm (0: this process), or -errno; 0, or -1 (the call failed) */
+static int nodes_of(pid_t pid, char *mem, size_t first, size_t n, int *status)
+{
+	void **pages = calloc(n ? n : 1, sizeof(void *));
+	size_t i;
+	long ret;
+
+	if (!pages)
+		return -1;
+	for (i = 0; i < n; i++)
+		pages[i] = mem + (first + i) * pagesize;
+	ret = syscall(__NR_move_pages, pid, n, pages, NULL, status, 0);
+	free(pages);
+	return ret ? -1 : 0;
+}
+
+/* how many of the n statuses are this node */
+static size_t on_node(const int *status, size_t n, int node)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += status[i] == node;
+	return c;
+}
+
+/* "512 on node 0" or "256 on node 0, 256 on node 1, 1 not present" */
+static void nodes_text(const int *status, size_t n, char *buf, size_t len)
+{
+	size_t a = on_node(status, n, src_node), b = on_node(status, n, dst_node);
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (a)
+		used += snprintf(buf + used, len - used, "%zu on node %d", a, src_node);
+	if (b && used < len)
+		used += snprintf(buf + used, len - used, "%s%zu on node %d", used ? ", " : "", b,
+				 dst_node);
+	if (n - a - b && used < len)
+		snprintf(buf + used, len - used, "%s%zu elsewhere or not present (first status %d)",
+			 used ? ", " : "", n - a - b, status[0]);
+}
+
+/* ---------------------------------------------------------------- the child */
+
+struct kid {
+	pid_t pid;
+	int cmd, rsp;		/* parent's ends of the pipes */
+	size_t first, n;	/* the pages of the region it keeps mapped */
+};
+
+/* in the child: unmap what it does not keep, say 'k', wait for the end; touches nothing */
+static void kid_main(int cmd, int rsp, char *mem, size_t size, const struct kid *k)
+{
+	char ch = 'k';
+
+	if (k->first)
+		munmap(mem, k->first * pagesize);
+	if ((k->first + k->n) * pagesize < size)
+		munmap(mem + (k->first + k->n) * pagesize, size - (k->first + k->n) * pagesize);
+	if (write(rsp, &ch, 1) != 1)
+		_exit(1);
+	while (read(cmd, &ch, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* fork the child that keeps part h of the region; 0, or -1 (why in msg) */
+static int kid_start(struct kid *k, char *mem, size_t size, enum half h, char *msg, size_t len)
+{
+	int a[2], b[2];
+	char ch;
+
+	part(h, size / pagesize, &k->first, &k->n);
+	k->pid = fork_piped(a, b, msg, len);
+	if (k->pid < 0)
+		return -1;
+	if (k->pid == 0) {
+		close(a[1]);
+		close(b[0]);
+		kid_main(a[0], b[1], mem, size, k);
+	}
+	close(a[0]);
+	close(b[1]);
+	k->cmd = a[1];
+	k->rsp = b[0];
+	if (read(k->rsp, &ch, 1) != 1 || ch != 'k') {
+		snprintf(msg, len, "the child did not get ready");
+		reap_piped(k->pid, k->cmd, k->rsp, 'Q');
+		k->pid = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- one case */
+
+/* what a case looked at: the region, the parent's part, the child */
+struct cas {
+	const struct scenario *s;
+	char *mem;
+	size_t size, npages, first, n;	/* the parent's part: pages [first, first + n) */
+	struct kid kid;
+	int *before, *after, *kid_before, *kid_after;
+	struct counters c0, c1;
+	long mbind_ret;
+	int mbind_errno;
+};
+
+/* AnonHugePages (kB) of this process's VMAs overlapping [lo, hi) */
+static long anon_huge_kb(const char *lo, const char *hi)
+{
+	char line[512];
+	unsigned long start, end;
+	bool in = false;
+	long kb = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in = start < (uintptr_t)hi && (uintptr_t)lo < end;
+		else if (in && !strncmp(line, "AnonHugePages:", 14))
+			kb += strtol(line + 14, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* map the region bound to src_node, filled, THP as the shape says; 0, or a verdict (why in o) */
+static int populate(struct cas *c, struct outcome *o)
+{
+	char msg[200];
+	uint64_t pfn;
+
+	if (thp_select(c->s->shape == SMALL ? 0 : pmdsize)) {
+		set_outcome(o, V_SKIP, "cannot set the THP knobs");
+		return -1;
+	}
+	c->mem = map_aligned(c->size, pmdsize);
+	if (!c->mem) {
+		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	madvise(c->mem, c->size, c->s->shape == SMALL ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+	if (sys_mbind(c->mem, c->size, MPOL_BIND, src_node, 0)) {
+		set_outcome(o, V_ERROR, "mbind(MPOL_BIND node %d): %s", src_node, strerror(errno));
+		return -1;
+	}
+	memset(c->mem, 0x5a, c->size);
+	if (c->s->shape == SMALL)
+		return 0;
+	if (check_thp(c->mem, c->size, &pfn, msg, sizeof(msg))) {
+		set_outcome(o, V_SKIP, "did not get a THP populated (%s)", msg);
+		return -1;
+	}
+	if (c->s->shape == PTE_THP && pte_map(c->mem, c->size)) {
+		set_outcome(o, V_ERROR, "mprotect: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* the child forked, the parent's part kept; 0, or a verdict (why in o) */
+static int share(struct cas *c, struct outcome *o)
+{
+	char msg[200];
+
+	part(c->s->parent_keeps, c->npages, &c->first, &c->n);
+	if (c->s->child && kid_start(&c->kid, c->mem, c->size, c->s->child_keeps, msg,
+				     sizeof(msg))) {
+		set_outcome(o, V_ERROR, "%s", msg);
+		return -1;
+	}
+	if (c->first)
+		munmap(c->mem, c->first * pagesize);
+	if (c->first + c->n < c->npages)
+		munmap(c->mem + (c->first + c->n) * pagesize,
+		       (c->npages - c->first - c->n) * pagesize);
+	return 0;
+}
+
+/* the PFNs of the child's pages are the parent's (where both map them); 0 yes */
+static int kid_maps_same(const struct cas *c)
+{
+	size_t n = c->npages, i;
+	uint64_t *mine = calloc(n, sizeof(uint64_t)), *its = calloc(n, sizeof(uint64_t));
+	int ret = -1;
+
+	if (!mine || !its || pagemap_of(0, c->mem, n, mine) ||
+	    pagemap_of(c->kid.pid, c->mem, n, its))
+		goto out;
+	ret = 0;
+	for (i = c->kid.first; i < c->kid.first + c->kid.n; i++)
+		if (!(its[i] & PM_PRESENT) ||
+		    (i >= c->first && i < c->first + c->n && (mine[i] ^ its[i]) & PM_PFN_MASK))
+			ret = -1;
+out:
+	free(mine);
+	free(its);
+	return ret;
+}
+
+/* the PFN of the region's first page in this process (0: not present) */
+static uint64_t pagemap_pfn(const struct cas *c)
+{
+	uint64_t pm;
+
+	if (pagemap_of(0, c->mem, 1, &pm) || !(pm & PM_PRESENT))
+		return 0;
+	return pm & PM_PFN_MASK;
+}
+
+/* the state the scenario needs, right before mbind(); 0, or inconclusive (why in o) */
+static int check_state(struct cas *c, struct outcome *o)
+{
+	long huge = anon_huge_kb(c->mem, c->mem + c->size);
+	long want = c->s->shape == PMD_THP ? (long)(c->size / 1024) : 0;
+	char text[120];
+
+	if (c->s->shape != SMALL && !folio_whole(pagemap_pfn(c), c->npages)) {
+		set_outcome(o, V_INCONCLUSIVE, "the THP is no longer one folio before mbind");
+		return -1;
+	}
+	if (huge != want) {
+		set_outcome(o, V_INCONCLUSIVE, "AnonHugePages %ld kB before mbind, not %ld kB",
+			    huge, want);
+		return -1;
+	}
+	if (c->s->child && kid_maps_same(c)) {
+		set_outcome(o, V_INCONCLUSIVE, "the child does not map the parent's pages");
+		return -1;
+	}
+	if (nodes_of(0, c->mem, c->first, c->n, c->before) ||
+	    (c->s->child && nodes_of(c->kid.pid, c->mem, c->kid.first, c->kid.n, c->kid_before))) {
+		set_outcome(o, V_ERROR, "move_pages: %s", strerror(errno));
+		return -1;
+	}
+	if (on_node(c->before, c->n, src_node) != c->n) {
+		nodes_text(c->before, c->n, text, sizeof(text));
+		set_outcome(o, V_INCONCLUSIVE, "not every page on node %d before mbind: %s",
+			    src_node, text);
+		return -1;
+	}
+	return 0;
+}
+
+/* mbind() the parent's part to dst_node with MPOL_MF_MOVE; the nodes after, both processes */
+static int migrate(struct cas *c, struct outcome *o)
+{
+	counters_read(&c->c0, c->s->shape == SMALL ? pagesize : c->size);
+	c->mbind_ret = sys_mbind(c->mem + c->first * pagesize, c->n * pagesize, MPOL_BIND,
+				 dst_node, MPOL_MF_MOVE);
+	c->mbind_errno = c->mbind_ret ? errno : 0;
+	counters_read(&c->c1, c->s->shape == SMALL ? pagesize : c->size);
+	if (nodes_of(0, c->mem, c->first, c->n, c->after) ||
+	    (c->s->child && nodes_of(c->kid.pid, c->mem, c->kid.first, c->kid.n, c->kid_after))) {
+		set_outcome(o, V_ERROR, "move_pages: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* "# evidence: ..." of a case that got as far as mbind() */
+static void evidence(const struct cas *c)
+{
+	char pb[120], pa[120], kb[120] = "", ka[120] = "", moved[300];
+
+	nodes_text(c->before, c->n, pb, sizeof(pb));
+	nodes_text(c->after, c->n, pa, sizeof(pa));
+	if (c->s->child) {
+		nodes_text(c->kid_before, c->kid.n, kb, sizeof(kb));
+		nodes_text(c->kid_after, c->kid.n, ka, sizeof(ka));
+	}
+	counters_delta(&c->c0, &c->c1, c->s->shape == SMALL ? pagesize : c->size, moved,
+		       sizeof(moved));
+	printf("# evidence: before mbind: this process's %zu pages %s%s%s; mbind(MPOL_BIND node %d,"
+	       " MPOL_MF_MOVE) returned %ld%s%s; after: this process's %s%s%s; %s\n", c->n, pb,
+	       c->s->child ? ", the child's " : "", kb, dst_node, c->mbind_ret,
+	       c->mbind_ret ? " " : "", c->mbind_ret ? strerror(c->mbind_errno) : "", pa,
+	       c->s->child ? ", the child's " : "", ka, moved);
+}
+
+/* did migration itself fail (so that pages left behind say nothing about the check)? */
+static bool migration_failed(const struct cas *c)
+{
+	return moved_by(c->c0.vm[VM_MIGRATE_FAIL], c->c1.vm[VM_MIGRATE_FAIL]) > 0 ||
+	       moved_by(c->c0.vm[VM_THP_FAIL], c->c1.vm[VM_THP_FAIL]) > 0 || c->mbind_ret;
+}
+
+/* the verdict, from the nodes before and after */
+static void judge(const struct cas *c, struct outcome *o)
+{
+	size_t moved = on_node(c->after, c->n, dst_node);
+
+	if (c->s->child) {
+		size_t kid_moved = on_node(c->kid_after, c->kid.n, dst_node);
+
+		if (kid_moved)
+			set_outcome(o, V_WRONG, "%zu of the %zu pages the child maps moved to "
+				    "node %d", kid_moved, c->kid.n, dst_node);
+		return;
+	}
+	if (moved == c->n)
+		return;
+	if (migration_failed(c))
+		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved, and migration itself "
+			    "failed (pgmigrate_fail, thp_migration_fail or mbind's error)", moved,
+			    c->n);
+	else if (moved)
+		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved (part of a folio?)", moved,
+			    c->n);
+	else
+		set_outcome(o, V_MISSED, "none of the %zu pages moved to node %d", c->n,
+			    dst_node);
+}
+
+static void case_free(struct cas *c)
+{
+	if (c->kid.pid > 0)
+		reap_piped(c->kid.pid, c->kid.cmd, c->kid.rsp, 'Q');
+	if (c->mem)
+		munmap(c->mem, c->size);
+	free(c->before);
+	free(c->after);
+	free(c->kid_before);
+	free(c->kid_after);
+}
+
+static void run_case(const struct scenario *s, struct outcome *o)
+{
+	struct cas c = { .s = s };
+
+	if (nr_nodes < 2) {
+		set_outcome(o, V_SKIP, "need two NUMA nodes with memory (" NODES_FILE " has %d)",
+			    nr_nodes);
+		return;
+	}
+	if (s->shape != SMALL && !have_thp) {
+		set_outcome(o, V_SKIP, "THP not supported (no " THP_DIR ")");
+		return;
+	}
+	c.size = s->shape == SMALL ? SMALL_PAGES * pagesize : pmdsize;
+	c.npages = c.size / pagesize;
+	c.before = calloc(c.npages, sizeof(int));
+	c.after = calloc(c.npages, sizeof(int));
+	c.kid_before = calloc(c.npages, sizeof(int));
+	c.kid_after = calloc(c.npages, sizeof(int));
+	if (!c.before || !c.after || !c.kid_before || !c.kid_after)
+		set_outcome(o, V_ERROR, "out of memory");
+	else if (!populate(&c, o) && !share(&c, o) && !check_state(&c, o) && !migrate(&c, o)) {
+		evidence(&c);
+		judge(&c, o);
+	}
+	case_free(&c);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int probe_setup(void)
+{
+	char buf[128] = "";
+
+	if (geteuid() != 0)
+		return tap_skip_all("Please run this test as root (PFNs in pagemap, "
+				    "/proc/kpageflags, sysfs knobs)");
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	kpageflags_fd = open("/proc/kpageflags", O_RDONLY);
+	if (pagemap_fd < 0 || kpageflags_fd < 0)
+		return tap_skip_all("cannot open /proc/self/pagemap or /proc/kpageflags "
+				    "(CONFIG_PROC_PAGE_MONITOR?)");
+	if (!read_text(NODES_FILE, buf, sizeof(buf)))
+		nr_nodes = first_two_nodes(buf, &src_node, &dst_node);
+	catch_signals(knobs_restore);
+	if (!access(NUMA_KNOB, W_OK) && knob_set(NUMA_KNOB, "0"))
+		printf("# cannot turn NUMA balancing off: pages may move on their own\n");
+	printf("# memory nodes %s: %s\n", NODES_FILE, buf[0] ? buf : "(none: no CONFIG_NUMA?)");
+	return 0;
+}
+
+int main(void)
+{
+	struct timespec t_end;
+	char name[200];
+	int i, ret;
+
+	probe_start();
+	ret = probe_setup();
+	if (ret)
+		return ret;
+	detect_thp();
+	printf("1..%d\n", NR_SCENARIOS);
+	printf("# page size %zu, PMD THP size %zu kB\n", pagesize, have_thp ? pmdsize / 1024 : 0);
+	if (nr_nodes == 2)
+		printf("# mbind() moves from node %d to node %d\n", src_node, dst_node);
+	for (i = 0; i < NR_SCENARIOS; i++) {
+		struct outcome o = { .v = V_PASS };
+
+		snprintf(name, sizeof(name), "mbind MPOL_MF_MOVE %s", scenarios[i].text);
+		tap_run(name);
+		run_case(&scenarios[i], &o);
+		end_case(name, &o, verdict_text);
+	}
+	knobs_restore();
+	clock_gettime(CLOCK_MONOTONIC, &t_end);
+	printf("# probe took %.1f s\n", elapsed_ms(&t_start, &t_end) / 1000);
+	return tap_totals(NR_SCENARIOS);
+}
