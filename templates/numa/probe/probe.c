@@ -155,7 +155,7 @@ static size_t on_node(const int *status, size_t n, int node)
 static void nodes_text(const int *status, size_t n, char *buf, size_t len)
 {
 	size_t a = on_node(status, n, src_node), b = on_node(status, n, dst_node);
-	size_t used = 0;
+	size_t used = 0, i;
 
 	buf[0] = '\0';
 	if (a)
@@ -163,9 +163,11 @@ static void nodes_text(const int *status, size_t n, char *buf, size_t len)
 	if (b && used < len)
 		used += snprintf(buf + used, len - used, "%s%zu on node %d", used ? ", " : "", b,
 				 dst_node);
-	if (n - a - b && used < len)
+	for (i = 0; i < n && (status[i] == src_node || status[i] == dst_node); i++)
+		;
+	if (i < n && used < len)	/* a node id, or -errno (-ENOENT: not present) */
 		snprintf(buf + used, len - used, "%s%zu elsewhere or not present (first status %d)",
-			 used ? ", " : "", n - a - b, status[0]);
+			 used ? ", " : "", n - a - b, status[i]);
 }
 
 /* ---------------------------------------------------------------- the child */

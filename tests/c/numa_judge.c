@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The numa probe's verdicts, as C (run by tests/test_probe_c.py): the probe is included with its
+ * main() renamed, so its static functions are called here as they are there. Exit 0 when every
+ * check holds; each failed check prints a line.
+ */
+#define main probe_main
+#include "../../templates/numa/probe/probe.c"
+#undef main
+#include "check.h"
+
+#define N 4
+
+static int before[N], after[N], kid_before[N], kid_after[N];
+
+/* a case of the scenario `text` on N pages, every page of both processes on node `node` after */
+static void numa_case(struct cas *c, const char *text, int node)
+{
+	int i;
+
+	for (i = 0; i < NR_SCENARIOS && strcmp(scenarios[i].text, text); i++)
+		;
+	CHECK(i < NR_SCENARIOS);
+	memset(c, 0, sizeof(*c));
+	c->s = &scenarios[i < NR_SCENARIOS ? i : 0];
+	c->n = c->npages = N;
+	c->kid.n = c->s->child ? N : 0;
+	c->before = before;
+	c->after = after;
+	c->kid_before = kid_before;
+	c->kid_after = kid_after;
+	for (i = 0; i < N; i++) {
+		before[i] = kid_before[i] = src_node;
+		after[i] = kid_after[i] = node;
+	}
+}
+
+static void test_node_lists(void)
+{
+	int a = -1, b = -1;
+
+	CHECK(first_two_nodes("0-1\n", &a, &b) == 2 && a == 0 && b == 1);
+	CHECK(first_two_nodes("0,2\n", &a, &b) == 2 && a == 0 && b == 2);
+	CHECK(first_two_nodes("1-3", &a, &b) == 2 && a == 1 && b == 2);
+	a = b = -1;
+	CHECK(first_two_nodes("0\n", &a, &b) == 1 && a == 0 && b == -1);
+	CHECK(first_two_nodes("", &a, &b) == 0);
+}
+
+static void test_verdicts(void)
+{
+	struct outcome o = { .v = V_PASS };
+	struct cas c;
+
+	src_node = 0;
+	dst_node = 1;
+	numa_case(&c, "exclusive PTE-mapped THP", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_PASS);
+	numa_case(&c, "exclusive PTE-mapped THP", 0);
+	judge(&c, &o);
+	CHECK(o.v == V_MISSED && strstr(o.msg, "none of the 4 pages moved to node 1"));
+	o.v = V_PASS;
+	c.c0.vm[VM_MIGRATE_FAIL] = 3;
+	c.c1.vm[VM_MIGRATE_FAIL] = 4;	/* migration itself failed: no verdict on the check */
+	judge(&c, &o);
+	CHECK(o.v == V_INCONCLUSIVE);
+	o.v = V_PASS;
+	numa_case(&c, "PTE-mapped THP shared with a child", 0);
+	judge(&c, &o);
+	CHECK(o.v == V_PASS);
+	numa_case(&c, "THP mapped in disjoint halves, parent first, child second", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_WRONG && strstr(o.msg, "4 of the 4 pages the child maps moved to node 1"));
+}
+
+static void test_nodes_text(void)
+{
+	int status[3] = { 0, 1, -2 };
+	char buf[120];
+
+	src_node = 0;
+	dst_node = 1;
+	nodes_text(status, 3, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "1 on node 0, 1 on node 1, 1 elsewhere or not present (first status -2)"));
+}
+
+int main(void)
+{
+	test_node_lists();
+	test_verdicts();
+	test_nodes_text();
+	return checks_done();
+}

@@ -1,0 +1,80 @@
+"""The numa study (issue 31's third study, first slice: templates/numa/): its one site, the sharing
+check of migrate_folio_add() in v6.12's mm/mempolicy.c (tests/data/polarity/, the real lines), is
+found negated, and each of the four variants writes a predicate there that keeps the code's `!`
+meaning "exclusive"; its probe's words cover every verdict it prints."""
+from __future__ import annotations
+
+from kernelfake import DATA
+
+from workbench.settings import PROJECT_ROOT
+from workbench.study import model as study
+from workbench.study import render, sites, words
+from workbench.study.forms import Polarity
+
+TEMPLATES = PROJECT_ROOT / "templates"
+CODE = (DATA / "polarity" / "v6.12-mempolicy.c").read_text()
+V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
+        "page_folio"}
+CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"
+
+
+def numa() -> study.Study:
+    return study.load(TEMPLATES, "numa")
+
+
+def located(st: study.Study) -> list[sites.Located]:
+    return [sites.locate(st, CODE, "v6.12", t) for t in st.targets]
+
+
+def rendered(variant: str) -> render.Rendered:
+    st = numa()
+    ctx = {"where": f"{variant} at v6.12", "base": "v6.12", "kernelversion": "6.12", "function": st.function,
+           "file": st.file, "functions": st.functions, "study": st.name}
+    has = render.Has({}, lambda names: {n: n in V612 for n in names})
+    return render.render_variant(st, located(st), st.variant(variant), has, ctx)
+
+
+def test_the_one_site_is_migrate_folio_adds_negated_check():
+    st = numa()
+    assert [(t.file, t.function) for t in st.targets] == [("mm/mempolicy.c", "migrate_folio_add")]
+    assert st.variant_names == ["folio_mapcount", "page_mapcount", "folio_estimated_sharers",
+                                "folio_maybe_mapped_shared"]
+    (site,) = [s for p in located(st) for s in p.sites]
+    assert (site.text, site.polarity, site.context.negated) == ("folio_likely_mapped_shared(folio)",
+                                                                 Polarity.SAME, True)
+    assert (site.names["folio"], site.names["page"]) == ("folio", "folio_page(folio, 0)")
+
+
+def test_each_variant_keeps_the_bang_meaning_exclusive():
+    written = {
+        "folio_mapcount": "!(folio_mapcount(folio) != 1)",
+        "page_mapcount": "!(page_mapcount(folio_page(folio, 0)) != 1)",
+        "folio_estimated_sharers": "!(folio_estimated_sharers(folio) != 1)",
+        "folio_maybe_mapped_shared": "!folio_maybe_mapped_shared(folio)",
+    }
+    for variant, predicate in written.items():
+        r = rendered(variant)
+        text = r.files["mm/mempolicy.c"]
+        assert CHECK.format(predicate) in text, variant
+        assert "folio_likely_mapped_shared(folio)) {" not in text and not r.same_as_base
+        assert r.subject.startswith("mm/mempolicy: decide sharing by ") and "migration" in r.subject
+        assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
+    assert [p.name for p in rendered("page_mapcount").prototypes] == ["page_mapcount"]  # gone from 6.12's mm/
+
+
+def test_the_probes_words_cover_its_verdicts():
+    rules = words.load(TEMPLATES / "numa" / "probe" / "words.toml").rules
+    src = (TEMPLATES / "numa" / "probe" / "probe.c").read_text()
+    for token, verdict in {"missed": "V_MISSED", "wrong": "V_WRONG", "inconclusive": "V_INCONCLUSIVE"}.items():
+        assert f"set_outcome(o, {verdict}" in src and any(r.token == token for r in rules), token
+    assert not any(f"set_outcome(o, {v}" in src for v in ("V_SPLIT", "V_LOSS", "V_CALLER"))
+
+
+def test_a_guest_with_one_node_is_the_environments_skip():
+    from workbench.guest.tap import load_env_skips
+
+    reason = "mbind MPOL_MF_MOVE exclusive small pages: need two NUMA nodes with memory " \
+             "(/sys/devices/system/node/has_memory has 1)"
+    assert "need two NUMA nodes with memory (\" NODES_FILE \" has %d)" in \
+        (TEMPLATES / "numa" / "probe" / "probe.c").read_text()
+    assert any(p.search(reason) for p in load_env_skips())
