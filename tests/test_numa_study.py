@@ -1,7 +1,8 @@
-"""The numa study (issue 31's third study, first slice: templates/numa/): its one site, the sharing
-check of migrate_folio_add() in v6.12's mm/mempolicy.c (tests/data/polarity/, the real lines), is
-found negated, and each of the four variants writes a predicate there that keeps the code's `!`
-meaning "exclusive"; its probe's words cover every verdict it prints."""
+"""The numa study (issue 31's third study, first slice: templates/numa/): its sites, the sharing
+checks of migrate_folio_add() and queue_folios_hugetlb() in v6.12's mm/mempolicy.c
+(tests/data/polarity/, the real lines), are found negated, and each of the four variants writes a
+predicate there that keeps the code's `!` meaning "exclusive"; its probe's words cover every
+verdict it prints."""
 from __future__ import annotations
 
 from kernelfake import DATA
@@ -16,6 +17,7 @@ CODE = (DATA / "polarity" / "v6.12-mempolicy.c").read_text()
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
 CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"
+HUGETLB = "if ((flags & MPOL_MF_MOVE_ALL) ||\n\t    ({} && !hugetlb_pmd_shared(pte)))"
 
 
 def numa() -> study.Study:
@@ -34,15 +36,18 @@ def rendered(variant: str) -> render.Rendered:
     return render.render_variant(st, located(st), st.variant(variant), has, ctx)
 
 
-def test_the_one_site_is_migrate_folio_adds_negated_check():
+def test_the_sites_are_the_two_negated_checks_of_mempolicy():
     st = numa()
-    assert [(t.file, t.function) for t in st.targets] == [("mm/mempolicy.c", "migrate_folio_add")]
+    assert [(t.file, t.function) for t in st.targets] == [("mm/mempolicy.c", "migrate_folio_add"),
+                                                          ("mm/mempolicy.c", "queue_folios_hugetlb")]
     assert st.variant_names == ["folio_mapcount", "page_mapcount", "folio_estimated_sharers",
                                 "folio_maybe_mapped_shared"]
-    (site,) = [s for p in located(st) for s in p.sites]
-    assert (site.text, site.polarity, site.context.negated) == ("folio_likely_mapped_shared(folio)",
-                                                                 Polarity.SAME, True)
-    assert (site.names["folio"], site.names["page"]) == ("folio", "folio_page(folio, 0)")
+    found = [s for p in located(st) for s in p.sites]
+    assert [s.function for s in found] == ["migrate_folio_add", "queue_folios_hugetlb"]
+    for site in found:
+        assert (site.text, site.polarity, site.context.negated) == ("folio_likely_mapped_shared(folio)",
+                                                                     Polarity.SAME, True)
+        assert (site.names["folio"], site.names["page"]) == ("folio", "folio_page(folio, 0)")
 
 
 def test_each_variant_keeps_the_bang_meaning_exclusive():
@@ -55,8 +60,8 @@ def test_each_variant_keeps_the_bang_meaning_exclusive():
     for variant, predicate in written.items():
         r = rendered(variant)
         text = r.files["mm/mempolicy.c"]
-        assert CHECK.format(predicate) in text, variant
-        assert "folio_likely_mapped_shared(folio)) {" not in text and not r.same_as_base
+        assert CHECK.format(predicate) in text and HUGETLB.format(predicate) in text, variant
+        assert "folio_likely_mapped_shared(folio)" not in text and not r.same_as_base
         assert r.subject.startswith("mm/mempolicy: decide sharing by ") and "migration" in r.subject
         assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
     assert [p.name for p in rendered("page_mapcount").prototypes] == ["page_mapcount"]  # gone from 6.12's mm/

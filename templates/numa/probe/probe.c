@@ -50,6 +50,8 @@
 #define NUMA_KNOB	"/proc/sys/kernel/numa_balancing"
 #define NODES_FILE	"/sys/devices/system/node/has_memory"
 #define MAX_NODE	1024	/* bits in the node masks passed to mbind() */
+#define HUGETLB_KB	2048	/* the hugetlb size of the hugetlb rows */
+#define NODE_HUGE	"/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/"
 
 /* what a verdict means, in a result line */
 static const char *const verdict_text[NR_VERDICTS] = {
@@ -62,7 +64,7 @@ static int src_node, dst_node, nr_nodes;
 
 /* ---------------------------------------------------------------- scenarios */
 
-enum shape { SMALL, PTE_THP, PMD_THP };
+enum shape { SMALL, PTE_THP, PMD_THP, HUGETLB };
 
 /* a part of the region: all of it, or a half */
 enum half { ALL, FIRST, SECOND };
@@ -86,6 +88,8 @@ static const struct scenario scenarios[] = {
 	  .child = true, .child_keeps = SECOND },
 	{ .text = "THP mapped in disjoint halves, parent first, child second", .shape = PTE_THP,
 	  .child = true, .child_keeps = SECOND, .parent_keeps = FIRST },
+	{ .text = "exclusive hugetlb page", .shape = HUGETLB },
+	{ .text = "hugetlb page shared with a child", .shape = HUGETLB, .child = true },
 };
 
 #define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
@@ -256,28 +260,72 @@ static long anon_huge_kb(const char *lo, const char *hi)
 	return kb;
 }
 
+/*
+ * Two free hugetlb pages of HUGETLB_KB on each of the two nodes (nr_hugepages per node, put back
+ * at exit): one for the region, one for migration to land on; 0, or -1 (why in msg)
+ */
+static int hugetlb_ready(char *msg, size_t len)
+{
+	int nodes[2] = { src_node, dst_node }, i;
+	char path[160], val[24];
+	long have;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), NODE_HUGE "nr_hugepages", nodes[i]);
+		have = read_long(path);
+		snprintf(val, sizeof(val), "%ld", have + 2);
+		if (have < 0 || knob_set(path, val)) {
+			snprintf(msg, len, "hugetlb not available (cannot set %s)", path);
+			return -1;
+		}
+		snprintf(path, sizeof(path), NODE_HUGE "free_hugepages", nodes[i]);
+		if (read_long(path) < 2) {
+			snprintf(msg, len, "hugetlb not available (%s below 2)", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* the region: anonymous memory, or a private hugetlb mapping; NULL on failure */
+static char *map_region(const struct cas *c)
+{
+	char *p;
+
+	if (c->s->shape != HUGETLB)
+		return map_aligned(c->size, pmdsize);
+	p = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 /* map the region bound to src_node, filled, THP as the shape says; 0, or a verdict (why in o) */
 static int populate(struct cas *c, struct outcome *o)
 {
 	char msg[200];
 	uint64_t pfn;
 
-	if (thp_select(c->s->shape == SMALL ? 0 : pmdsize)) {
+	if (c->s->shape == HUGETLB && hugetlb_ready(msg, sizeof(msg))) {
+		set_outcome(o, V_SKIP, "%s", msg);
+		return -1;
+	}
+	if (c->s->shape != HUGETLB && thp_select(c->s->shape == SMALL ? 0 : pmdsize)) {
 		set_outcome(o, V_SKIP, "cannot set the THP knobs");
 		return -1;
 	}
-	c->mem = map_aligned(c->size, pmdsize);
+	c->mem = map_region(c);
 	if (!c->mem) {
 		set_outcome(o, V_ERROR, "mmap: %s", strerror(errno));
 		return -1;
 	}
-	madvise(c->mem, c->size, c->s->shape == SMALL ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+	if (c->s->shape != HUGETLB)
+		madvise(c->mem, c->size, c->s->shape == SMALL ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	if (sys_mbind(c->mem, c->size, MPOL_BIND, src_node, 0)) {
 		set_outcome(o, V_ERROR, "mbind(MPOL_BIND node %d): %s", src_node, strerror(errno));
 		return -1;
 	}
 	memset(c->mem, 0x5a, c->size);
-	if (c->s->shape == SMALL)
+	if (c->s->shape == SMALL || c->s->shape == HUGETLB)
 		return 0;
 	if (check_thp(c->mem, c->size, &pfn, msg, sizeof(msg))) {
 		set_outcome(o, V_SKIP, "did not get a THP populated (%s)", msg);
@@ -347,7 +395,8 @@ static int check_state(struct cas *c, struct outcome *o)
 	long want = c->s->shape == PMD_THP ? (long)(c->size / 1024) : 0;
 	char text[120];
 
-	if (c->s->shape != SMALL && !folio_whole(pagemap_pfn(c), c->npages)) {
+	if ((c->s->shape == PTE_THP || c->s->shape == PMD_THP) &&
+	    !folio_whole(pagemap_pfn(c), c->npages)) {
 		set_outcome(o, V_INCONCLUSIVE, "the THP is no longer one folio before mbind");
 		return -1;
 	}
@@ -465,11 +514,12 @@ static void run_case(const struct scenario *s, struct outcome *o)
 			    nr_nodes);
 		return;
 	}
-	if (s->shape != SMALL && !have_thp) {
+	if ((s->shape == PTE_THP || s->shape == PMD_THP) && !have_thp) {
 		set_outcome(o, V_SKIP, "THP not supported (no " THP_DIR ")");
 		return;
 	}
-	c.size = s->shape == SMALL ? SMALL_PAGES * pagesize : pmdsize;
+	c.size = s->shape == SMALL ? SMALL_PAGES * pagesize :
+		 s->shape == HUGETLB ? HUGETLB_KB * 1024UL : pmdsize;
 	c.npages = c.size / pagesize;
 	c.before = calloc(c.npages, sizeof(int));
 	c.after = calloc(c.npages, sizeof(int));
