@@ -1,6 +1,7 @@
-"""The numa study on the real v6.12 tree: every variant writes migrate_folio_add()'s check under its
-`!` and compiles without new warnings, and on a two-node guest its probe gives the verdicts v6.12's
-code predicts (kernel marker: minutes; the NUMA build is its own build directory)."""
+"""The numa study on the real v6.12 tree: every variant writes both checks of mm/mempolicy.c under
+their `!` and compiles without new warnings, and on a two-node guest its probe gives the verdicts
+v6.12's code predicts, and the planted control that calls every folio exclusive moves every shared
+one (kernel marker: minutes; the NUMA build is its own build directory)."""
 from __future__ import annotations
 
 import os
@@ -8,9 +9,12 @@ import os
 import pytest
 from test_kernel import cases, invoke, latest_run, need_tree
 
+from workbench.settings import PROJECT_ROOT
+
 pytestmark = pytest.mark.kernel
 
 VARIANTS = ("folio_mapcount", "page_mapcount", "folio_estimated_sharers", "folio_maybe_mapped_shared")
+PLANTED = PROJECT_ROOT / "tests" / "data" / "planted" / "every_folio_exclusive.j2"
 
 
 def test_every_variant_writes_the_check_and_compiles(tmp_path):
@@ -19,8 +23,9 @@ def test_every_variant_writes_the_check_and_compiles(tmp_path):
     assert "asks the opposite (a `!` before it)" in out
     for variant in VARIANTS:
         patch = (tmp_path / "patches" / "numa" / "v6.12" / f"{variant}.patch").read_text()
-        assert "+\tif ((flags & MPOL_MF_MOVE_ALL) || !" in patch, variant
+        assert "+\tif ((flags & MPOL_MF_MOVE_ALL) || !" in patch and "&& !hugetlb_pmd_shared(pte)))" in patch
     checked = invoke(tmp_path, "check-variants", "--base", "v6.12", "--study", "numa").stdout
+    assert "mm/mempolicy.o" in checked  # built with the study's numa.config: no NUMA, no object
     assert "FAILED" not in checked and "new warning(s)" not in checked.replace("no new warnings", "")
 
 
@@ -28,13 +33,17 @@ def test_the_probe_on_two_nodes_sees_what_the_code_says(tmp_path, monkeypatch):
     need_tree("v6.12")
     monkeypatch.setitem(os.environ, "INVOKE_WORKBENCH_VM_CPUS", "4")
     invoke(tmp_path, "matrix", "--base", "v6.12", "--study", "numa", "--configs", "minimal+numa", "--numa", "2x2G",
-           "--tests", "probe", check=False)
+           "--tests", "probe", "--variants", ",".join(("base", *VARIANTS, f"planted={PLANTED}")), check=False)
     run = latest_run(tmp_path)
     assert run["state"] == "finished" and run["study"] == "numa"
     wrong = {v: {n.removeprefix("probe: mbind MPOL_MF_MOVE ") for n, (status, reason, _) in cases(run, v).items()
-                 if status != "PASS"} for v in ("base", *VARIANTS)}
+                 if status != "PASS"} for v in ("base", *VARIANTS, "planted")}
+    with_child = {n.removeprefix("probe: mbind MPOL_MF_MOVE ") for n in cases(run, "base")
+                  if "shared" in n or "halves" in n}
     disjoint, partly = ("THP mapped in disjoint halves, parent first, child second",
                         "PTE-mapped THP partly shared, child keeps second half")
     assert wrong == {"base": {disjoint}, "folio_mapcount": {"exclusive PTE-mapped THP"},
                      "page_mapcount": {disjoint, partly}, "folio_estimated_sharers": {disjoint, partly},
-                     "folio_maybe_mapped_shared": {disjoint}}
+                     "folio_maybe_mapped_shared": {disjoint},
+                     "planted": with_child}
+    assert len(with_child) == 6  # every row with a child moved, the hugetlb one included
