@@ -14,6 +14,7 @@ from workbench.study.forms import Polarity
 
 TEMPLATES = PROJECT_ROOT / "templates"
 CODE = (DATA / "polarity" / "v6.12-mempolicy.c").read_text()
+V61 = (DATA / "polarity" / "v6.1-mempolicy.c").read_text()
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
 CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"
@@ -65,6 +66,22 @@ def test_each_variant_keeps_the_bang_meaning_exclusive():
         assert r.subject.startswith("mm/mempolicy: decide sharing by ") and "migration" in r.subject
         assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
     assert [p.name for p in rendered("page_mapcount").prototypes] == ["page_mapcount"]  # gone from 6.12's mm/
+
+
+def test_v61s_exclusive_check_is_found_and_a_variant_negated_there():
+    """v6.1 asks "exclusive?" (`folio_estimated_sharers(folio) == 1`): the form's polarity is
+    opposite, and folio_mapcount's `!= 1` is written as its converse."""
+    st = numa()
+    (target,) = [t for t in st.targets if t.function == "migrate_folio_add"]
+    located = sites.locate(st, V61, "v6.1", target)
+    (site,) = located.sites
+    assert (site.text, site.polarity, site.asks_opposite) == ("folio_estimated_sharers(folio) == 1",
+                                                              Polarity.OPPOSITE, True)
+    ctx = {"where": "folio_mapcount at v6.1", "base": "v6.1", "kernelversion": "6.1", "function": st.function,
+           "file": st.file, "functions": st.functions, "study": st.name}
+    everything = render.Has({}, lambda names: dict.fromkeys(names, True))
+    text = render.render_variant(st, [located], st.variant("folio_mapcount"), everything, ctx).files["mm/mempolicy.c"]
+    assert "if ((flags & MPOL_MF_MOVE_ALL) || folio_mapcount(folio) == 1) {" in text
 
 
 def test_the_probes_words_cover_its_verdicts():
