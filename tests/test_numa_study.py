@@ -5,8 +5,10 @@ predicate there that keeps the code's `!` meaning "exclusive"; its probe's words
 verdict it prints."""
 from __future__ import annotations
 
+import pytest
 from kernelfake import DATA
 
+from workbench.errors import UserError
 from workbench.settings import PROJECT_ROOT
 from workbench.study import model as study
 from workbench.study import render, sites, words
@@ -82,6 +84,42 @@ def test_v61s_exclusive_check_is_found_and_a_variant_negated_there():
     everything = render.Has({}, lambda names: dict.fromkeys(names, True))
     text = render.render_variant(st, [located], st.variant("folio_mapcount"), everything, ctx).files["mm/mempolicy.c"]
     assert "if ((flags & MPOL_MF_MOVE_ALL) || folio_mapcount(folio) == 1) {" in text
+
+
+def test_v61s_hugetlb_check_is_found_under_the_functions_old_name():
+    """The hugetlb target names queue_folios_hugetlb() and, before it, queue_pages_hugetlb(): at v6.1
+    the site is found in the second, and the messages name the functions as v6.1 does."""
+    st = numa()
+    places = [sites.locate(st, V61, "v6.1", t) for t in st.targets]
+    found = [s for p in places for s in p.sites]
+    assert [(s.function, s.text, s.polarity) for s in found] == [
+        ("migrate_folio_add", "folio_estimated_sharers(folio) == 1", Polarity.OPPOSITE),
+        ("queue_pages_hugetlb", "page_mapcount(page) == 1", Polarity.OPPOSITE)]
+    assert found[1].names["folio"] == "page_folio(page)"
+    everything = render.Has({}, lambda names: dict.fromkeys(names, True))
+    r = render.render_variant(st, places, st.variant("folio_mapcount"), everything,
+                              {"where": "v6.1", "base": "v6.1", "kernelversion": "6.1", "study": st.name})
+    assert r.functions == ("migrate_folio_add", "queue_pages_hugetlb")
+    assert "folio_mapcount(page_folio(page)) == 1 &&" in r.files["mm/mempolicy.c"]
+    assert "queue_folios_hugetlb" not in r.body
+
+
+def test_a_target_that_no_base_name_matches_names_every_name_it_tried():
+    st = numa()
+    with pytest.raises(UserError, match=r"no function queue_folios_hugetlb\(\) or queue_pages_hugetlb\(\)"):
+        sites.locate(st, "static int other(void)\n{\n\treturn 0;\n}\n", "vX", st.targets[1])
+
+
+def test_function_must_be_a_name_or_a_list_of_names(tmp_path):
+    src = (TEMPLATES / "numa" / "study.toml").read_text()
+    root = tmp_path / "numa"
+    root.mkdir()
+    (tmp_path / "mapcount").symlink_to(TEMPLATES / "mapcount")
+    for sub in ("probe", "variants"):
+        (root / sub).symlink_to(TEMPLATES / "numa" / sub)
+    (root / "study.toml").write_text(src.replace('function = "migrate_folio_add"', 'function = ["ok", "not a name"]'))
+    with pytest.raises(UserError, match="is not a C function name or a list of them"):
+        study.load(tmp_path, "numa")
 
 
 def test_the_probes_words_cover_its_verdicts():

@@ -130,8 +130,8 @@ def series(req: SeriesRequest, settings: Settings, say: Say) -> SeriesOutcome:
         notes.append(f"{base.name} has no history: checkpatch cannot look up the commits the messages cite "
                      "(UNKNOWN_COMMIT_ID left out); their form, commit <id> (\"<title>\"), is checked as outside git")
     ctx = {"variant": req.variant, "base": base.name, "kernelversion": kt.kernelversion(base.commit),
-           "function": study.function, "file": study.file, "functions": study.functions, "study": study.name,
-           "where": f"series of {req.variant} at {base.name}"}
+           "function": rendered.functions[0], "file": study.file, "functions": list(rendered.functions),
+           "study": study.name, "where": f"series of {req.variant} at {base.name}"}
     cenv = commit_env(name, email, kt.clone.out("log", "-1", "--format=%cI", base.commit))
     signoff = f"Signed-off-by: {name} <{email}>"
     made = helper_commits(kt.clone, study, base, rendered.prototypes, ctx, signoff, cenv)

@@ -26,7 +26,7 @@ from ..records import BASE, write_atomic
 from ..settings import Settings
 from . import sites, symbols
 from .model import Study
-from .render import Has, Rendered, render_variant
+from .render import Has, Rendered, named, render_variant
 from .sources import Brought
 
 MEMO = "workbench-commits.json"
@@ -112,8 +112,8 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
     has = {f: Has({}, functools.partial(symbols.present, kt.clone, base.commit, file=f, memo=memo))
            for f in study.files}
     kver = kt.kernelversion(base.commit)
-    context = {"where": where, "base": base.name, "kernelversion": kver, "function": study.function,
-               "file": study.file, "functions": study.functions, "study": study.name, **(context or {})}
+    context = {"where": where, "base": base.name, "kernelversion": kver, "file": study.file,
+               "study": study.name, **named(places), **(context or {})}
     out = []
     for variant in study.select(variant_names):
         r = render_variant(study, places, variant, has, {**context, "where": f"variant {variant.name}, {where}"})

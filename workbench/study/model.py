@@ -46,9 +46,14 @@ class Target:
 
     name: str
     file: str
-    function: str
+    function: str  # its name in the study's own words (the first of `names`)
     forms: tuple[Form, ...]
     roles: tuple[Role, ...]
+    names: tuple[str, ...] = ()  # every name it goes by, in order: a base's is the first it defines
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.names or (self.function,)
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,8 @@ def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], 
     forms = forms_mod.parse(head.get("forms", ()), "[study] forms", path)
     out: list[Target] = []
     for i, entry in enumerate(entries, 1):
-        name = entry.get("name", entry["function"])
+        names = _function_names(entry.get("function"), path, i)
+        name = entry.get("name", names[0])
         twin = next((n for n, t in enumerate(out, 1) if t.name == name), None)
         if twin is not None:
             raise UserError(f"{path}: two targets named {name!r} (targets {twin} and {i})",
@@ -287,8 +293,20 @@ def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], 
         if not own:
             raise UserError(f"{path}: target {name!r} has no forms to look for",
                             "List the shapes of the check in `forms` (in [study], or in the target).")
-        out.append(Target(name, entry["file"], entry["function"], own, tuple(roles[r] for r in wanted)))
+        out.append(Target(name, entry["file"], names[0], own, tuple(roles[r] for r in wanted), names))
     return tuple(out)
+
+
+def _function_names(raw: Any, path: Path, i: int) -> tuple[str, ...]:
+    """A target's `function`: a name, or a list of the names it has gone by (a base's is the first
+    of them it defines: `["queue_folios_hugetlb", "queue_pages_hugetlb"]`)."""
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and re.fullmatch(r"[A-Za-z_]\w*", n) for n in names):
+        raise UserError(f"{path}: [[targets]] {i}: function = {raw!r} is not a C function name or a list of them",
+                        'Write function = "migrate_folio_add", or a list of the names it has gone by, newest first: '
+                        'function = ["queue_folios_hugetlb", "queue_pages_hugetlb"].')
+    return tuple(names)
 
 
 def _probes(root: Path, raw: dict[str, Any]) -> dict[str, Probe]:

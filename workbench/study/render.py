@@ -61,6 +61,7 @@ class Rendered:
     body: str = ""
     warnings: list[str] = field(default_factory=list)
     template: str = ""  # the variant's template (for its message)
+    functions: tuple[str, ...] = ()  # the targets' functions as this base names them
 
     @property
     def text(self) -> str:
@@ -125,11 +126,19 @@ def environment(study: Study) -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
+def named(places: Sequence[Located]) -> Ctx:
+    """The template variables `function` and `functions` as this base names the targets' functions
+    (a target may go by several names)."""
+    functions = [p.function.name for p in places]
+    return {"function": functions[0], "functions": functions}
+
+
 def render_variant(study: Study, located: Located | Sequence[Located], variant: Variant, has: Has | Mapping[str, Has],
                    context: Ctx) -> Rendered:
     """Rewrite every site of every target for `variant`, add the prototypes the base needs to each
     file that calls them, render the message. `has`: what the base has, per file (one Has: for all)."""
     places = [located] if isinstance(located, Located) else list(located)
+    context = {**context, **named(places)}
     has_in = (lambda f: has) if isinstance(has, Has) else has.__getitem__
     env = environment(study)
     tmpl = load_template(env, variant.template)
@@ -167,7 +176,8 @@ def render_variant(study: Study, located: Located | Sequence[Located], variant: 
     changes = [SiteChange(s.role.name, s.role.label, s.line, s.text, a, s.file, s.function)
                for s, a in predicates if a != s.text]
     rendered = Rendered(variant=variant.name, files=new, same_as_base=(new == files), changes=changes,
-                        prototypes=list(used.values()), warnings=warnings, template=variant.template)
+                        prototypes=list(used.values()), warnings=warnings, template=variant.template,
+                        functions=tuple(context["functions"]))
     if not rendered.same_as_base:
         rendered.subject, rendered.body = render_message(study, rendered, context)
     return rendered

@@ -11,6 +11,7 @@ at a base without a `page` variable and `page_folio(page)` at a base without a
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ class Site:
     names: dict[str, str]  # "page"/"folio" -> the C expression that names it here
     shape: Form  # the form that matched (its polarity)
     context: cexpr.Context  # the code around it: how tightly it binds, a `!` before it
+    in_function: str = ""  # the function's name at this base (a target may name several)
 
     @property
     def polarity(self) -> Polarity:
@@ -70,7 +72,7 @@ class Site:
 
     @property
     def function(self) -> str:
-        return self.target.function
+        return self.in_function or self.target.function
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,14 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
     `where` names the base for errors."""
     target = target or study.targets[0]
     masked = csrc.mask(text)
-    func = csrc.find_function(masked, target.function)
+    func = next((f for f in map(functools.partial(csrc.find_function, masked), target.aliases) if f), None)
     if func is None:
+        named = " or ".join(f"{n}()" for n in target.aliases)
         raise UserError(
-            f"{where}: no function {target.function}() in {target.file}: target {target.name!r} of "
+            f"{where}: no function {named} in {target.file}: target {target.name!r} of "
             f"{study.root / 'study.toml'} is not found",
-            f"The study {study.name!r} targets that function; this base does not define it. "
-            "Pick another base, or change the target's `file` or `function` to where the code went.")
+            f"The study {study.name!r} targets that function; this base does not define it. Pick another base, "
+            "or change the target's `file`, or add the name the code goes by here to its `function` list.")
     declared = csrc.declared_names(masked, func)
     body_lo, body_hi = func.body
     taken: list[tuple[int, int]] = []
@@ -109,17 +112,18 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
             if role is None:
                 raise UserError(
                     f"{where}: {target.file}:{csrc.line_of(text, m.start())}: found {text[m.start():m.end()]!r} "
-                    f"in {target.function}() but cannot tell its role",
+                    f"in {func.name}() but cannot tell its role",
                     f"None of target {target.name!r}'s roles fits (their `within`/`condition` calls are not around "
                     f"it); add or adjust a role in {study.root / 'study.toml'}.")
             sites.append(Site(target=target, role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
                               form=form.text, line=csrc.line_of(text, m.start()),
                               names=_names(role, declared), shape=form,
-                              context=cexpr.context(masked, body_lo, m.start(), m.end(), body_hi)))
+                              context=cexpr.context(masked, body_lo, m.start(), m.end(), body_hi),
+                              in_function=func.name))
     if not sites:
         forms = "; ".join(f.text for f in target.forms)
         raise UserError(
-            f"{where}: no form of target {target.name!r} matches anything in {target.function}() in {target.file}",
+            f"{where}: no form of target {target.name!r} matches anything in {func.name}() in {target.file}",
             f"Forms searched: {forms}. If the code has a new shape, add it to `forms` in "
             f"{study.root / 'study.toml'}.")
     sites.sort(key=lambda s: s.start)
