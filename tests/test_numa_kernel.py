@@ -1,7 +1,8 @@
 """The numa study on the real v6.12 tree: every variant writes both checks of mm/mempolicy.c under
-their `!` and compiles without new warnings, and on a two-node guest its probe gives the verdicts
-v6.12's code predicts, and the planted control that calls every folio exclusive moves every shared
-one (kernel marker: minutes; the NUMA build is its own build directory)."""
+their `!` and move_pages(2)'s in mm/migrate.c, and compiles without new warnings, and on a two-node
+guest its probe gives the verdicts v6.12's code predicts, alike through mbind() and move_pages(), the
+planted control that calls every folio exclusive moves every shared one, and with MPOL_MF_MOVE_ALL
+every column moves every folio (kernel marker: minutes; the NUMA build is its own build directory)."""
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ def test_every_variant_writes_the_check_and_compiles(tmp_path):
     for variant in VARIANTS:
         patch = (tmp_path / "patches" / "numa" / "v6.12" / f"{variant}.patch").read_text()
         assert "+\tif ((flags & MPOL_MF_MOVE_ALL) || !" in patch and "&& !hugetlb_pmd_shared(pte)))" in patch
+        assert "&& !migrate_all)\n \t\treturn -EACCES;" in patch
     checked = invoke(tmp_path, "check-variants", "--base", "v6.12", "--study", "numa").stdout
-    assert "mm/mempolicy.o" in checked  # built with the study's numa.config: no NUMA, no object
+    assert "mm/mempolicy.o" in checked and "mm/migrate.o" in checked  # built with the study's numa.config: no NUMA, no object
     assert "FAILED" not in checked and "new warning(s)" not in checked.replace("no new warnings", "")
 
 
@@ -36,14 +38,16 @@ def test_the_probe_on_two_nodes_sees_what_the_code_says(tmp_path, monkeypatch):
            "--tests", "probe", "--variants", ",".join(("base", *VARIANTS, f"planted={PLANTED}")), check=False)
     run = latest_run(tmp_path)
     assert run["state"] == "finished" and run["study"] == "numa"
-    wrong = {v: {n.removeprefix("probe: mbind MPOL_MF_MOVE ") for n, (status, reason, _) in cases(run, v).items()
+    wrong = {v: {n.removeprefix("probe: ") for n, (status, reason, _) in cases(run, v).items()
                  if status != "PASS"} for v in ("base", *VARIANTS, "planted")}
     with_child = {n.removeprefix("probe: mbind MPOL_MF_MOVE ") for n in cases(run, "base")
-                  if "shared" in n or "halves" in n}
+                  if n.startswith("probe: mbind MPOL_MF_MOVE ") and ("shared" in n or "halves" in n)}
     disjoint, partly = ("THP mapped in disjoint halves, parent first, child second",
                         "PTE-mapped THP partly shared, child keeps second half")
-    assert wrong == {"base": {disjoint}, "folio_mapcount": {"exclusive PTE-mapped THP"},
-                     "page_mapcount": {disjoint, partly}, "folio_estimated_sharers": {disjoint, partly},
-                     "folio_maybe_mapped_shared": {disjoint},
-                     "planted": with_child}
+    ways = ("mbind MPOL_MF_MOVE", "move_pages")  # with MPOL_MF_MOVE_ALL every row moves, in every column
+    expected = {"base": {disjoint}, "folio_mapcount": {"exclusive PTE-mapped THP"},
+                "page_mapcount": {disjoint, partly}, "folio_estimated_sharers": {disjoint, partly},
+                "folio_maybe_mapped_shared": {disjoint}, "planted": with_child}
+    assert wrong == {v: {f"{w} {s}" for w in ways for s in rows} for v, rows in expected.items()}
     assert len(with_child) == 6  # every row with a child moved, the hugetlb one included
+    assert sum(n.startswith("probe: move_pages MPOL_MF_MOVE_ALL ") for n in cases(run, "base")) == 6

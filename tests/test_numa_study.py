@@ -15,8 +15,8 @@ from workbench.study import render, sites, words
 from workbench.study.forms import Polarity
 
 TEMPLATES = PROJECT_ROOT / "templates"
-CODE = (DATA / "polarity" / "v6.12-mempolicy.c").read_text()
-V61 = (DATA / "polarity" / "v6.1-mempolicy.c").read_text()
+CODE = {f"mm/{f}.c": (DATA / "polarity" / f"v6.12-{f}.c").read_text() for f in ("mempolicy", "migrate")}
+V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate")}
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
 CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"
@@ -28,7 +28,7 @@ def numa() -> study.Study:
 
 
 def located(st: study.Study) -> list[sites.Located]:
-    return [sites.locate(st, CODE, "v6.12", t) for t in st.targets]
+    return [sites.locate(st, CODE[t.file], "v6.12", t) for t in st.targets]
 
 
 def rendered(variant: str) -> render.Rendered:
@@ -39,17 +39,18 @@ def rendered(variant: str) -> render.Rendered:
     return render.render_variant(st, located(st), st.variant(variant), has, ctx)
 
 
-def test_the_sites_are_the_two_negated_checks_of_mempolicy():
+def test_the_sites_are_mempolicys_two_negated_checks_and_move_pages_one():
     st = numa()
-    assert [(t.file, t.function) for t in st.targets] == [("mm/mempolicy.c", "migrate_folio_add"),
-                                                          ("mm/mempolicy.c", "queue_folios_hugetlb")]
+    assert [(t.file, t.function) for t in st.targets][:3] == [
+        ("mm/mempolicy.c", "migrate_folio_add"), ("mm/mempolicy.c", "queue_folios_hugetlb"),
+        ("mm/migrate.c", "__add_folio_for_migration")]
     assert st.variant_names == ["folio_mapcount", "page_mapcount", "folio_estimated_sharers",
                                 "folio_maybe_mapped_shared"]
-    found = [s for p in located(st) for s in p.sites]
-    assert [s.function for s in found] == ["migrate_folio_add", "queue_folios_hugetlb"]
+    found = [s for p in located(st)[:3] for s in p.sites]
+    assert [(s.function, s.context.negated) for s in found] == [
+        ("migrate_folio_add", True), ("queue_folios_hugetlb", True), ("__add_folio_for_migration", False)]
     for site in found:
-        assert (site.text, site.polarity, site.context.negated) == ("folio_likely_mapped_shared(folio)",
-                                                                     Polarity.SAME, True)
+        assert (site.text, site.polarity) == ("folio_likely_mapped_shared(folio)", Polarity.SAME)
         assert (site.names["folio"], site.names["page"]) == ("folio", "folio_page(folio, 0)")
 
 
@@ -64,8 +65,10 @@ def test_each_variant_keeps_the_bang_meaning_exclusive():
         r = rendered(variant)
         text = r.files["mm/mempolicy.c"]
         assert CHECK.format(predicate) in text and HUGETLB.format(predicate) in text, variant
+        shared = predicate[2:-1] if predicate.startswith("!(") else predicate[1:]
+        assert f"\tif ({shared} && !migrate_all)\n\t\treturn -EACCES;" in r.files["mm/migrate.c"], variant
         assert "folio_likely_mapped_shared(folio)" not in text and not r.same_as_base
-        assert r.subject.startswith("mm/mempolicy: decide sharing by ") and "migration" in r.subject
+        assert r.subject.startswith("mm/migrate: decide sharing by ") and "migration" in r.subject
         assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
     assert [p.name for p in rendered("page_mapcount").prototypes] == ["page_mapcount"]  # gone from 6.12's mm/
 
@@ -75,7 +78,7 @@ def test_v61s_exclusive_check_is_found_and_a_variant_negated_there():
     opposite, and folio_mapcount's `!= 1` is written as its converse."""
     st = numa()
     (target,) = [t for t in st.targets if t.function == "migrate_folio_add"]
-    located = sites.locate(st, V61, "v6.1", target)
+    located = sites.locate(st, V61["mm/mempolicy.c"], "v6.1", target)
     (site,) = located.sites
     assert (site.text, site.polarity, site.asks_opposite) == ("folio_estimated_sharers(folio) == 1",
                                                               Polarity.OPPOSITE, True)
@@ -90,17 +93,19 @@ def test_v61s_hugetlb_check_is_found_under_the_functions_old_name():
     """The hugetlb target names queue_folios_hugetlb() and, before it, queue_pages_hugetlb(): at v6.1
     the site is found in the second, and the messages name the functions as v6.1 does."""
     st = numa()
-    places = [sites.locate(st, V61, "v6.1", t) for t in st.targets]
+    places = [sites.locate(st, V61[t.file], "v6.1", t) for t in st.targets[:3]]
     found = [s for p in places for s in p.sites]
     assert [(s.function, s.text, s.polarity) for s in found] == [
         ("migrate_folio_add", "folio_estimated_sharers(folio) == 1", Polarity.OPPOSITE),
-        ("queue_pages_hugetlb", "page_mapcount(page) == 1", Polarity.OPPOSITE)]
-    assert found[1].names["folio"] == "page_folio(page)"
+        ("queue_pages_hugetlb", "page_mapcount(page) == 1", Polarity.OPPOSITE),
+        ("add_page_for_migration", "page_mapcount(page) > 1", Polarity.SAME)]
+    assert found[1].names["folio"] == found[2].names["folio"] == "page_folio(page)"
     everything = render.Has({}, lambda names: dict.fromkeys(names, True))
     r = render.render_variant(st, places, st.variant("folio_mapcount"), everything,
                               {"where": "v6.1", "base": "v6.1", "kernelversion": "6.1", "study": st.name})
-    assert r.functions == ("migrate_folio_add", "queue_pages_hugetlb")
+    assert r.functions == ("migrate_folio_add", "queue_pages_hugetlb", "add_page_for_migration")
     assert "folio_mapcount(page_folio(page)) == 1 &&" in r.files["mm/mempolicy.c"]
+    assert "if (folio_mapcount(page_folio(page)) != 1 && !migrate_all)" in r.files["mm/migrate.c"]
     assert "queue_folios_hugetlb" not in r.body
 
 

@@ -1,28 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * probe: does mbind(MPOL_MF_MOVE) migrate a folio another process maps?
+ * probe: do mbind(MPOL_MF_MOVE) and move_pages(2) migrate a folio another
+ * process maps?
  *
  * mbind(2) with MPOL_MF_MOVE (not MPOL_MF_MOVE_ALL) migrates the caller's pages
  * to the new policy's nodes, but only those no other process maps: its page
  * walk (queue_folios_pmd(), queue_folios_pte_range()) hands each folio to
  * migrate_folio_add() in mm/mempolicy.c, which at v6.12 isolates it only if
- * `(flags & MPOL_MF_MOVE_ALL) || !folio_likely_mapped_shared(folio)`. A folio
- * that check calls exclusive is migrated, and every process that maps it then
- * maps the copy on the new node: one process's policy moved another's memory.
- * A folio it calls shared that is exclusive stays on the old node.
+ * `(flags & MPOL_MF_MOVE_ALL) || !folio_likely_mapped_shared(folio)`.
+ * move_pages(2) without MPOL_MF_MOVE_ALL asks the same in mm/migrate.c
+ * (__add_folio_for_migration(): `folio_likely_mapped_shared(folio) &&
+ * !migrate_all` refuses with -EACCES), for the folio of each address it is
+ * given. A folio a check calls exclusive is migrated, and every process that
+ * maps it then maps the copy on the new node: one process's policy moved
+ * another's memory. A folio it calls shared that is exclusive stays on the old
+ * node. With MPOL_MF_MOVE_ALL (rows of the shared scenarios) both calls skip
+ * the check: every folio must move, shared or not.
  *
  * Every case (a row of `scenarios` below): map anonymous memory bound to the
  * first memory node (MPOL_BIND, no move), fill it, make it PTE-mapped where the
  * scenario says, fork() a child that keeps all or a half of it mapped and
  * touches nothing, unmap in the parent what the scenario says, check the state
  * (one THP of that size, PMD- or PTE-mapped as asked, the child mapping the
- * same PFNs, every page on the first node), then mbind() the parent's part to
- * the second node with MPOL_MF_MOVE and read every page's node again, in both
+ * same PFNs, every page on the first node), then ask for the parent's part on
+ * the second node (a `way`: mbind() or move_pages() of every page, with or
+ * without MPOL_MF_MOVE_ALL) and read every page's node again, in both
  * processes, with move_pages(pid, n, pages, NULL, status, 0), which moves
- * nothing. Verdicts: correct; wrong (pages the child maps moved: a shared
- * folio called exclusive); missed (the exclusive folio stayed while no
- * migration failed: called shared); inconclusive (the state was not what the
- * scenario needs, or migration itself failed).
+ * nothing. Verdicts: correct; wrong (pages the child maps moved without
+ * MPOL_MF_MOVE_ALL: a shared folio called exclusive); missed (the folio stayed
+ * while no migration failed: an exclusive one called shared, or a shared one
+ * left although MPOL_MF_MOVE_ALL asked); inconclusive (the state was not what
+ * the scenario needs, or migration itself failed).
  *
  * NUMA balancing is turned off while the probe runs (kernel.numa_balancing 0,
  * put back at exit): its hinting faults would move pages on their own.
@@ -55,11 +63,11 @@
 
 /* what a verdict means, in a result line */
 static const char *const verdict_text[NR_VERDICTS] = {
-	[V_MISSED] = "treated exclusive as shared (not migrated)",
+	[V_MISSED] = "not migrated (exclusive treated as shared, or MPOL_MF_MOVE_ALL not honoured)",
 	[V_WRONG] = "migrated pages another process maps",
 };
 
-/* the two memory nodes: the pages start on src, mbind() asks for dst; nr_nodes < 2: no case */
+/* the two memory nodes: the pages start on src, the call asks for dst; nr_nodes < 2: no case */
 static int src_node, dst_node, nr_nodes;
 
 /* ---------------------------------------------------------------- scenarios */
@@ -74,7 +82,7 @@ struct scenario {
 	enum shape shape;
 	bool child;		/* a fork()ed child shares it */
 	enum half child_keeps;	/* what the child keeps mapped */
-	enum half parent_keeps;	/* what the parent keeps mapped (and mbind()s) */
+	enum half parent_keeps;	/* what the parent keeps mapped (and moves) */
 };
 
 static const struct scenario scenarios[] = {
@@ -93,6 +101,32 @@ static const struct scenario scenarios[] = {
 };
 
 #define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* how the parent asks for its part on the other node */
+enum call { MBIND, MOVE_PAGES };
+
+struct way {
+	const char *text;	/* the start of the case's name */
+	enum call call;
+	unsigned int flags;	/* MPOL_MF_MOVE (mbind), 0 (move_pages), or MPOL_MF_MOVE_ALL */
+	bool shared_only;	/* only the scenarios with a child */
+};
+
+static const struct way ways[] = {
+	{ .text = "mbind MPOL_MF_MOVE", .call = MBIND, .flags = MPOL_MF_MOVE },
+	{ .text = "move_pages", .call = MOVE_PAGES },
+	{ .text = "mbind MPOL_MF_MOVE_ALL", .call = MBIND, .flags = MPOL_MF_MOVE_ALL,
+	  .shared_only = true },
+	{ .text = "move_pages MPOL_MF_MOVE_ALL", .call = MOVE_PAGES, .flags = MPOL_MF_MOVE_ALL,
+	  .shared_only = true },
+};
+
+#define NR_WAYS (int)(sizeof(ways) / sizeof(ways[0]))
+
+static bool way_runs(const struct way *w, const struct scenario *s)
+{
+	return s->child || !w->shared_only;
+}
 
 /* pages [*first, *first + *n) of a region of npages: the part h */
 static void part(enum half h, size_t npages, size_t *first, size_t *n)
@@ -129,8 +163,12 @@ static long sys_mbind(void *addr, size_t len, int mode, int node, unsigned int f
 	return syscall(__NR_mbind, addr, len, mode, mask, MAX_NODE, flags);
 }
 
-/* every page's node in pid's mm (0: this process), or -errno; 0, or -1 (the call failed) */
-static int nodes_of(pid_t pid, char *mem, size_t first, size_t n, int *status)
+/*
+ * move_pages(pid, n, pages [first, first + n) of mem, nodes, status, flags): with nodes NULL, every
+ * page's node (or -errno) in pid's mm (0: this process); else each page to nodes[i]. Its return.
+ */
+static long sys_move_pages(pid_t pid, char *mem, size_t first, size_t n, const int *nodes,
+			   int *status, unsigned int flags)
 {
 	void **pages = calloc(n ? n : 1, sizeof(void *));
 	size_t i;
@@ -140,9 +178,15 @@ static int nodes_of(pid_t pid, char *mem, size_t first, size_t n, int *status)
 		return -1;
 	for (i = 0; i < n; i++)
 		pages[i] = mem + (first + i) * pagesize;
-	ret = syscall(__NR_move_pages, pid, n, pages, NULL, status, 0);
+	ret = syscall(__NR_move_pages, pid, n, pages, nodes, status, flags);
 	free(pages);
-	return ret ? -1 : 0;
+	return ret;
+}
+
+/* every page's node in pid's mm (0: this process), or -errno; 0, or -1 (the call failed) */
+static int nodes_of(pid_t pid, char *mem, size_t first, size_t n, int *status)
+{
+	return sys_move_pages(pid, mem, first, n, NULL, status, 0) ? -1 : 0;
 }
 
 /* how many of the n statuses are this node */
@@ -172,6 +216,28 @@ static void nodes_text(const int *status, size_t n, char *buf, size_t len)
 	if (i < n && used < len)	/* a node id, or -errno (-ENOENT: not present) */
 		snprintf(buf + used, len - used, "%s%zu elsewhere or not present (first status %d)",
 			 used ? ", " : "", n - a - b, status[i]);
+}
+
+/* "1 page: node 1; 511 pages: -16 (Device or resource busy)": move_pages()' answer per page */
+static void status_text(const int *status, size_t n, char *buf, size_t len)
+{
+	int seen[4];
+	size_t count[4] = { 0 }, used = 0, i, k, nr = 0;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < nr && seen[k] != status[i]; k++)
+			;
+		if (k == nr && nr < 4)
+			seen[nr++] = status[i];
+		if (k < nr)
+			count[k]++;
+	}
+	buf[0] = '\0';
+	for (k = 0; k < nr && used < len; k++)
+		used += snprintf(buf + used, len - used, "%s%zu: %s%d%s%s%s", k ? "; " : "",
+				 count[k], seen[k] < 0 ? "" : "node ", seen[k],
+				 seen[k] < 0 ? " (" : "", seen[k] < 0 ? strerror(-seen[k]) : "",
+				 seen[k] < 0 ? ")" : "");
 }
 
 /* ---------------------------------------------------------------- the child */
@@ -231,13 +297,15 @@ static int kid_start(struct kid *k, char *mem, size_t size, enum half h, char *m
 /* what a case looked at: the region, the parent's part, the child */
 struct cas {
 	const struct scenario *s;
+	const struct way *w;
 	char *mem;
 	size_t size, npages, first, n;	/* the parent's part: pages [first, first + n) */
 	struct kid kid;
 	int *before, *after, *kid_before, *kid_after;
+	int *asked;		/* move_pages()' status of each page it was asked to move */
 	struct counters c0, c1;
-	long mbind_ret;
-	int mbind_errno;
+	long call_ret;
+	int call_errno;
 };
 
 /* AnonHugePages (kB) of this process's VMAs overlapping [lo, hi) */
@@ -388,7 +456,7 @@ static uint64_t pagemap_pfn(const struct cas *c)
 	return pm & PM_PFN_MASK;
 }
 
-/* the state the scenario needs, right before mbind(); 0, or inconclusive (why in o) */
+/* the state the scenario needs, right before the move; 0, or inconclusive (why in o) */
 static int check_state(struct cas *c, struct outcome *o)
 {
 	long huge = anon_huge_kb(c->mem, c->mem + c->size);
@@ -397,11 +465,11 @@ static int check_state(struct cas *c, struct outcome *o)
 
 	if ((c->s->shape == PTE_THP || c->s->shape == PMD_THP) &&
 	    !folio_whole(pagemap_pfn(c), c->npages)) {
-		set_outcome(o, V_INCONCLUSIVE, "the THP is no longer one folio before mbind");
+		set_outcome(o, V_INCONCLUSIVE, "the THP is no longer one folio before the move");
 		return -1;
 	}
 	if (huge != want) {
-		set_outcome(o, V_INCONCLUSIVE, "AnonHugePages %ld kB before mbind, not %ld kB",
+		set_outcome(o, V_INCONCLUSIVE, "AnonHugePages %ld kB before the move, not %ld kB",
 			    huge, want);
 		return -1;
 	}
@@ -416,20 +484,32 @@ static int check_state(struct cas *c, struct outcome *o)
 	}
 	if (on_node(c->before, c->n, src_node) != c->n) {
 		nodes_text(c->before, c->n, text, sizeof(text));
-		set_outcome(o, V_INCONCLUSIVE, "not every page on node %d before mbind: %s",
+		set_outcome(o, V_INCONCLUSIVE, "not every page on node %d before the move: %s",
 			    src_node, text);
 		return -1;
 	}
 	return 0;
 }
 
-/* mbind() the parent's part to dst_node with MPOL_MF_MOVE; the nodes after, both processes */
+/* ask the way's call for the parent's part on dst_node (move_pages: nodes asked in after[]) */
+static long move_part(const struct cas *c)
+{
+	size_t i;
+
+	if (c->w->call == MBIND)
+		return sys_mbind(c->mem + c->first * pagesize, c->n * pagesize, MPOL_BIND,
+				 dst_node, c->w->flags);
+	for (i = 0; i < c->n; i++)
+		c->after[i] = dst_node;	/* the nodes asked for; read back below */
+	return sys_move_pages(0, c->mem, c->first, c->n, c->after, c->asked, c->w->flags);
+}
+
+/* move the parent's part to dst_node the scenario's way; the nodes after, both processes */
 static int migrate(struct cas *c, struct outcome *o)
 {
 	counters_read(&c->c0, c->s->shape == SMALL ? pagesize : c->size);
-	c->mbind_ret = sys_mbind(c->mem + c->first * pagesize, c->n * pagesize, MPOL_BIND,
-				 dst_node, MPOL_MF_MOVE);
-	c->mbind_errno = c->mbind_ret ? errno : 0;
+	c->call_ret = move_part(c);
+	c->call_errno = c->call_ret < 0 ? errno : 0;
 	counters_read(&c->c1, c->s->shape == SMALL ? pagesize : c->size);
 	if (nodes_of(0, c->mem, c->first, c->n, c->after) ||
 	    (c->s->child && nodes_of(c->kid.pid, c->mem, c->kid.first, c->kid.n, c->kid_after))) {
@@ -439,10 +519,10 @@ static int migrate(struct cas *c, struct outcome *o)
 	return 0;
 }
 
-/* "# evidence: ..." of a case that got as far as mbind() */
+/* "# evidence: ..." of a case that got as far as its call */
 static void evidence(const struct cas *c)
 {
-	char pb[120], pa[120], kb[120] = "", ka[120] = "", moved[300];
+	char pb[120], pa[120], kb[120] = "", ka[120] = "", moved[300], said[200] = "";
 
 	nodes_text(c->before, c->n, pb, sizeof(pb));
 	nodes_text(c->after, c->n, pa, sizeof(pa));
@@ -452,10 +532,13 @@ static void evidence(const struct cas *c)
 	}
 	counters_delta(&c->c0, &c->c1, c->s->shape == SMALL ? pagesize : c->size, moved,
 		       sizeof(moved));
-	printf("# evidence: before mbind: this process's %zu pages %s%s%s; mbind(MPOL_BIND node %d,"
-	       " MPOL_MF_MOVE) returned %ld%s%s; after: this process's %s%s%s; %s\n", c->n, pb,
-	       c->s->child ? ", the child's " : "", kb, dst_node, c->mbind_ret,
-	       c->mbind_ret ? " " : "", c->mbind_ret ? strerror(c->mbind_errno) : "", pa,
+	if (c->w->call == MOVE_PAGES && c->call_ret >= 0)
+		status_text(c->asked, c->n, said, sizeof(said));
+	printf("# evidence: before: this process's %zu pages %s%s%s; %s to node %d returned %ld%s%s"
+	       "%s%s%s; after: this process's %s%s%s; %s\n", c->n, pb,
+	       c->s->child ? ", the child's " : "", kb, c->w->text, dst_node, c->call_ret,
+	       c->call_errno ? " " : "", c->call_errno ? strerror(c->call_errno) : "",
+	       said[0] ? " (status per page: " : "", said, said[0] ? ")" : "", pa,
 	       c->s->child ? ", the child's " : "", ka, moved);
 }
 
@@ -463,15 +546,16 @@ static void evidence(const struct cas *c)
 static bool migration_failed(const struct cas *c)
 {
 	return moved_by(c->c0.vm[VM_MIGRATE_FAIL], c->c1.vm[VM_MIGRATE_FAIL]) > 0 ||
-	       moved_by(c->c0.vm[VM_THP_FAIL], c->c1.vm[VM_THP_FAIL]) > 0 || c->mbind_ret;
+	       moved_by(c->c0.vm[VM_THP_FAIL], c->c1.vm[VM_THP_FAIL]) > 0 || c->call_ret;
 }
 
 /* the verdict, from the nodes before and after */
 static void judge(const struct cas *c, struct outcome *o)
 {
 	size_t moved = on_node(c->after, c->n, dst_node);
+	bool move_all = c->w->flags & MPOL_MF_MOVE_ALL;
 
-	if (c->s->child) {
+	if (c->s->child && !move_all) {
 		size_t kid_moved = on_node(c->kid_after, c->kid.n, dst_node);
 
 		if (kid_moved)
@@ -483,14 +567,14 @@ static void judge(const struct cas *c, struct outcome *o)
 		return;
 	if (migration_failed(c))
 		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved, and migration itself "
-			    "failed (pgmigrate_fail, thp_migration_fail or mbind's error)", moved,
+			    "failed (pgmigrate_fail, thp_migration_fail or the call's error)", moved,
 			    c->n);
 	else if (moved)
 		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved (part of a folio?)", moved,
 			    c->n);
 	else
-		set_outcome(o, V_MISSED, "none of the %zu pages moved to node %d", c->n,
-			    dst_node);
+		set_outcome(o, V_MISSED, "none of the %zu pages moved to node %d%s", c->n,
+			    dst_node, move_all ? ", though MPOL_MF_MOVE_ALL moves shared ones too" : "");
 }
 
 static void case_free(struct cas *c)
@@ -503,11 +587,12 @@ static void case_free(struct cas *c)
 	free(c->after);
 	free(c->kid_before);
 	free(c->kid_after);
+	free(c->asked);
 }
 
-static void run_case(const struct scenario *s, struct outcome *o)
+static void run_case(const struct way *w, const struct scenario *s, struct outcome *o)
 {
-	struct cas c = { .s = s };
+	struct cas c = { .s = s, .w = w };
 
 	if (nr_nodes < 2) {
 		set_outcome(o, V_SKIP, "need two NUMA nodes with memory (" NODES_FILE " has %d)",
@@ -525,7 +610,8 @@ static void run_case(const struct scenario *s, struct outcome *o)
 	c.after = calloc(c.npages, sizeof(int));
 	c.kid_before = calloc(c.npages, sizeof(int));
 	c.kid_after = calloc(c.npages, sizeof(int));
-	if (!c.before || !c.after || !c.kid_before || !c.kid_after)
+	c.asked = calloc(c.npages, sizeof(int));
+	if (!c.before || !c.after || !c.kid_before || !c.kid_after || !c.asked)
 		set_outcome(o, V_ERROR, "out of memory");
 	else if (!populate(&c, o) && !share(&c, o) && !check_state(&c, o) && !migrate(&c, o)) {
 		evidence(&c);
@@ -557,31 +643,45 @@ static int probe_setup(void)
 	return 0;
 }
 
+/* how many cases: every way's scenarios */
+static int nr_cases(void)
+{
+	int w, i, n = 0;
+
+	for (w = 0; w < NR_WAYS; w++)
+		for (i = 0; i < NR_SCENARIOS; i++)
+			n += way_runs(&ways[w], &scenarios[i]);
+	return n;
+}
+
 int main(void)
 {
 	struct timespec t_end;
 	char name[200];
-	int i, ret;
+	int w, i, ret;
 
 	probe_start();
 	ret = probe_setup();
 	if (ret)
 		return ret;
 	detect_thp();
-	printf("1..%d\n", NR_SCENARIOS);
+	printf("1..%d\n", nr_cases());
 	printf("# page size %zu, PMD THP size %zu kB\n", pagesize, have_thp ? pmdsize / 1024 : 0);
 	if (nr_nodes == 2)
-		printf("# mbind() moves from node %d to node %d\n", src_node, dst_node);
-	for (i = 0; i < NR_SCENARIOS; i++) {
-		struct outcome o = { .v = V_PASS };
+		printf("# pages move from node %d to node %d\n", src_node, dst_node);
+	for (w = 0; w < NR_WAYS; w++)
+		for (i = 0; i < NR_SCENARIOS; i++) {
+			struct outcome o = { .v = V_PASS };
 
-		snprintf(name, sizeof(name), "mbind MPOL_MF_MOVE %s", scenarios[i].text);
-		tap_run(name);
-		run_case(&scenarios[i], &o);
-		end_case(name, &o, verdict_text);
-	}
+			if (!way_runs(&ways[w], &scenarios[i]))
+				continue;
+			snprintf(name, sizeof(name), "%s %s", ways[w].text, scenarios[i].text);
+			tap_run(name);
+			run_case(&ways[w], &scenarios[i], &o);
+			end_case(name, &o, verdict_text);
+		}
 	knobs_restore();
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
 	printf("# probe took %.1f s\n", elapsed_ms(&t_start, &t_end) / 1000);
-	return tap_totals(NR_SCENARIOS);
+	return tap_totals(nr_cases());
 }
