@@ -13,16 +13,22 @@
 
 static int before[N], after[N], kid_before[N], kid_after[N];
 
-/* a case of the scenario `text` on N pages, every page of both processes on node `node` after */
-static void numa_case(struct cas *c, const char *text, int node)
+/*
+ * a case of the scenario `text` asked the way `way` on N pages, every page of both processes on
+ * node `node` after
+ */
+static void way_case(struct cas *c, const char *way, const char *text, int node)
 {
-	int i;
+	int i, w;
 
 	for (i = 0; i < NR_SCENARIOS && strcmp(scenarios[i].text, text); i++)
 		;
-	CHECK(i < NR_SCENARIOS);
+	for (w = 0; w < NR_WAYS && strcmp(ways[w].text, way); w++)
+		;
+	CHECK(i < NR_SCENARIOS && w < NR_WAYS);
 	memset(c, 0, sizeof(*c));
 	c->s = &scenarios[i < NR_SCENARIOS ? i : 0];
+	c->w = &ways[w < NR_WAYS ? w : 0];
 	c->n = c->npages = N;
 	c->kid.n = c->s->child ? N : 0;
 	c->before = before;
@@ -33,6 +39,11 @@ static void numa_case(struct cas *c, const char *text, int node)
 		before[i] = kid_before[i] = src_node;
 		after[i] = kid_after[i] = node;
 	}
+}
+
+static void numa_case(struct cas *c, const char *text, int node)
+{
+	way_case(c, "mbind MPOL_MF_MOVE", text, node);
 }
 
 static void test_node_lists(void)
@@ -74,6 +85,36 @@ static void test_verdicts(void)
 	CHECK(o.v == V_WRONG && strstr(o.msg, "4 of the 4 pages the child maps moved to node 1"));
 }
 
+/* with MPOL_MF_MOVE_ALL a shared folio must move: moving is correct, staying is missed */
+static void test_move_all(void)
+{
+	struct outcome o = { .v = V_PASS };
+	struct cas c;
+
+	src_node = 0;
+	dst_node = 1;
+	way_case(&c, "move_pages MPOL_MF_MOVE_ALL", "PTE-mapped THP shared with a child", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_PASS);
+	way_case(&c, "mbind MPOL_MF_MOVE_ALL", "small pages shared with a child", 0);
+	judge(&c, &o);
+	CHECK(o.v == V_MISSED && strstr(o.msg, "though MPOL_MF_MOVE_ALL moves shared ones too"));
+	o.v = V_PASS;
+	way_case(&c, "move_pages", "small pages shared with a child", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_WRONG);
+	CHECK(!way_runs(&ways[2], &scenarios[0]) && way_runs(&ways[1], &scenarios[0]));
+}
+
+static void test_status_text(void)
+{
+	int status[4] = { 1, -EBUSY, -EBUSY, 1 };
+	char buf[120];
+
+	status_text(status, 4, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "2: node 1; 2: -16 (Device or resource busy)"));
+}
+
 static void test_nodes_text(void)
 {
 	int status[3] = { 0, 1, -2 };
@@ -89,6 +130,8 @@ int main(void)
 {
 	test_node_lists();
 	test_verdicts();
+	test_move_all();
+	test_status_text();
 	test_nodes_text();
 	return checks_done();
 }

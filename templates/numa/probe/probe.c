@@ -567,14 +567,14 @@ static void judge(const struct cas *c, struct outcome *o)
 		return;
 	if (migration_failed(c))
 		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved, and migration itself "
-			    "failed (pgmigrate_fail, thp_migration_fail or the call's error)", moved,
-			    c->n);
+			    "failed (pgmigrate_fail, thp_migration_fail or the call's error)",
+			    moved, c->n);
 	else if (moved)
 		set_outcome(o, V_INCONCLUSIVE, "%zu of %zu pages moved (part of a folio?)", moved,
 			    c->n);
 	else
-		set_outcome(o, V_MISSED, "none of the %zu pages moved to node %d%s", c->n,
-			    dst_node, move_all ? ", though MPOL_MF_MOVE_ALL moves shared ones too" : "");
+		set_outcome(o, V_MISSED, "none of the %zu pages moved to node %d%s", c->n, dst_node,
+			    move_all ? ", though MPOL_MF_MOVE_ALL moves shared ones too" : "");
 }
 
 static void case_free(struct cas *c)
