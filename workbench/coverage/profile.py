@@ -3,9 +3,9 @@
 A config is a coverage config when its built `.config` has `CONFIG_GCOV_KERNEL=y` (read from the
 config, never from its name). Only some objects are profiled: the study's target files and every
 column's changed `.c` files, fixed for the run (`objects`), each through kbuild's per-object
-`GCOV_PROFILE_<object>=y` given on make's command line (command-line variables win over the
+`GCOV_PROFILE_<object>` given on make's command line (command-line variables win over the
 Makefiles, so the tree is not touched). kbuild matches that variable by the object's file name, so
-an object of the same name in another folder would be profiled too; `instrumented` reads each
+its value is `y` only in the object's own folder (`variables`); `instrumented` reads each
 object's `.cmd` (its compiler command line) for `-fprofile-arcs`, so what was profiled is known, not
 assumed. A cell keeps its objects' `.gcno` files (gcc's notes: the lines and arcs its counters
 count) and their sources beside its kernel image: the shared build directory belongs to the next
@@ -44,8 +44,16 @@ def objects(git: Git, base: str, commits: Iterable[str], targets: Iterable[str])
 
 
 def variables(objs: Iterable[str]) -> tuple[str, ...]:
-    """make's command-line assignments that profile these objects (and no other)."""
-    return tuple(f"GCOV_PROFILE_{Path(o).name}=y" for o in objs)
+    """make's command-line assignments that profile these objects (and no other). kbuild looks the
+    variable up by the object's file name alone (`GCOV_PROFILE_$(target-stem).o`, `$(basetarget)` at
+    6.1), so `GCOV_PROFILE_memory.o=y` would also profile arch/x86/boot/memory.o, which the boot code's
+    link cannot take; the value is `y` only in the objects' own folders (`$(obj)`, the folder kbuild is
+    building: `mm`), and empty elsewhere, where the folder's own `GCOV_PROFILE` decides as before."""
+    folders: dict[str, list[str]] = {}
+    for o in objs:
+        folders.setdefault(Path(o).name, []).append(str(Path(o).parent))
+    return tuple(f"GCOV_PROFILE_{name}=$(if $(filter {' '.join(sorted(set(dirs)))},$(obj)),y)"
+                 for name, dirs in folders.items())
 
 
 def instrumented(build: Path, obj: str) -> bool:
