@@ -165,7 +165,7 @@ def check_base(settings: Settings, base: str, variants: list[str] | None, tree: 
                  study=study.name, tests=[], variants=[BASE] + [v.variant for v in rendered.variants],
                  command=f"invoke check-variants --base {base}", tree=str(kt.source), configs=[config.name],
                  settings=settings.to_mapping())
-    objs = [f[:-2] + ".o" for f in study.files]
+    objs = [f[:-2] + ".o" for f in rendered.files]  # an optional target the base lacks has no object here
     with runs.prologue(kt, b, settings, runner, record) as (wt, run):
         ps = commits.commit_all(kt, study, rendered, settings.patches_dir)
         make = Make(wt, wt.build_dir(config.slug), settings.make_jobs, runner, settings.cache / "work")
@@ -173,4 +173,6 @@ def check_base(settings: Settings, base: str, variants: list[str] | None, tree: 
         run.extra = {"checks": [{"variant": r.variant, "verdict": r.verdict, "new_warnings": r.new_warnings,
                                  "errors": r.errors} for r in outcome]}
     extra = "W=1" + (" C=1 (sparse)" if shutil.which("sparse") else "")
-    return CheckReport(outcome, table(outcome, " and ".join(objs), extra), run.dir)
+    said = ps.observation
+    return CheckReport(outcome, table(outcome, " and ".join(objs), extra)
+                       + ("\n" + "\n".join([f"targets at {b.name}:", *said]) if said else ""), run.dir)

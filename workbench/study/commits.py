@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InfraError, UserError
+from ..errors import InfraError
 from ..kernel.git import Git, commit_env, identity
 from ..kernel.tree import Base, KernelTree
 from ..records import BASE, write_atomic
 from ..settings import Settings
-from . import sites, symbols
-from .model import Study
+from . import observe, sites, symbols
+from .model import Study, Target
+from .observe import LeftOut
 from .render import Has, Rendered, named, render_variant
 from .sources import Brought
 
@@ -73,6 +74,13 @@ class PatchSet:
     sites: list[Found]
     variants: list[VariantPatch]
     signoff_from_config: bool = True
+    left_out: list[LeftOut] = field(default_factory=list)  # optional targets this base lacks
+    unobservable: list[Target] = field(default_factory=list)  # targets found here whose decision no program sees
+
+    @property
+    def observation(self) -> list[str]:
+        """What `patches` and `check-variants` say of the unobservable and left-out targets."""
+        return observe.listing(self.unobservable, self.left_out)
 
     def get(self, name: str) -> VariantPatch:
         return next(v for v in self.variants if v.variant == name)
@@ -99,20 +107,13 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
     """Render the chosen variants at `base` (no commits, no files); `context` adds template variables."""
     chosen = [v.name for v in study.select(variant_names)]
     where = f"{study.name} at {base.name} (variants {', '.join(chosen)})"
-    places = []
-    texts = {f: kt.clone.show(base.commit, f) for f in study.files}  # two targets in one file: read once
-    for target in study.targets:
-        text = texts[target.file]
-        if text is None:
-            raise UserError(f"{where}: the base has no {target.file}: target {target.name!r} of "
-                            f"{study.root / 'study.toml'} is not found",
-                            "Pick a base that has the file, or change the target's `file` to where the code went.")
-        places.append(sites.locate(study, text, where, target))
+    places, left_out = sites.locate_all(study, functools.partial(kt.clone.show, base.commit), where)
+    files = list(dict.fromkeys(p.target.file for p in places))
     memo = kt.clone.path / "workbench-symbols"
     has = {f: Has({}, functools.partial(symbols.present, kt.clone, base.commit, file=f, memo=memo))
-           for f in study.files}
+           for f in files}
     kver = kt.kernelversion(base.commit)
-    context = {"where": where, "base": base.name, "kernelversion": kver, "file": study.file,
+    context = {"where": where, "base": base.name, "kernelversion": kver, "file": files[0],
                "study": study.name, **named(places), **(context or {})}
     out = []
     for variant in study.select(variant_names):
@@ -120,7 +121,9 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
     site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, s.asks) for p in places for s in p.sites]
-    return PatchSet(base, kver, study.name, study.files, site_list, out)
+    gone = {lo.target for lo in left_out}
+    return PatchSet(base, kver, study.name, files, site_list, out, left_out=left_out,
+                    unobservable=[t for t in study.targets if not t.observe.observable and t.name not in gone])
 
 
 def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) -> PatchSet:
@@ -243,6 +246,8 @@ def _sha(path: Path) -> str:
 def to_json(ps: PatchSet) -> dict[str, Any]:
     return {"base": ps.base.name, "commit": ps.base.commit, "kernelversion": ps.kernelversion,
             "study": ps.study, "files": ps.files,
+            "unobservable": [{"target": t.name, "file": t.file, "why": t.observe.why} for t in ps.unobservable],
+            "left_out": [asdict(lo) for lo in ps.left_out],
             "sites": [{k: v for k, v in asdict(s).items() if k != "asks" or v} for s in ps.sites],
             "variants": [v.to_json() for v in ps.variants]}
 
@@ -258,6 +263,7 @@ def summary(ps: PatchSet) -> str:
     for (file, function, role), found in by_role.items():
         where = f"{file}, {function}(), " if len({(s.file, s.function) for s in ps.sites}) > 1 else ""
         lines.append(f"  {where}{role}: {len(found)} site{'s' if len(found) != 1 else ''} ({'; '.join(found)})")
+    lines += ps.observation
     for vp in ps.variants:
         r = vp.rendered
         if vp.same_as_base:

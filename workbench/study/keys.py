@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnknownKey, UserError
+from . import observe
 
 TOP = ("study", "targets", "roles", "variants", "helpers", "fixes", "series", "probes")
 STUDY = ("name", "file", "function", "question", "message", "forms", "reuse", "fragments")
-TARGET = ("name", "file", "function", "roles", "forms")
+TARGET = ("name", "file", "function", "roles", "forms", *observe.KEYS)
 ROLE = ("label", "within", "condition", "page", "folio")
 HELPER = ("template", "accuracy", "requires", "note", "home", "label", "configs")
 HELPER_CONFIG = ("option", "accuracy", "label", "note", "refused")  # [[helpers.<name>.configs]]

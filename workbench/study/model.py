@@ -16,8 +16,10 @@ from ..errors import UnknownName, UserError
 from ..records import BASE
 from . import forms as forms_mod
 from . import keys
+from . import observe as observe_mod
 from . import words as words_mod
 from .forms import Form
+from .observe import Observe
 from .words import Words
 
 
@@ -50,6 +52,7 @@ class Target:
     forms: tuple[Form, ...]
     roles: tuple[Role, ...]
     names: tuple[str, ...] = ()  # every name it goes by, in order: a base's is the first it defines
+    observe: Observe = field(default_factory=Observe)  # can a program observe it, may a base lack it (observe.py)
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -293,7 +296,8 @@ def _targets(head: dict[str, Any], raw: dict[str, Any], roles: dict[str, Role], 
         if not own:
             raise UserError(f"{path}: target {name!r} has no forms to look for",
                             "List the shapes of the check in `forms` (in [study], or in the target).")
-        out.append(Target(name, entry["file"], names[0], own, tuple(roles[r] for r in wanted), names))
+        out.append(Target(name, entry["file"], names[0], own, tuple(roles[r] for r in wanted), names,
+                          observe_mod.parse(entry, name, path)))
     return tuple(out)
 
 

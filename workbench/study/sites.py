@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UserError
 from . import cexpr, csrc
 from .forms import Form, Polarity
 from .model import Role, Study, Target
+from .observe import LeftOut
+
+
+class Missing(UserError):
+    """The base lacks a target's file, its function or every site of its forms (`missing` says which):
+    an error for a target the study requires, a target left out for an optional one."""
+
+    def __init__(self, message: str, hint: str, missing: str) -> None:
+        super().__init__(message, hint)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -94,11 +105,12 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
     func = next((f for f in map(functools.partial(csrc.find_function, masked), target.aliases) if f), None)
     if func is None:
         named = " or ".join(f"{n}()" for n in target.aliases)
-        raise UserError(
+        raise Missing(
             f"{where}: no function {named} in {target.file}: target {target.name!r} of "
             f"{study.root / 'study.toml'} is not found",
             f"The study {study.name!r} targets that function; this base does not define it. Pick another base, "
-            "or change the target's `file`, or add the name the code goes by here to its `function` list.")
+            "or change the target's `file`, or add the name the code goes by here to its `function` list, or "
+            "mark the target optional = \"why a base may lack it\".", f"no function {named} in {target.file}")
     declared = csrc.declared_names(masked, func)
     body_lo, body_hi = func.body
     taken: list[tuple[int, int]] = []
@@ -122,12 +134,39 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
                               in_function=func.name))
     if not sites:
         forms = "; ".join(f.text for f in target.forms)
-        raise UserError(
+        raise Missing(
             f"{where}: no form of target {target.name!r} matches anything in {func.name}() in {target.file}",
             f"Forms searched: {forms}. If the code has a new shape, add it to `forms` in "
-            f"{study.root / 'study.toml'}.")
+            f"{study.root / 'study.toml'}.", f"no site of its forms in {func.name}()")
     sites.sort(key=lambda s: s.start)
     return Located(target=target, text=text, masked=masked, function=func, sites=tuple(sites))
+
+
+def locate_all(study: Study, read: Callable[[str], str | None], where: str) -> tuple[list[Located], list[LeftOut]]:
+    """Every target of the study at a base (`read`: a file's text there, None where it has none):
+    the places found, and the optional targets the base lacks (a required one is an error)."""
+    texts: dict[str, str | None] = {}
+    places: list[Located] = []
+    left_out: list[LeftOut] = []
+    for target in study.targets:
+        if target.file not in texts:
+            texts[target.file] = read(target.file)  # two targets in one file: read once
+        text = texts[target.file]
+        try:
+            if text is None:
+                raise Missing(f"{where}: the base has no {target.file}: target {target.name!r} of "
+                              f"{study.root / 'study.toml'} is not found",
+                              "Pick a base that has the file, or change the target's `file` to where the code went, "
+                              "or mark the target optional = \"why a base may lack it\".", f"no {target.file}")
+            places.append(locate(study, text, where, target))
+        except Missing as exc:
+            if not target.observe.optional:
+                raise
+            left_out.append(LeftOut(target.name, target.file, target.aliases, exc.missing, target.observe.optional))
+    if not places:
+        raise UserError(f"{where}: every target of the study is optional and this base lacks them all: "
+                        + "; ".join(map(str, left_out)), "Pick a base that has at least one of the study's targets.")
+    return places, left_out
 
 
 def _role_of(target: Target, masked: str, func: csrc.Function, pos: int) -> Role | None:
