@@ -172,6 +172,8 @@ def check(req: MatrixRequest, settings: Settings, runner: Runner, say: Say) -> _
         if muts.same_source:
             say(f"not mutants at {base.name} (the operator writes what the base has): "
                 + ", ".join(m.shown for m in muts.same_source))
+        for u in muts.unobservable:
+            say(f"no mutants at {u.site}: unobservable ({u.why})")
     return _Checked(study, configs, kt, base, tests, executor, patchset, names, brought, muts)
 
 

@@ -91,6 +91,7 @@ class Spot:
     label: str
     after: int = 0
     how: str = ""
+    unobservable: str = ""  # a site no user space program can observe: why (its counts get no verdict)
 
     @property
     def separable(self) -> bool:

@@ -18,7 +18,7 @@ from ..kernel.git import Git
 from ..records import Spot
 from ..study import csrc
 from ..study.model import Study
-from ..study.sites import Site, locate
+from ..study.sites import Missing, Site, locate
 
 _JUMP = re.compile(r"^\s*(continue|break|goto\s+\w+|return\b[^;]*);")
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
@@ -32,6 +32,8 @@ def spots(study: Study, git: Git, base: str, commit: str, file: str, text: str) 
         try:
             located = locate(study, text, commit[:12], target)
         except UserError as exc:  # a brought change may remove the function or every site: no site then
+            if isinstance(exc, Missing) and target.observe.optional:
+                continue  # a target this base may lack (study.toml says why): no spot
             found.append(Spot(file, 0, "site", target.function, how=f"no site found: {exc}"))
             continue
         found += [site_spot(located.masked, located.function.body, s, text) for s in located.sites]
@@ -45,7 +47,8 @@ def site_spot(masked: str, body: tuple[int, int], site: Site, text: str) -> Spot
     decision apart (else `how` says why not)."""
     after, how = _after(masked, body, site.start, site.end)
     label = f"{site.role_label} ({site.text})"
-    return Spot(site.file, site.line, "site", label, after=csrc.line_of(text, after) if after else 0, how=how)
+    return Spot(site.file, site.line, "site", label, after=csrc.line_of(text, after) if after else 0, how=how,
+                unobservable=site.target.observe.why)
 
 
 def _after(masked: str, body: tuple[int, int], start: int, end: int) -> tuple[int, str]:

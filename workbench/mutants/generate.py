@@ -12,9 +12,10 @@ A site is named by its role (`pte_final`); where a base has several sites of one
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,11 @@ class Mutant:
 
 
 def located_sites(kt: KernelTree, study: Study, base: Base) -> list[tuple[str, sites_mod.Site]]:
-    """(site name, site) of every call site of the study at `base`, in target and code order."""
+    """(site name, site) of every call site of the study at `base`, in target and code order (an
+    optional target the base lacks has none; an unobservable one's are named, so that names stay put)."""
     where = f"{study.name} at {base.name} (mutants)"
-    found: list[sites_mod.Site] = []
-    for target in study.targets:
-        text = kt.clone.show(base.commit, target.file)
-        if text is None:
-            raise UserError(f"{where}: the base has no {target.file}", "Pick a base that has the study's files.")
-        found += sites_mod.locate(study, text, where, target).sites
+    places, _ = sites_mod.locate_all(study, functools.partial(kt.clone.show, base.commit), where)
+    found = [s for p in places for s in p.sites]
     per_role = Counter(s.role.name for s in found)
     seen: Counter[str] = Counter()
     named = []
@@ -70,10 +68,32 @@ def located_sites(kt: KernelTree, study: Study, base: Base) -> list[tuple[str, s
     return named
 
 
+@dataclass(frozen=True)
+class Unscored:
+    """A site no user space program can observe: no mutant is made there (observe.NOT_SCORED)."""
+
+    site: str
+    file: str
+    line: int
+    function: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.site} ({self.file}:{self.line}, {self.function}()): {self.why}"
+
+
+def unscored(named: list[tuple[str, sites_mod.Site]]) -> list[Unscored]:
+    return [Unscored(n, s.file, s.line, s.function, s.target.observe.why) for n, s in named
+            if not s.target.observe.scored]
+
+
 def mutants(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...] = ()) -> list[Mutant]:
     """The A/A mutant, then every (site, operator) the selectors keep (none: all), templates written to `out`."""
     ops = load(study)
-    named = located_sites(kt, study, base)
+    named = [(n, s) for n, s in located_sites(kt, study, base) if s.target.observe.scored]
+    if not named:
+        raise UserError(f"{study.name} at {base.name}: no site a program can observe, so no mutant to make "
+                        "(every site found is observable = false)", "Run without --mutants.")
     roles = sorted({r.name for t in study.targets for r in t.roles})
     chosen = select(ops, [n for n, _ in named], selectors)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +162,7 @@ class MutantColumns:
     mutants: list[Mutant]
     same_source: list[Mutant]
     operators: str  # the mutants.toml they came from
+    unobservable: list[Unscored] = field(default_factory=list)  # sites left without mutants
 
     @property
     def aa(self) -> list[str]:
@@ -149,7 +170,8 @@ class MutantColumns:
 
     def to_json(self) -> dict[str, Any]:
         return {"operators": self.operators, "mutants": [m.to_json() for m in self.mutants],
-                "same_source": [m.to_json() for m in self.same_source]}
+                "same_source": [m.to_json() for m in self.same_source],
+                "unobservable": [asdict(u) for u in self.unobservable]}
 
 
 def as_columns(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...],
@@ -161,7 +183,8 @@ def as_columns(kt: KernelTree, study: Study, base: Base, out: Path, selectors: t
             raise UserError(f"mutant {m.name!r} has the name of a column already asked for",
                             "Rename that column, or the operator in mutants.toml.")
         study = study.with_variant(m.name, Path(m.template), f"mutant {m.shown}")
-    return study, names + [m.name for m in found], MutantColumns(found, [], str(find(study) or ""))
+    return study, names + [m.name for m in found], MutantColumns(found, [], str(find(study) or ""),
+                                                                 unscored(located_sites(kt, study, base)))
 
 
 def without_same_source(cols: MutantColumns, same_as_base: set[str], names: list[str]) -> list[str]:

@@ -61,6 +61,7 @@ class Analysis:
     base_flaky: list[str]
     suites: dict[str, tuple[int, int]]  # suite -> (killed, scored)
     note: str = ""
+    unobservable: list[dict[str, Any]] = field(default_factory=list)  # sites without mutants: site, file, line, why
 
     @property
     def aa_killed(self) -> list[Judged]:
@@ -160,7 +161,8 @@ def analyse(run: Run, words: dict[str, Words]) -> Analysis | None:
         if j.state == SURVIVED and not j.mutant.aa:
             j.reach = reach(run, j.mutant)
     ran = {t for c in base for t in c.tests}
-    return Analysis(n, config, judged, same, base_flaky, scores(run, judged, ran), note)
+    return Analysis(n, config, judged, same, base_flaky, scores(run, judged, ran), note,
+                    list(record.get("unobservable", [])))
 
 
 def scores(run: Run, judged: list[Judged], ran: set[str]) -> dict[str, tuple[int, int]]:

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from ..records import Run
+from ..study.observe import NOT_SCORED
 from ..study.words import Words
 from .kills import EQUIVALENT, INCOMPLETE, KILLED, NOT_COMPILED, SURVIVED, Analysis, Judged, analyse
 
@@ -44,6 +45,8 @@ def header(a: Analysis, run: Run) -> list[str]:
     if a.same_source:
         lines.append("  not mutants here (the operator writes what the base has): "
                      + ", ".join(m.shown for m in a.same_source))
+    lines += [f"  {NOT_SCORED}: {u['site']} ({u['file']}:{u['line']}, {u['function']}()): {u['why']}"
+              for u in a.unobservable]
     lines.append("  " + _aa(a))
     if a.note:
         lines.append(f"  no kills judged: {a.note}")
@@ -118,7 +121,7 @@ def to_json(run: Run) -> dict[str, Any] | None:
     if a is None:
         return None
     return {"boots": a.boots, "config": a.config, "note": a.note, "base_flaky": a.base_flaky,
-            "same_source": [m.to_json() for m in a.same_source],
+            "same_source": [m.to_json() for m in a.same_source], "unobservable": a.unobservable,
             "scores": {s: {"killed": k, "judged": n} for s, (k, n) in a.suites.items()},
             "mutants": [{**j.mutant.to_json(), "shown": j.mutant.shown, "state": j.state, "why": j.why,
                          "seconds": j.seconds, "reach": j.reach, "flaky": j.flaky,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..records import Coverage, Spot, Tally
+from ..study.observe import NO_VERDICT
 from .extra import ExtraTable
 from .model import Column, Matrix
 
@@ -32,6 +33,9 @@ def coverage_tables(m: Matrix) -> list[ExtraTable]:
     note = ("Runs of each line per test" + boots + "; for a site, S/E = how often its check said shared / exclusive "
             "(site line runs minus runs of the line after its if); 'no code': gcov counts no code on that line (the "
             "compiler merged it into a neighbour), so it says nothing of whether it ran. " + "; ".join(unreached(cols)))
+    if notes := unobservable_notes(cols):
+        note += (f" Sites marked ({NO_VERDICT}): no user space program can observe their decision, so their counts "
+                 "say the code ran and how it decided, and no test verdict speaks of them: " + "; ".join(notes) + ".")
     out = [ExtraTable(title="Coverage: the sites and the changed lines, per test", headers=["column", "line"] + tests,
                       rows=rows, note=note.strip())]
     for test in [t for t in tests if any(cov and t in cov.cases for _, cov in cols)]:
@@ -50,7 +54,13 @@ def _name(col: Column) -> str:
 
 def spot_label(spot: Spot) -> str:
     what = spot.label if spot.kind == "site" else f"changed: {spot.label}"
-    return f"{spot.line or '?'} {what}"
+    return f"{spot.line or '?'} {what}" + (f" ({NO_VERDICT})" if spot.unobservable else "")
+
+
+def unobservable_notes(cols: list[tuple[Column, Coverage | None]]) -> list[str]:
+    """One note per unobservable site (by its label): why no program can observe its decision."""
+    said = {f"{spot_label(s)}: {s.unobservable}" for _, cov in cols if cov for s in cov.spots if s.unobservable}
+    return sorted(said)
 
 
 def tally_text(t: Tally, spot: Spot) -> str:
