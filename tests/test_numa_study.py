@@ -15,7 +15,8 @@ from workbench.study import render, sites, words
 from workbench.study.forms import Polarity
 
 TEMPLATES = PROJECT_ROOT / "templates"
-CODE = {f"mm/{f}.c": (DATA / "polarity" / f"v6.12-{f}.c").read_text() for f in ("mempolicy", "migrate")}
+CODE = {f"mm/{f}.c": (DATA / "observe" / "v6.12" / "mm" / f"{f}.c").read_text()
+        for f in ("mempolicy", "migrate", "memory", "mprotect", "rmap")}  # every function the study names there
 V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate")}
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
@@ -28,7 +29,9 @@ def numa() -> study.Study:
 
 
 def located(st: study.Study) -> list[sites.Located]:
-    return [sites.locate(st, CODE[t.file], "v6.12", t) for t in st.targets]
+    places, left_out = sites.locate_all(st, CODE.get, "v6.12")
+    assert [lo.functions for lo in left_out] == [("folio_can_map_prot_numa",)]  # 7.x's home of prot_numa's check
+    return places
 
 
 def rendered(variant: str) -> render.Rendered:
@@ -67,6 +70,12 @@ def test_each_variant_keeps_the_bang_meaning_exclusive():
         assert CHECK.format(predicate) in text and HUGETLB.format(predicate) in text, variant
         shared = predicate[2:-1] if predicate.startswith("!(") else predicate[1:]
         assert f"\tif ({shared} && !migrate_all)\n\t\treturn -EACCES;" in r.files["mm/migrate.c"], variant
+        # the unobservable sites are patched too: the variant is the real patch
+        assert f"if ({shared} && (vma->vm_flags & VM_SHARED))" in r.files["mm/memory.c"], variant
+        assert f"(vma->vm_flags & VM_EXEC) &&\n\t\t    {shared})\n\t\t\treturn -EACCES;" in r.files["mm/migrate.c"]
+        assert f"(folio_maybe_dma_pinned(folio) ||\n\t\t\t\t     {shared}))" in r.files["mm/mprotect.c"], variant
+        assert f"folio_test_swapbacked(folio) &&\n\t\t    {predicate}) {{" in r.files["mm/rmap.c"], variant
+        assert len(r.changes) == 7, variant
         assert "folio_likely_mapped_shared(folio)" not in text and not r.same_as_base
         assert r.subject.startswith("mm/migrate: decide sharing by ") and "migration" in r.subject
         assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
