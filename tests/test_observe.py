@@ -188,6 +188,13 @@ def test_no_mutant_is_made_at_an_unobservable_site_and_they_are_listed(tmp_path)
     assert json.loads(json.dumps(cols.to_json()))["unobservable"][0]["why"].startswith("TNF_SHARED only")
 
 
+def test_asking_for_mutants_at_an_unobservable_site_says_why_there_are_none(tmp_path):
+    kt, base = fake_tree("v6.12")
+    with pytest.raises(UserError, match=r"--mutants names pte_final-7, a site no program can observe") as e:
+        generate.mutants(kt, numa(), base, tmp_path, ("pte_final-7:negate",))  # type: ignore[arg-type]
+    assert "folio_referenced_one()" in e.value.message
+
+
 def test_the_mutants_report_says_unobservable_not_scored(tmp_path):
     kt, base = fake_tree("v7.3")
     _, _, cols = generate.as_columns(kt, numa(), base, tmp_path, ("pte_final-1:negate",), [])  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import UnknownName, UserError
 from ..kernel.tree import Base, KernelTree
+from ..study import observe
 from ..study import sites as sites_mod
 from ..study.model import Study
 from .operators import Operators, find, load
@@ -90,7 +91,13 @@ def unscored(named: list[tuple[str, sites_mod.Site]]) -> list[Unscored]:
 def mutants(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...] = ()) -> list[Mutant]:
     """The A/A mutant, then every (site, operator) the selectors keep (none: all), templates written to `out`."""
     ops = load(study)
-    named = [(n, s) for n, s in located_sites(kt, study, base) if s.target.observe.scored]
+    every = located_sites(kt, study, base)
+    for u in unscored(every):
+        if any(sel.replace(".", ":").partition(":")[0] == u.site for sel in selectors):
+            raise UserError(f"--mutants names {u.site}, a site no program can observe ({observe.NOT_SCORED}): {u}",
+                            "Name another site; study.toml marks this one observable = false, so no test could "
+                            "kill a mutant there.")
+    named = [(n, s) for n, s in every if s.target.observe.scored]
     if not named:
         raise UserError(f"{study.name} at {base.name}: no site a program can observe, so no mutant to make "
                         "(every site found is observable = false)", "Run without --mutants.")
