@@ -223,7 +223,19 @@ def test_coverage_counts_an_unobservable_site_and_marks_it_no_verdict():
     assert cov_report.tally_text(tally, spot).startswith("12")  # its counts are shown as any site's
     cols = [(SimpleNamespace(id="[1]", name="base"), Coverage(spots=[spot], tests={"probe": [tally]}))]
     (note,) = cov_report.unobservable_notes(cols)  # type: ignore[arg-type]
-    assert note == f"{label}: {spot.unobservable}"
+    assert note == f"{label}: {spot.unobservable.rstrip('.')}"
+
+
+def test_a_coverage_cells_identity_takes_the_whys_its_kept_spots_carry():
+    """A cell keeps its spots from its build; a changed why must make a new cell, while a study
+    without unobservable targets hashes as before."""
+    from workbench.coverage.profile import Profile
+
+    objs = ("mm/memory.o", "mm/mempolicy.o")
+    st = numa()
+    ident = Profile(objs, st).identity
+    assert ident[:2] == objs and len(ident) == 2 + 5 and ident[2].startswith("unobservable NUMA hinting fault")
+    assert Profile(("mm/madvise.o",), model.load(TEMPLATES, "mapcount")).identity == ("mm/madvise.o",)
 
 
 def test_coverage_leaves_an_optional_target_the_base_lacks_out_and_keeps_observable_sites_unmarked():

@@ -97,7 +97,7 @@ class Prepared:
                           tests=self.available + tuple(f"{name} (did not build)" for name in self.failed),
                           binaries=self.binaries.hash,
                           guest=self.guest_digest, vm=dict(vm), executor=dict(executor), repeat=spec.repeat,
-                          profiled=profile.objects if profile else ())
+                          profiled=profile.identity if profile else ())
 
 
 def toolchain(runner: Runner) -> str:

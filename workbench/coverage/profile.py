@@ -72,6 +72,14 @@ class Profile:
     objects: tuple[str, ...]
     study: Study
 
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What a cell's identity takes of the profile: the objects, and each unobservable target's
+        why, since a cell keeps its spots (and the why they carry) from its build: a changed why
+        makes new cells. A study without such targets hashes as before."""
+        return self.objects + tuple(f"unobservable {t.name}: {t.observe.why}" for t in self.study.targets
+                                    if not t.observe.observable)
+
     def keep(self, git: Git, src: Path, build: Path, base: str, commit: str, into: Path) -> None:
         """Copy each object's `.gcno` and source out of the build directory and worktree (both at
         `commit`, just built) into `into/coverage/`, with the spots of this tree (its sites and the

@@ -59,7 +59,8 @@ def spot_label(spot: Spot) -> str:
 
 def unobservable_notes(cols: list[tuple[Column, Coverage | None]]) -> list[str]:
     """One note per unobservable site (by its label): why no program can observe its decision."""
-    said = {f"{spot_label(s)}: {s.unobservable}" for _, cov in cols if cov for s in cov.spots if s.unobservable}
+    said = {f"{spot_label(s)}: {s.unobservable.rstrip('.')}" for _, cov in cols if cov for s in cov.spots
+            if s.unobservable}
     return sorted(said)
 
 
