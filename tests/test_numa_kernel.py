@@ -1,7 +1,7 @@
 """The numa study on the real v6.12 tree: every variant writes both checks of mm/mempolicy.c under
 their `!`, move_pages(2)'s in mm/migrate.c and khugepaged's two, and compiles without new warnings,
-and on a two-node guest its probe gives the verdicts v6.12's code predicts, alike through mbind()
-and move_pages() (khugepaged's differ for page_mapcount, which reads each PTE's page there), the
+and on a two-node guest its probe gives the verdicts v6.12's code predicts, alike through mbind(),
+move_pages() and migrate_pages() (khugepaged's differ for page_mapcount, which reads each PTE's page there), the
 planted control that calls every folio exclusive moves or collapses every shared one, and with
 MPOL_MF_MOVE_ALL every column moves every folio (kernel marker: minutes; the NUMA build is its own
 build directory)."""
@@ -47,7 +47,7 @@ def test_the_probe_on_two_nodes_sees_what_the_code_says(tmp_path, monkeypatch):
                   if n.startswith("probe: mbind MPOL_MF_MOVE ") and ("shared" in n or "halves" in n)}
     disjoint, partly = ("THP mapped in disjoint halves, parent first, child second",
                         "PTE-mapped THP partly shared, child keeps second half")
-    ways = ("mbind MPOL_MF_MOVE", "move_pages")  # with MPOL_MF_MOVE_ALL every row moves, in every column
+    ways = ("mbind MPOL_MF_MOVE", "move_pages", "migrate_pages")  # with MPOL_MF_MOVE_ALL every row moves
     expected = {"base": {disjoint}, "folio_mapcount": {"exclusive PTE-mapped THP"},
                 "page_mapcount": {disjoint, partly}, "folio_estimated_sharers": {disjoint, partly},
                 "folio_maybe_mapped_shared": {disjoint}, "planted": with_child}
@@ -59,3 +59,4 @@ def test_the_probe_on_two_nodes_sees_what_the_code_says(tmp_path, monkeypatch):
                      {f"khugepaged max_ptes_shared=0 {s}" for s in collapse[v]} for v, rows in expected.items()}
     assert len(with_child) == 6 and len(collapse["planted"]) == 3  # every row with a child moved or collapsed
     assert sum(n.startswith("probe: move_pages MPOL_MF_MOVE_ALL ") for n in cases(run, "base")) == 6
+    assert sum(n.startswith("probe: migrate_pages CAP_SYS_NICE ") for n in cases(run, "base")) == 6

@@ -104,6 +104,14 @@ static void test_move_all(void)
 	judge(&c, &o);
 	CHECK(o.v == V_WRONG);
 	CHECK(!way_runs(&ways[2], &scenarios[0]) && way_runs(&ways[1], &scenarios[0]));
+	o.v = V_PASS;
+	way_case(&c, "migrate_pages CAP_SYS_NICE", "PTE-mapped THP partly shared, child keeps second half",
+		 1);
+	judge(&c, &o);
+	CHECK(o.v == V_PASS && c.w->call == MIGRATE_PAGES && !way_runs(c.w, &scenarios[4]));
+	way_case(&c, "migrate_pages", "THP mapped in disjoint halves, parent first, child second", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_WRONG);
 }
 
 /*
@@ -141,8 +149,8 @@ static void test_collapse(void)
 	way_case(&c, way, "exclusive PTE-mapped THP", 0);
 	collapse_judge(&c, &o);	/* no full scan in the time allowed */
 	CHECK(o.v == V_INCONCLUSIVE && strstr(o.msg, "did not finish a full scan"));
-	CHECK(way_runs(&ways[4], &scenarios[4]) && !way_runs(&ways[4], &scenarios[0]) &&
-	      !way_runs(&ways[4], &scenarios[2]) && !way_runs(&ways[4], &scenarios[8]));
+	CHECK(way_runs(c.w, &scenarios[4]) && !way_runs(c.w, &scenarios[0]) &&
+	      !way_runs(c.w, &scenarios[2]) && !way_runs(c.w, &scenarios[8]));
 }
 
 static void test_status_text(void)

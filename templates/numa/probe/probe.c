@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * probe: do mbind(MPOL_MF_MOVE) and move_pages(2) migrate a folio another
- * process maps?
+ * probe: do mbind(MPOL_MF_MOVE), move_pages(2), migrate_pages(2) and khugepaged
+ * take a folio another process maps?
  *
  * mbind(2) with MPOL_MF_MOVE (not MPOL_MF_MOVE_ALL) migrates the caller's pages
  * to the new policy's nodes, but only those no other process maps: its page
@@ -11,11 +11,16 @@
  * move_pages(2) without MPOL_MF_MOVE_ALL asks the same in mm/migrate.c
  * (__add_folio_for_migration(): `folio_likely_mapped_shared(folio) &&
  * !migrate_all` refuses with -EACCES), for the folio of each address it is
- * given. A folio a check calls exclusive is migrated, and every process that
- * maps it then maps the copy on the new node: one process's policy moved
- * another's memory. A folio it calls shared that is exclusive stays on the old
- * node. With MPOL_MF_MOVE_ALL (rows of the shared scenarios) both calls skip
- * the check: every folio must move, shared or not.
+ * given; migrate_pages(2) of the caller's own pages walks as mbind() does, with
+ * MPOL_MF_MOVE_ALL when the caller has CAP_SYS_NICE (the probe drops it from
+ * its effective set for the plain rows). A folio a check calls exclusive is
+ * migrated, and every process that maps it then maps the copy on the new node:
+ * one process's policy moved another's memory. A folio it calls shared that is
+ * exclusive stays on the old node. With MPOL_MF_MOVE_ALL (rows of the shared
+ * scenarios) the calls skip the check: every folio must move, shared or not.
+ * khugepaged (rows of the PTE-mapped THP scenarios) counts the PTEs of a range
+ * that map such a folio against max_ptes_shared, here 0: a range with one must
+ * not be collapsed, an exclusive one must be.
  *
  * Every case (a row of `scenarios` below): map anonymous memory bound to the
  * first memory node (MPOL_BIND, no move), fill it, make it PTE-mapped where the
@@ -23,8 +28,9 @@
  * touches nothing, unmap in the parent what the scenario says, check the state
  * (one THP of that size, PMD- or PTE-mapped as asked, the child mapping the
  * same PFNs, every page on the first node), then ask for the parent's part on
- * the second node (a `way`: mbind() or move_pages() of every page, with or
- * without MPOL_MF_MOVE_ALL) and read every page's node again, in both
+ * the second node (a `way`: mbind(), move_pages() of every page or
+ * migrate_pages(), with or without MPOL_MF_MOVE_ALL; or khugepaged) and read
+ * every page's node (or the parent's AnonHugePages) again, in both
  * processes, with move_pages(pid, n, pages, NULL, status, 0), which moves
  * nothing. Verdicts: correct; wrong (pages the child maps moved without
  * MPOL_MF_MOVE_ALL: a shared folio called exclusive); missed (the folio stayed
@@ -35,8 +41,8 @@
  * NUMA balancing is turned off while the probe runs (kernel.numa_balancing 0,
  * put back at exit): its hinting faults would move pages on their own.
  *
- * No libnuma: mbind(2) and move_pages(2) by syscall(2), with the constants of
- * <linux/mempolicy.h>. Prints kselftest TAP 13 with a verdict token on every
+ * No libnuma: mbind(2), move_pages(2) and migrate_pages(2) by syscall(2), with
+ * the constants of <linux/mempolicy.h>. Prints kselftest TAP 13 with a verdict token on every
  * result line that is not a plain `ok` (see ../../probe-common/probe_common.h),
  * exits with kselftest's KSFT_* codes, must be run as root (PFNs in pagemap,
  * /proc/kpageflags, the THP and NUMA balancing knobs).
@@ -54,6 +60,7 @@
 #define VM_EXCEED_SHARED 8	/* thp_scan_exceed_share_pte */
 #include "../../probe-common/probe_common.h"
 
+#include <linux/capability.h>
 #include <linux/mempolicy.h>
 #include <sys/syscall.h>
 
@@ -112,12 +119,12 @@ static const struct scenario scenarios[] = {
  * how the parent asks for its part on the other node, or (KHUGEPAGED) lets khugepaged collapse
  * it with max_ptes_shared 0: a range with a PTE that maps a shared folio must stay as it is
  */
-enum call { MBIND, MOVE_PAGES, KHUGEPAGED };
+enum call { MBIND, MOVE_PAGES, MIGRATE_PAGES, KHUGEPAGED };
 
 struct way {
 	const char *text;	/* the start of the case's name */
 	enum call call;
-	unsigned int flags;	/* MPOL_MF_MOVE (mbind), 0 (move_pages), or MPOL_MF_MOVE_ALL */
+	unsigned int flags;	/* MPOL_MF_MOVE (mbind, migrate_pages), 0 (move_pages), _ALL */
 	bool shared_only;	/* only the scenarios with a child */
 	bool pte_thp_only;	/* only the PTE-mapped THP scenarios */
 };
@@ -128,6 +135,9 @@ static const struct way ways[] = {
 	{ .text = "mbind MPOL_MF_MOVE_ALL", .call = MBIND, .flags = MPOL_MF_MOVE_ALL,
 	  .shared_only = true },
 	{ .text = "move_pages MPOL_MF_MOVE_ALL", .call = MOVE_PAGES, .flags = MPOL_MF_MOVE_ALL,
+	  .shared_only = true },
+	{ .text = "migrate_pages", .call = MIGRATE_PAGES, .flags = MPOL_MF_MOVE },
+	{ .text = "migrate_pages CAP_SYS_NICE", .call = MIGRATE_PAGES, .flags = MPOL_MF_MOVE_ALL,
 	  .shared_only = true },
 	{ .text = "khugepaged max_ptes_shared=0", .call = KHUGEPAGED, .pte_thp_only = true },
 };
@@ -178,6 +188,53 @@ static long sys_mbind(void *addr, size_t len, int mode, int node, unsigned int f
  * move_pages(pid, n, pages [first, first + n) of mem, nodes, status, flags): with nodes NULL, every
  * page's node (or -errno) in pid's mm (0: this process); else each page to nodes[i]. Its return.
  */
+/* migrate_pages(2) of this process, every page on node `from` to node `to` */
+static long sys_migrate_pages(int from, int to)
+{
+	unsigned long old[MAX_NODE / (8 * sizeof(unsigned long))] = { 0 };
+	unsigned long new[MAX_NODE / (8 * sizeof(unsigned long))] = { 0 };
+
+	old[from / (8 * sizeof(unsigned long))] |= 1UL << (from % (8 * sizeof(unsigned long)));
+	new[to / (8 * sizeof(unsigned long))] |= 1UL << (to % (8 * sizeof(unsigned long)));
+	return syscall(__NR_migrate_pages, 0, MAX_NODE, old, new);
+}
+
+/* put CAP_SYS_NICE into this process's effective set, or take it out; 0, or -1 */
+static int cap_nice(bool on)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(__NR_capget, &hdr, data))
+		return -1;
+	if (on)
+		data[CAP_TO_INDEX(CAP_SYS_NICE)].effective |= CAP_TO_MASK(CAP_SYS_NICE);
+	else
+		data[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+	return syscall(__NR_capset, &hdr, data) ? -1 : 0;
+}
+
+/*
+ * migrate_pages(2) of this process from src_node to dst_node: the kernel passes MPOL_MF_MOVE_ALL
+ * when the caller has CAP_SYS_NICE, else MPOL_MF_MOVE, so without `nice` the capability leaves the
+ * effective set for the call (it stays permitted, and comes back after). The pages it could not
+ * move, or -1.
+ */
+static long migrate_self(bool nice)
+{
+	long ret;
+	int err;
+
+	if (!nice && cap_nice(false))
+		return -1;
+	ret = sys_migrate_pages(src_node, dst_node);
+	err = errno;
+	if (!nice && cap_nice(true))
+		printf("# cannot put CAP_SYS_NICE back\n");
+	errno = err;
+	return ret;
+}
+
 static long sys_move_pages(pid_t pid, char *mem, size_t first, size_t n, const int *nodes,
 			   int *status, unsigned int flags)
 {
@@ -577,6 +634,8 @@ static long move_part(struct cas *c)
 		c->huge_after = anon_huge_kb(c->mem, c->mem + c->size);
 		return c->scans < 0 ? -1 : 0;
 	}
+	if (c->w->call == MIGRATE_PAGES)
+		return migrate_self(c->w->flags & MPOL_MF_MOVE_ALL);
 	if (c->w->call == MBIND)
 		return sys_mbind(c->mem + c->first * pagesize, c->n * pagesize, MPOL_BIND,
 				 dst_node, c->w->flags);
