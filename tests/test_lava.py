@@ -323,6 +323,7 @@ def test_the_initramfs_holds_the_guest_script_the_tests_their_libraries_and_an_i
     assert files["bin/sh"][1] == b"busybox" and files["bin/bash"][1] == b"/usr/bin/bash"
     assert {"usr/bin/bash", "usr/bin/timeout", "usr/bin/stdbuf", "usr/sbin/mkswap", "lib64/ld-linux-x86-64.so.2",
             "lib/x86_64-linux-gnu/libc.so.6", "usr/libexec/coreutils/libstdbuf.so", "dev/console"} <= set(files)
+    assert "lib/x86_64-linux-gnu/libgcc_s.so.1" in files  # glibc's pthread_cancel() dlopen()s it: ldd does not say
 
 
 def test_a_run_vmtests_category_gets_the_whole_tests_folder(tmp_path):

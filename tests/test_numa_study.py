@@ -17,7 +17,8 @@ from workbench.study.forms import Polarity
 TEMPLATES = PROJECT_ROOT / "templates"
 CODE = {f"mm/{f}.c": (DATA / "observe" / "v6.12" / "mm" / f"{f}.c").read_text()
         for f in ("mempolicy", "migrate", "memory", "mprotect", "rmap")}  # every function the study names there
-V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate")}
+CODE["mm/khugepaged.c"] = (DATA / "polarity" / "v6.12-khugepaged.c").read_text()
+V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate", "khugepaged")}
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
 CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"
@@ -77,7 +78,7 @@ def test_each_variant_keeps_the_bang_meaning_exclusive():
         assert f"folio_test_swapbacked(folio) &&\n\t\t    {predicate}) {{" in r.files["mm/rmap.c"], variant
         assert len(r.changes) == 7, variant
         assert "folio_likely_mapped_shared(folio)" not in text and not r.same_as_base
-        assert r.subject.startswith("mm/migrate: decide sharing by ") and "migration" in r.subject
+        assert r.subject.startswith("mm: decide sharing by ") and r.subject.endswith(" in migration and khugepaged")
         assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
     assert [p.name for p in rendered("page_mapcount").prototypes] == ["page_mapcount"]  # gone from 6.12's mm/
 
@@ -116,6 +117,26 @@ def test_v61s_hugetlb_check_is_found_under_the_functions_old_name():
     assert "folio_mapcount(page_folio(page)) == 1 &&" in r.files["mm/mempolicy.c"]
     assert "if (folio_mapcount(page_folio(page)) != 1 && !migrate_all)" in r.files["mm/migrate.c"]
     assert "queue_folios_hugetlb" not in r.body
+
+
+def test_khugepaged_asks_it_of_each_ptes_page_and_folio():
+    """khugepaged's two max_ptes_shared checks: at v6.12 `folio_likely_mapped_shared(folio)` of the
+    folio each PTE maps, where `page` is that PTE's page (so page_mapcount() reads it, not the
+    folio's first page); at v6.1 `page_mapcount(page) > 1`, in the scan's v6.1 name."""
+    st = numa()
+    khugepaged = [t for t in st.targets if t.file == "mm/khugepaged.c"]
+    found = [s for t in khugepaged for s in sites.locate(st, CODE[t.file], "v6.12", t).sites]
+    assert [(s.function, s.text, s.context.negated) for s in found] == [
+        ("hpage_collapse_scan_pmd", "folio_likely_mapped_shared(folio)", False),
+        ("__collapse_huge_page_isolate", "folio_likely_mapped_shared(folio)", False)]
+    assert all((s.names["page"], s.names["folio"]) == ("page", "folio") for s in found)
+    text = rendered("page_mapcount").files["mm/khugepaged.c"]
+    assert text.count("\t\tif (page_mapcount(page) != 1) {\n\t\t\t++shared;") == 2
+    old = [s for t in khugepaged for s in sites.locate(st, V61[t.file], "v6.1", t).sites]
+    assert [(s.function, s.text, s.polarity) for s in old] == [
+        ("hpage_collapse_scan_pmd", "page_mapcount(page) > 1", Polarity.SAME),
+        ("__collapse_huge_page_isolate", "page_mapcount(page) > 1", Polarity.SAME)]
+    assert all(s.names["folio"] == "page_folio(page)" for s in old)
 
 
 def test_a_target_that_no_base_name_matches_names_every_name_it_tried():

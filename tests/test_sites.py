@@ -99,6 +99,20 @@ def test_declared_names_reads_parameters_and_locals():
     assert "folio" not in names
 
 
+def test_a_name_has_a_value_at_a_site_only_when_set_above_it():
+    """A local declared `= NULL` and set below the site (v6.1's hpage_collapse_scan_pmd() sets
+    `folio = page_folio(page)` below its sharing check) has no value there: a variant naming it
+    would read NULL, or the previous iteration's folio."""
+    text = ("static int f(struct vm_area_struct *vma, pte_t *pte)\n{\n\tstruct page *page = NULL;\n"
+            "\tstruct folio *folio = NULL;\n\tstruct x *p = NULL;\n\tfor (;;) {\n"
+            "\t\tpage = vm_normal_page(vma, 0, *pte);\n\t\tp->other = 1;\n\t\tif (page == NULL)\n"
+            "\t\t\tbreak;\n\t\tSITE;\n\t\tfolio = page_folio(page);\n\t}\n\treturn 0;\n}\n")
+    masked = csrc.mask(text)
+    func = csrc.find_function(masked, "f")
+    assert csrc.valued_names(masked, func, text.index("SITE")) == {"vma", "pte", "page"}
+    assert "folio" in csrc.valued_names(masked, func, text.index("}\n\treturn"))
+
+
 def test_form_regex_allows_free_whitespace_and_checks_repeated_variables():
     form = study.Form.parse("folio_mapcount($x) != folio_nr_pages($x)")
     assert form.regex.search("folio_mapcount( folio )\n\t != folio_nr_pages(folio)")

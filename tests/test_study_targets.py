@@ -70,7 +70,7 @@ def test_reused_variants_write_every_site_of_both_files():
     assert r.files["mm/madvise.c"].count("folio_mapcount(folio) != 1") == 3  # two sites + the comment
     assert {c.file for c in r.changes} == {"mm/madvise.c", "mm/huge_memory.c"}
     assert r.subject == "mm: decide sharing by folio_mapcount() in MADV_FREE"  # this study's message
-    assert "  mm/huge_memory.c:15, PMD-mapped THP:" in r.body  # sites named by file and line
+    assert "  mm/huge_memory.c:16, PMD-mapped THP:" in r.body  # sites named by file and line
     assert max(len(line) for line in r.body.splitlines()) <= 75  # checkpatch's commit log limit
 
 

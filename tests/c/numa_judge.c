@@ -104,6 +104,53 @@ static void test_move_all(void)
 	judge(&c, &o);
 	CHECK(o.v == V_WRONG);
 	CHECK(!way_runs(&ways[2], &scenarios[0]) && way_runs(&ways[1], &scenarios[0]));
+	o.v = V_PASS;
+	way_case(&c, "migrate_pages CAP_SYS_NICE", "PTE-mapped THP partly shared, child keeps second half",
+		 1);
+	judge(&c, &o);
+	CHECK(o.v == V_PASS && c.w->call == MIGRATE_PAGES && !way_runs(c.w, &scenarios[4]));
+	way_case(&c, "migrate_pages", "THP mapped in disjoint halves, parent first, child second", 1);
+	judge(&c, &o);
+	CHECK(o.v == V_WRONG);
+}
+
+/*
+ * khugepaged with max_ptes_shared 0: collapsing a range the child maps pages of is wrong, leaving
+ * it is correct only when a scan refused it as shared; an exclusive range must be collapsed
+ */
+static void test_collapse(void)
+{
+	const char *way = "khugepaged max_ptes_shared=0";
+	struct outcome o = { .v = V_PASS };
+	struct cas c;
+
+	way_case(&c, way, "THP mapped in disjoint halves, parent first, child second", 0);
+	c.huge_after = 2048;
+	collapse_judge(&c, &o);
+	CHECK(o.v == V_WRONG && strstr(o.msg, "collapsed the range although the child maps"));
+	o.v = V_PASS;
+	way_case(&c, way, "PTE-mapped THP partly shared, child keeps second half", 0);
+	c.scans = 3;
+	collapse_judge(&c, &o);
+	CHECK(o.v == V_INCONCLUSIVE && strstr(o.msg, "no scan refused the range as shared"));
+	o.v = V_PASS;
+	c.c1.vm[VM_EXCEED_SHARED] = 3;	/* thp_scan_exceed_share_pte moved: refused as shared */
+	judge(&c, &o);
+	CHECK(o.v == V_PASS);
+	way_case(&c, way, "exclusive PTE-mapped THP", 0);
+	c.scans = 3;
+	c.c1.vm[VM_EXCEED_SHARED] = 3;
+	judge(&c, &o);
+	CHECK(o.v == V_MISSED && strstr(o.msg, "in 3 full scans: refused as shared"));
+	o.v = V_PASS;
+	c.huge_after = 2048;
+	judge(&c, &o);
+	CHECK(o.v == V_PASS);
+	way_case(&c, way, "exclusive PTE-mapped THP", 0);
+	collapse_judge(&c, &o);	/* no full scan in the time allowed */
+	CHECK(o.v == V_INCONCLUSIVE && strstr(o.msg, "did not finish a full scan"));
+	CHECK(way_runs(c.w, &scenarios[4]) && !way_runs(c.w, &scenarios[0]) &&
+	      !way_runs(c.w, &scenarios[2]) && !way_runs(c.w, &scenarios[8]));
 }
 
 static void test_status_text(void)
@@ -131,6 +178,7 @@ int main(void)
 	test_node_lists();
 	test_verdicts();
 	test_move_all();
+	test_collapse();
 	test_status_text();
 	test_nodes_text();
 	return checks_done();

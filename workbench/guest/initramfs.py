@@ -40,6 +40,10 @@ from . import script
 BUSYBOX = "/bin/busybox"
 HOST_PROGRAMS = ("bash", "timeout", "stdbuf", "mountpoint", "mkswap", "swapon")
 HOST_FILES = ("/usr/libexec/coreutils/libstdbuf.so",)  # stdbuf preloads it from this path
+# Libraries a library loads with dlopen(), which ldd cannot list: glibc's pthread_cancel() and
+# pthread_exit() unwind through libgcc_s (without it the migration selftest's threads die:
+# "libgcc_s.so.1 must be installed for pthread_cancel to work").
+DLOPENED = {"libc.so.6": ("libgcc_s.so.1",)}
 ROOT = "/workbench"
 ENV_BEGIN, ENV_END = "### WORKBENCH-ENV-BEGIN", "### WORKBENCH-ENV-END"
 FILES_BEGIN, FILES_END = "### WORKBENCH-FILES-BEGIN", "### WORKBENCH-FILES-END"
@@ -133,7 +137,8 @@ def build(out: Path, testdir: Path, tests: tuple[str, ...], guest: Path, vm: VmS
 
 
 def libraries(elves: list[Path], runner: Runner) -> list[str]:
-    """Every shared library (and the loader) the programs need, as `ldd` resolves them here."""
+    """Every shared library (and the loader) the programs need, as `ldd` resolves them here, and
+    those they load themselves (DLOPENED), from the same folder."""
     found: dict[str, None] = {}
     for elf in elves:
         done = runner.run(["ldd", str(elf)], check=False, quiet=True)
@@ -141,6 +146,11 @@ def libraries(elves: list[Path], runner: Runner) -> list[str]:
             m = _LDD.search(line)
             if m and not m.group(1).startswith("linux-vdso"):
                 found[m.group(1)] = None
+    for lib in list(found):
+        for name in DLOPENED.get(os.path.basename(lib), ()):
+            extra = os.path.join(os.path.dirname(lib), name)
+            if os.path.exists(extra):
+                found[extra] = None
     return list(found)
 
 

@@ -171,13 +171,31 @@ def controlling_condition(masked: str, body: tuple[int, int], pos: int) -> tuple
     return None
 
 
-def declared_names(masked: str, func: Function) -> set[str]:
-    """Parameters and local variables of `func` (a forgiving parse of its declarations)."""
+def parameters(masked: str, func: Function) -> set[str]:
     names: set[str] = set()
     for param in _split_top(masked[func.params[0]:func.params[1]], ","):
         idents = [i for i in IDENT.findall(param) if i not in _KEYWORDS]
         if idents:
             names.add(idents[-1])
+    return names
+
+
+_ASSIGNED = re.compile(r"(?<![\w.>])([A-Za-z_]\w*)\s*=(?!=)\s*(?P<rhs>\w*)")
+
+
+def valued_names(masked: str, func: Function, pos: int) -> set[str]:
+    """The parameters of `func` and the names its body gives a value (other than NULL) before `pos`,
+    in the order of the text: a local declared `= NULL` or uninitialised and first assigned after
+    `pos` has no value there (in a loop, the previous iteration's: v6.1's hpage_collapse_scan_pmd()
+    sets `folio = page_folio(page)` below its sharing check)."""
+    names = parameters(masked, func)
+    names.update(m.group(1) for m in _ASSIGNED.finditer(masked, func.body[0], pos) if m.group("rhs") != "NULL")
+    return names
+
+
+def declared_names(masked: str, func: Function) -> set[str]:
+    """Parameters and local variables of `func` (a forgiving parse of its declarations)."""
+    names = parameters(masked, func)
     body = masked[func.body[0] + 1:func.body[1]]
     for statement in re.split(r"[;{}]", body):
         m = _TYPE_START.match(statement)

@@ -122,8 +122,16 @@ def environment(study: Study) -> jinja2.Environment:
         jinja2.FileSystemLoader([str(p) for p in (study.search or (study.root,))]),
         jinja2.PrefixLoader({name: jinja2.FileSystemLoader(str(root)) for name, root in study.reuses.items()}),
         _AbsoluteLoader()])
-    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["calls"] = calls
+    return env
+
+
+def calls(names: Sequence[str]) -> str:
+    """The `calls` filter: ["f", "g", "h"] -> "f(), g() and h()"."""
+    named = [f"{n}()" for n in names]
+    return ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
 
 
 def named(places: Sequence[Located]) -> Ctx:

@@ -4,8 +4,8 @@ A site is a match of one of the study's forms inside the function's body
 (comments and strings excluded). Its role comes from where it stands: a
 `within` call in the header of an enclosing block (`if (pmd_trans_huge(*pmd))`)
 or a `condition` call in its own if-condition (`!folio_test_lru(folio) || ...`).
-Each role also says how to name the page and the folio there, picked from what
-the function declares, so a variant can write `page_mapcount(pte_page(ptent))`
+Each role also says how to name the page and the folio there, picked from the
+variables that have a value at the site (a parameter, or assigned above it), so a variant can write `page_mapcount(pte_page(ptent))`
 at a base without a `page` variable and `page_folio(page)` at a base without a
 `folio` one.
 """
@@ -111,7 +111,6 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
             f"The study {study.name!r} targets that function; this base does not define it. Pick another base, "
             "or change the target's `file`, or add the name the code goes by here to its `function` list, or "
             "mark the target optional = \"why a base may lack it\".", f"no function {named} in {target.file}")
-    declared = csrc.declared_names(masked, func)
     body_lo, body_hi = func.body
     taken: list[tuple[int, int]] = []
     sites: list[Site] = []
@@ -129,7 +128,7 @@ def locate(study: Study, text: str, where: str, target: Target | None = None) ->
                     f"it); add or adjust a role in {study.root / 'study.toml'}.")
             sites.append(Site(target=target, role=role, start=m.start(), end=m.end(), text=text[m.start():m.end()],
                               form=form.text, line=csrc.line_of(text, m.start()),
-                              names=_names(role, declared), shape=form,
+                              names=_names(role, csrc.valued_names(masked, func, m.start())), shape=form,
                               context=cexpr.context(masked, body_lo, m.start(), m.end(), body_hi),
                               in_function=func.name))
     if not sites:
@@ -189,11 +188,13 @@ def _calls(text: str, name: str) -> bool:
     return name in csrc.called_functions(text)
 
 
-def _names(role: Role, declared: set[str]) -> dict[str, str]:
+def _names(role: Role, valued: set[str]) -> dict[str, str]:
+    """How the role names the page and the folio at a site: the first candidate whose variables all
+    have a value there (a parameter, or assigned above the site)."""
     out = {}
     for what, candidates in (("page", role.page), ("folio", role.folio)):
         for expr in candidates:
-            if csrc.free_identifiers(expr) <= declared:
+            if csrc.free_identifiers(expr) <= valued:
                 out[what] = expr
                 break
     return out

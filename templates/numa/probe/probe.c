@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * probe: do mbind(MPOL_MF_MOVE) and move_pages(2) migrate a folio another
- * process maps?
+ * probe: do mbind(MPOL_MF_MOVE), move_pages(2), migrate_pages(2) and khugepaged
+ * take a folio another process maps?
  *
  * mbind(2) with MPOL_MF_MOVE (not MPOL_MF_MOVE_ALL) migrates the caller's pages
  * to the new policy's nodes, but only those no other process maps: its page
@@ -11,11 +11,16 @@
  * move_pages(2) without MPOL_MF_MOVE_ALL asks the same in mm/migrate.c
  * (__add_folio_for_migration(): `folio_likely_mapped_shared(folio) &&
  * !migrate_all` refuses with -EACCES), for the folio of each address it is
- * given. A folio a check calls exclusive is migrated, and every process that
- * maps it then maps the copy on the new node: one process's policy moved
- * another's memory. A folio it calls shared that is exclusive stays on the old
- * node. With MPOL_MF_MOVE_ALL (rows of the shared scenarios) both calls skip
- * the check: every folio must move, shared or not.
+ * given; migrate_pages(2) of the caller's own pages walks as mbind() does, with
+ * MPOL_MF_MOVE_ALL when the caller has CAP_SYS_NICE (the probe drops it from
+ * its effective set for the plain rows). A folio a check calls exclusive is
+ * migrated, and every process that maps it then maps the copy on the new node:
+ * one process's policy moved another's memory. A folio it calls shared that is
+ * exclusive stays on the old node. With MPOL_MF_MOVE_ALL (rows of the shared
+ * scenarios) the calls skip the check: every folio must move, shared or not.
+ * khugepaged (rows of the PTE-mapped THP scenarios) counts the PTEs of a range
+ * that map such a folio against max_ptes_shared, here 0: a range with one must
+ * not be collapsed, an exclusive one must be.
  *
  * Every case (a row of `scenarios` below): map anonymous memory bound to the
  * first memory node (MPOL_BIND, no move), fill it, make it PTE-mapped where the
@@ -23,8 +28,9 @@
  * touches nothing, unmap in the parent what the scenario says, check the state
  * (one THP of that size, PMD- or PTE-mapped as asked, the child mapping the
  * same PFNs, every page on the first node), then ask for the parent's part on
- * the second node (a `way`: mbind() or move_pages() of every page, with or
- * without MPOL_MF_MOVE_ALL) and read every page's node again, in both
+ * the second node (a `way`: mbind(), move_pages() of every page or
+ * migrate_pages(), with or without MPOL_MF_MOVE_ALL; or khugepaged) and read
+ * every page's node (or the parent's AnonHugePages) again, in both
  * processes, with move_pages(pid, n, pages, NULL, status, 0), which moves
  * nothing. Verdicts: correct; wrong (pages the child maps moved without
  * MPOL_MF_MOVE_ALL: a shared folio called exclusive); missed (the folio stayed
@@ -35,8 +41,8 @@
  * NUMA balancing is turned off while the probe runs (kernel.numa_balancing 0,
  * put back at exit): its hinting faults would move pages on their own.
  *
- * No libnuma: mbind(2) and move_pages(2) by syscall(2), with the constants of
- * <linux/mempolicy.h>. Prints kselftest TAP 13 with a verdict token on every
+ * No libnuma: mbind(2), move_pages(2) and migrate_pages(2) by syscall(2), with
+ * the constants of <linux/mempolicy.h>. Prints kselftest TAP 13 with a verdict token on every
  * result line that is not a plain `ok` (see ../../probe-common/probe_common.h),
  * exits with kselftest's KSFT_* codes, must be run as root (PFNs in pagemap,
  * /proc/kpageflags, the THP and NUMA balancing knobs).
@@ -46,11 +52,15 @@
 #define _GNU_SOURCE
 /* the /proc/vmstat counters that tell what the kernel did */
 #define PROBE_VMSTAT "pgmigrate_success", "pgmigrate_fail", "thp_migration_success", \
-		     "thp_migration_fail", "thp_migration_split", "thp_split_pmd"
+		     "thp_migration_fail", "thp_migration_split", "thp_split_pmd", \
+		     "thp_collapse_alloc", "thp_collapse_alloc_failed", "thp_scan_exceed_share_pte"
 #define VM_MIGRATE_FAIL	1	/* pgmigrate_fail in PROBE_VMSTAT */
 #define VM_THP_FAIL	3	/* thp_migration_fail */
+#define VM_COLLAPSE_FAIL 7	/* thp_collapse_alloc_failed */
+#define VM_EXCEED_SHARED 8	/* thp_scan_exceed_share_pte */
 #include "../../probe-common/probe_common.h"
 
+#include <linux/capability.h>
 #include <linux/mempolicy.h>
 #include <sys/syscall.h>
 
@@ -60,11 +70,14 @@
 #define MAX_NODE	1024	/* bits in the node masks passed to mbind() */
 #define HUGETLB_KB	2048	/* the hugetlb size of the hugetlb rows */
 #define NODE_HUGE	"/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/"
+#define KHP_DIR		THP_DIR "/khugepaged/"
+#define COLLAPSE_SCANS	3	/* full khugepaged scans a collapse case waits, at most */
+#define COLLAPSE_WAIT_S	30	/* and seconds */
 
 /* what a verdict means, in a result line */
 static const char *const verdict_text[NR_VERDICTS] = {
 	[V_MISSED] = "not migrated (exclusive treated as shared, or MPOL_MF_MOVE_ALL not honoured)",
-	[V_WRONG] = "migrated pages another process maps",
+	[V_WRONG] = "migrated or collapsed pages another process maps",
 };
 
 /* the two memory nodes: the pages start on src, the call asks for dst; nr_nodes < 2: no case */
@@ -102,14 +115,18 @@ static const struct scenario scenarios[] = {
 
 #define NR_SCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
-/* how the parent asks for its part on the other node */
-enum call { MBIND, MOVE_PAGES };
+/*
+ * how the parent asks for its part on the other node, or (KHUGEPAGED) lets khugepaged collapse
+ * it with max_ptes_shared 0: a range with a PTE that maps a shared folio must stay as it is
+ */
+enum call { MBIND, MOVE_PAGES, MIGRATE_PAGES, KHUGEPAGED };
 
 struct way {
 	const char *text;	/* the start of the case's name */
 	enum call call;
-	unsigned int flags;	/* MPOL_MF_MOVE (mbind), 0 (move_pages), or MPOL_MF_MOVE_ALL */
+	unsigned int flags;	/* MPOL_MF_MOVE (mbind, migrate_pages), 0 (move_pages), _ALL */
 	bool shared_only;	/* only the scenarios with a child */
+	bool pte_thp_only;	/* only the PTE-mapped THP scenarios */
 };
 
 static const struct way ways[] = {
@@ -119,13 +136,17 @@ static const struct way ways[] = {
 	  .shared_only = true },
 	{ .text = "move_pages MPOL_MF_MOVE_ALL", .call = MOVE_PAGES, .flags = MPOL_MF_MOVE_ALL,
 	  .shared_only = true },
+	{ .text = "migrate_pages", .call = MIGRATE_PAGES, .flags = MPOL_MF_MOVE },
+	{ .text = "migrate_pages CAP_SYS_NICE", .call = MIGRATE_PAGES, .flags = MPOL_MF_MOVE_ALL,
+	  .shared_only = true },
+	{ .text = "khugepaged max_ptes_shared=0", .call = KHUGEPAGED, .pte_thp_only = true },
 };
 
 #define NR_WAYS (int)(sizeof(ways) / sizeof(ways[0]))
 
 static bool way_runs(const struct way *w, const struct scenario *s)
 {
-	return s->child || !w->shared_only;
+	return (s->child || !w->shared_only) && (s->shape == PTE_THP || !w->pte_thp_only);
 }
 
 /* pages [*first, *first + *n) of a region of npages: the part h */
@@ -167,6 +188,53 @@ static long sys_mbind(void *addr, size_t len, int mode, int node, unsigned int f
  * move_pages(pid, n, pages [first, first + n) of mem, nodes, status, flags): with nodes NULL, every
  * page's node (or -errno) in pid's mm (0: this process); else each page to nodes[i]. Its return.
  */
+/* migrate_pages(2) of this process, every page on node `from` to node `to` */
+static long sys_migrate_pages(int from, int to)
+{
+	unsigned long old[MAX_NODE / (8 * sizeof(unsigned long))] = { 0 };
+	unsigned long new[MAX_NODE / (8 * sizeof(unsigned long))] = { 0 };
+
+	old[from / (8 * sizeof(unsigned long))] |= 1UL << (from % (8 * sizeof(unsigned long)));
+	new[to / (8 * sizeof(unsigned long))] |= 1UL << (to % (8 * sizeof(unsigned long)));
+	return syscall(__NR_migrate_pages, 0, MAX_NODE, old, new);
+}
+
+/* put CAP_SYS_NICE into this process's effective set, or take it out; 0, or -1 */
+static int cap_nice(bool on)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(__NR_capget, &hdr, data))
+		return -1;
+	if (on)
+		data[CAP_TO_INDEX(CAP_SYS_NICE)].effective |= CAP_TO_MASK(CAP_SYS_NICE);
+	else
+		data[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+	return syscall(__NR_capset, &hdr, data) ? -1 : 0;
+}
+
+/*
+ * migrate_pages(2) of this process from src_node to dst_node: the kernel passes MPOL_MF_MOVE_ALL
+ * when the caller has CAP_SYS_NICE, else MPOL_MF_MOVE, so without `nice` the capability leaves the
+ * effective set for the call (it stays permitted, and comes back after). The pages it could not
+ * move, or -1.
+ */
+static long migrate_self(bool nice)
+{
+	long ret;
+	int err;
+
+	if (!nice && cap_nice(false))
+		return -1;
+	ret = sys_migrate_pages(src_node, dst_node);
+	err = errno;
+	if (!nice && cap_nice(true))
+		printf("# cannot put CAP_SYS_NICE back\n");
+	errno = err;
+	return ret;
+}
+
 static long sys_move_pages(pid_t pid, char *mem, size_t first, size_t n, const int *nodes,
 			   int *status, unsigned int flags)
 {
@@ -306,6 +374,7 @@ struct cas {
 	struct counters c0, c1;
 	long call_ret;
 	int call_errno;
+	long scans, huge_after;	/* collapse: full khugepaged scans waited, AnonHugePages */
 };
 
 /* AnonHugePages (kB) of this process's VMAs overlapping [lo, hi) */
@@ -367,6 +436,13 @@ static char *map_region(const struct cas *c)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* khugepaged with max_ptes_shared 0, retrying a failed allocation soon (put back at exit) */
+static int khugepaged_ready(void)
+{
+	return knob_set(KHP_DIR "max_ptes_shared", "0") ||
+	       knob_set(KHP_DIR "alloc_sleep_millisecs", "10");
+}
+
 /* map the region bound to src_node, filled, THP as the shape says; 0, or a verdict (why in o) */
 static int populate(struct cas *c, struct outcome *o)
 {
@@ -375,6 +451,10 @@ static int populate(struct cas *c, struct outcome *o)
 
 	if (c->s->shape == HUGETLB && hugetlb_ready(msg, sizeof(msg))) {
 		set_outcome(o, V_SKIP, "%s", msg);
+		return -1;
+	}
+	if (c->w->call == KHUGEPAGED && khugepaged_ready()) {
+		set_outcome(o, V_SKIP, "cannot set the khugepaged knobs (" KHP_DIR ")");
 		return -1;
 	}
 	if (c->s->shape != HUGETLB && thp_select(c->s->shape == SMALL ? 0 : pmdsize)) {
@@ -406,22 +486,43 @@ static int populate(struct cas *c, struct outcome *o)
 	return 0;
 }
 
-/* the child forked, the parent's part kept; 0, or a verdict (why in o) */
+/*
+ * Drop pages [first, first + n) of the parent's region: unmapped, or (a collapse case) zapped
+ * with MADV_DONTNEED, which keeps the VMA whole: khugepaged collapses only a VMA that spans the
+ * PMD range.
+ */
+static void drop(const struct cas *c, size_t first, size_t n)
+{
+	if (!n)
+		return;
+	if (c->w->call == KHUGEPAGED)
+		madvise(c->mem + first * pagesize, n * pagesize, MADV_DONTNEED);
+	else
+		munmap(c->mem + first * pagesize, n * pagesize);
+}
+
+/*
+ * The child forked, the parent's part kept; 0, or a verdict (why in o). Before a collapse case
+ * forks, the region is MADV_NOHUGEPAGE, so that khugepaged never collapses the child's copy of the
+ * VMA (its pages would then be the parent's alone), nor the parent's before collapse_wait().
+ */
 static int share(struct cas *c, struct outcome *o)
 {
+	bool collapse = c->w->call == KHUGEPAGED;
 	char msg[200];
 
 	part(c->s->parent_keeps, c->npages, &c->first, &c->n);
+	if (collapse && madvise(c->mem, c->size, MADV_NOHUGEPAGE)) {
+		set_outcome(o, V_ERROR, "madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
+		return -1;
+	}
 	if (c->s->child && kid_start(&c->kid, c->mem, c->size, c->s->child_keeps, msg,
 				     sizeof(msg))) {
 		set_outcome(o, V_ERROR, "%s", msg);
 		return -1;
 	}
-	if (c->first)
-		munmap(c->mem, c->first * pagesize);
-	if (c->first + c->n < c->npages)
-		munmap(c->mem + (c->first + c->n) * pagesize,
-		       (c->npages - c->first - c->n) * pagesize);
+	drop(c, 0, c->first);
+	drop(c, c->first + c->n, c->npages - c->first - c->n);
 	return 0;
 }
 
@@ -491,11 +592,50 @@ static int check_state(struct cas *c, struct outcome *o)
 	return 0;
 }
 
+/*
+ * Let khugepaged at the parent's range: write its last page (after fork() every PTE of both
+ * processes is write-protected, and khugepaged collapses no range without a writable PTE; the
+ * write copies that page where the child maps the folio), make the range MADV_HUGEPAGE and let
+ * khugepaged scan every 10 ms until the range is one THP, or COLLAPSE_SCANS full scans or
+ * COLLAPSE_WAIT_S seconds went by (its sleep put back after). The scans waited, or -1.
+ */
+static long collapse_wait(const struct cas *c)
+{
+	char text[64], slept[32];
+	struct timespec t0, t;
+	long start, scans = 0;
+
+	c->mem[(c->first + c->n - 1) * pagesize] = 0x5b;
+	if (read_text(KHP_DIR "scan_sleep_millisecs", text, sizeof(text)) ||
+	    madvise(c->mem, c->size, MADV_HUGEPAGE))
+		return -1;
+	current_value(text, slept, sizeof(slept));
+	start = read_long(KHP_DIR "full_scans");
+	if (knob_set(KHP_DIR "scan_sleep_millisecs", "10"))
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(20000);
+		scans = read_long(KHP_DIR "full_scans") - start;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (!anon_huge_kb(c->mem, c->mem + c->size) && scans < COLLAPSE_SCANS &&
+		 elapsed_ms(&t0, &t) < COLLAPSE_WAIT_S * 1000);
+	knob_set(KHP_DIR "scan_sleep_millisecs", slept);
+	return scans;
+}
+
 /* ask the way's call for the parent's part on dst_node (move_pages: nodes asked in after[]) */
-static long move_part(const struct cas *c)
+static long move_part(struct cas *c)
 {
 	size_t i;
 
+	if (c->w->call == KHUGEPAGED) {
+		c->scans = collapse_wait(c);
+		c->huge_after = anon_huge_kb(c->mem, c->mem + c->size);
+		return c->scans < 0 ? -1 : 0;
+	}
+	if (c->w->call == MIGRATE_PAGES)
+		return migrate_self(c->w->flags & MPOL_MF_MOVE_ALL);
 	if (c->w->call == MBIND)
 		return sys_mbind(c->mem + c->first * pagesize, c->n * pagesize, MPOL_BIND,
 				 dst_node, c->w->flags);
@@ -519,10 +659,27 @@ static int migrate(struct cas *c, struct outcome *o)
 	return 0;
 }
 
+/* "# evidence: ..." of a collapse case */
+static void collapse_evidence(const struct cas *c)
+{
+	char moved[300];
+
+	counters_delta(&c->c0, &c->c1, c->size, moved, sizeof(moved));
+	printf("# evidence: this process maps pages %zu-%zu of the region%s, PTE-mapped; after %ld "
+	       "full khugepaged scans (max_ptes_shared 0) AnonHugePages %ld kB; %s\n", c->first,
+	       c->first + c->n - 1, c->s->child ? ", the child some of them" : "", c->scans,
+	       c->huge_after, moved);
+}
+
 /* "# evidence: ..." of a case that got as far as its call */
 static void evidence(const struct cas *c)
 {
 	char pb[120], pa[120], kb[120] = "", ka[120] = "", moved[300], said[200] = "";
+
+	if (c->w->call == KHUGEPAGED) {
+		collapse_evidence(c);
+		return;
+	}
 
 	nodes_text(c->before, c->n, pb, sizeof(pb));
 	nodes_text(c->after, c->n, pa, sizeof(pa));
@@ -549,11 +706,47 @@ static bool migration_failed(const struct cas *c)
 	       moved_by(c->c0.vm[VM_THP_FAIL], c->c1.vm[VM_THP_FAIL]) > 0 || c->call_ret;
 }
 
+/*
+ * A collapse case's verdict: with max_ptes_shared 0 a range with a PTE that maps a folio the child
+ * maps too must not be collapsed (the scan must have refused it: thp_scan_exceed_share_pte), and
+ * an exclusive one must be.
+ */
+static void collapse_judge(const struct cas *c, struct outcome *o)
+{
+	bool refused = moved_by(c->c0.vm[VM_EXCEED_SHARED], c->c1.vm[VM_EXCEED_SHARED]) > 0;
+
+	if (c->call_ret)
+		set_outcome(o, V_ERROR, "madvise(MADV_HUGEPAGE) or the khugepaged knobs: %s",
+			    strerror(c->call_errno));
+	else if (c->s->child && c->huge_after)
+		set_outcome(o, V_WRONG, "khugepaged collapsed the range although the child maps "
+			    "pages of its folio (max_ptes_shared 0)");
+	else if (c->s->child && !refused)
+		set_outcome(o, V_INCONCLUSIVE, "not collapsed, but no scan refused the range as "
+			    "shared in %ld full scans (thp_scan_exceed_share_pte did not move)",
+			    c->scans);
+	else if (!c->s->child && !c->huge_after && !c->scans)
+		set_outcome(o, V_INCONCLUSIVE, "khugepaged did not finish a full scan in %d s",
+			    COLLAPSE_WAIT_S);
+	else if (!c->s->child && !c->huge_after &&
+		 moved_by(c->c0.vm[VM_COLLAPSE_FAIL], c->c1.vm[VM_COLLAPSE_FAIL]) > 0)
+		set_outcome(o, V_INCONCLUSIVE, "not collapsed, and allocating the THP failed "
+			    "(thp_collapse_alloc_failed)");
+	else if (!c->s->child && !c->huge_after)
+		set_outcome(o, V_MISSED, "khugepaged did not collapse the exclusive range in %ld "
+			    "full scans%s", c->scans, refused ? ": refused as shared" : "");
+}
+
 /* the verdict, from the nodes before and after */
 static void judge(const struct cas *c, struct outcome *o)
 {
 	size_t moved = on_node(c->after, c->n, dst_node);
 	bool move_all = c->w->flags & MPOL_MF_MOVE_ALL;
+
+	if (c->w->call == KHUGEPAGED) {
+		collapse_judge(c, o);
+		return;
+	}
 
 	if (c->s->child && !move_all) {
 		size_t kid_moved = on_node(c->kid_after, c->kid.n, dst_node);

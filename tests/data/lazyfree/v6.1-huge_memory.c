@@ -5,6 +5,7 @@ bool madvise_free_huge_pmd(struct mmu_gather *tlb, struct vm_area_struct *vma,
 	pmd_t orig_pmd;
 	struct page *page;
 
+	orig_pmd = *pmd;
 	page = pmd_page(orig_pmd);
 	if (total_mapcount(page) != 1)
 		goto out;

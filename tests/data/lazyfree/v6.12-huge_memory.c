@@ -11,6 +11,7 @@ bool madvise_free_huge_pmd(struct mmu_gather *tlb, struct vm_area_struct *vma,
 	pmd_t orig_pmd;
 	struct folio *folio;
 
+	orig_pmd = *pmd;
 	folio = pmd_folio(orig_pmd);
 	if (folio_likely_mapped_shared(folio))
 		goto out;

@@ -7,6 +7,7 @@ static int madvise_free_pte_range(pmd_t *pmd, unsigned long addr,
 	int nr;
 
 	for (; addr != end; pte += nr, addr += PAGE_SIZE * nr) {
+		ptent = ptep_get(pte);
 		folio = vm_normal_folio(vma, addr, ptent);
 		if (folio_test_large(folio)) {
 			if (nr < folio_nr_pages(folio)) {
