@@ -24,7 +24,8 @@ from workbench.study.commits import PatchSet
 TEMPLATES = PROJECT_ROOT / "templates"
 EXCERPTS = DATA / "observe"
 BASES = ("v6.1", "v6.12", "v7.3")
-OBSERVABLE = ["mbind/migrate_pages queue", "mbind/migrate_pages queue, hugetlb", "move_pages"]
+OBSERVABLE = ["mbind/migrate_pages queue", "mbind/migrate_pages queue, hugetlb", "move_pages", "khugepaged scan",
+              "khugepaged isolate"]
 
 
 def numa() -> model.Study:
@@ -97,11 +98,15 @@ SITES = {
     "v6.1": [("migrate_folio_add", "folio_estimated_sharers(folio) == 1"),
              ("queue_pages_hugetlb", "page_mapcount(page) == 1"),
              ("add_page_for_migration", "page_mapcount(page) > 1"),
+             ("hpage_collapse_scan_pmd", "page_mapcount(page) > 1"),
+             ("__collapse_huge_page_isolate", "page_mapcount(page) > 1"),
              ("do_numa_page", "page_mapcount(page) > 1"),
              ("migrate_misplaced_page", "page_mapcount(page) != 1")],
     "v6.12": [("migrate_folio_add", "folio_likely_mapped_shared(folio)"),
               ("queue_folios_hugetlb", "folio_likely_mapped_shared(folio)"),
               ("__add_folio_for_migration", "folio_likely_mapped_shared(folio)"),
+              ("hpage_collapse_scan_pmd", "folio_likely_mapped_shared(folio)"),
+              ("__collapse_huge_page_isolate", "folio_likely_mapped_shared(folio)"),
               ("numa_migrate_check", "folio_likely_mapped_shared(folio)"),
               ("migrate_misplaced_folio_prepare", "folio_likely_mapped_shared(folio)"),
               ("change_pte_range", "folio_likely_mapped_shared(folio)"),
@@ -109,6 +114,8 @@ SITES = {
     "v7.3": [("migrate_folio_add", "folio_maybe_mapped_shared(folio)"),
              ("queue_folios_hugetlb", "folio_maybe_mapped_shared(folio)"),
              ("__add_folio_for_migration", "folio_maybe_mapped_shared(folio)"),
+             ("collapse_scan_pmd", "folio_maybe_mapped_shared(folio)"),
+             ("__collapse_huge_page_isolate", "folio_maybe_mapped_shared(folio)"),
              ("numa_migrate_check", "folio_maybe_mapped_shared(folio)"),
              ("migrate_misplaced_folio_prepare", "folio_maybe_mapped_shared(folio)"),
              ("folio_can_map_prot_numa", "folio_maybe_mapped_shared(folio)"),
@@ -129,7 +136,7 @@ def test_each_base_has_its_sites_and_leaves_out_the_optional_targets_it_lacks(ta
     found = [s for p in places for s in p.sites]
     assert [(s.function, s.text) for s in found] == SITES[tag]
     assert [(lo.functions[0], lo.missing) for lo in left_out] == LEFT_OUT[tag]
-    assert [s.target.observe.observable for s in found] == [True] * 3 + [False] * (len(found) - 3)
+    assert [s.target.observe.observable for s in found] == [True] * 5 + [False] * (len(found) - 5)
     negated = {s.function for s in found if s.context.negated}
     assert ("folio_referenced_one" in negated) == (tag != "v6.1")  # `!folio_..._mapped_shared(folio)`
 
@@ -179,19 +186,20 @@ def test_no_mutant_is_made_at_an_unobservable_site_and_they_are_listed(tmp_path)
     made = generate.mutants(kt, st, base, tmp_path)  # type: ignore[arg-type]
     sites_made = {(m.file, m.function) for m in made if not m.aa}
     assert sites_made == {("mm/mempolicy.c", "migrate_folio_add"), ("mm/mempolicy.c", "queue_folios_hugetlb"),
-                          ("mm/migrate.c", "__add_folio_for_migration")}
+                          ("mm/migrate.c", "__add_folio_for_migration"), ("mm/khugepaged.c", "hpage_collapse_scan_pmd"),
+                          ("mm/khugepaged.c", "__collapse_huge_page_isolate")}
     _, names, cols = generate.as_columns(kt, st, base, tmp_path, (), [])  # type: ignore[arg-type]
     assert [u.function for u in cols.unobservable] == ["numa_migrate_check", "migrate_misplaced_folio_prepare",
                                                        "change_pte_range", "folio_referenced_one"]
-    assert [u.site for u in cols.unobservable] == ["pte_final-4", "pte_final-5", "pte_final-6", "pte_final-7"]
-    assert not any(n.startswith(("pte_final-4.", "pte_final-7.")) for n in names)
+    assert [u.site for u in cols.unobservable] == ["pte_final-6", "pte_final-7", "pte_final-8", "pte_final-9"]
+    assert not any(n.startswith(("pte_final-6.", "pte_final-9.")) for n in names)
     assert json.loads(json.dumps(cols.to_json()))["unobservable"][0]["why"].startswith("TNF_SHARED only")
 
 
 def test_asking_for_mutants_at_an_unobservable_site_says_why_there_are_none(tmp_path):
     kt, base = fake_tree("v6.12")
-    with pytest.raises(UserError, match=r"--mutants names pte_final-7, a site no program can observe") as e:
-        generate.mutants(kt, numa(), base, tmp_path, ("pte_final-7:negate",))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=r"--mutants names pte_final-9, a site no program can observe") as e:
+        generate.mutants(kt, numa(), base, tmp_path, ("pte_final-9:negate",))  # type: ignore[arg-type]
     assert "folio_referenced_one()" in e.value.message
 
 
@@ -204,7 +212,7 @@ def test_the_mutants_report_says_unobservable_not_scored(tmp_path):
     a = show.analysis_of(run)
     assert a is not None and a.judged[0].state == kills.INCOMPLETE  # no boots here: the listing is what counts
     text = "\n".join(show.text_lines(run))
-    assert f"{observe.NOT_SCORED}: pte_final-6 (mm/mempolicy.c:" in text and "folio_can_map_prot_numa()" in text
+    assert f"{observe.NOT_SCORED}: pte_final-8 (mm/mempolicy.c:" in text and "folio_can_map_prot_numa()" in text
     assert text.count(observe.NOT_SCORED) == 4
     assert len(json.loads(report.render(run, "json"))["mutants"]["unobservable"]) == 4
 
