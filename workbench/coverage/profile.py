@@ -74,10 +74,12 @@ class Profile:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        """What a cell's identity takes of the profile: the objects, and each unobservable target's
-        why, since a cell keeps its spots (and the why they carry) from its build: a changed why
-        makes new cells. A study without such targets hashes as before."""
-        return self.objects + tuple(f"unobservable {t.name}: {t.observe.why}" for t in self.study.targets
+        """What a cell's identity takes of the profile: make's variables that profile the objects
+        (the variables, not the objects' names: when how an object is profiled changes, as when
+        GCOV_PROFILE_memory.o=y stopped reaching arch/x86/boot/memory.o, a cell built the old way,
+        a failed link included, is not reused), and each unobservable target's why, since a cell
+        keeps its spots (and the why they carry) from its build: a changed why makes new cells."""
+        return variables(self.objects) + tuple(f"unobservable {t.name}: {t.observe.why}" for t in self.study.targets
                                     if not t.observe.observable)
 
     def keep(self, git: Git, src: Path, build: Path, base: str, commit: str, into: Path) -> None:
