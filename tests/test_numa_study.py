@@ -17,8 +17,9 @@ from workbench.study.forms import Polarity
 TEMPLATES = PROJECT_ROOT / "templates"
 CODE = {f"mm/{f}.c": (DATA / "observe" / "v6.12" / "mm" / f"{f}.c").read_text()
         for f in ("mempolicy", "migrate", "memory", "mprotect", "rmap")}  # every function the study names there
-CODE["mm/khugepaged.c"] = (DATA / "polarity" / "v6.12-khugepaged.c").read_text()
-V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate", "khugepaged")}
+CODE["mm/khugepaged.c"] = (DATA / "observe" / "v6.12" / "mm" / "khugepaged.c").read_text()
+V61 = {f"mm/{f}.c": (DATA / "polarity" / f"v6.1-{f}.c").read_text() for f in ("mempolicy", "migrate")}
+V61["mm/khugepaged.c"] = (DATA / "observe" / "v6.1" / "mm" / "khugepaged.c").read_text()
 V612 = {"folio_mapcount", "folio_nr_pages", "folio_entire_mapcount", "folio_likely_mapped_shared", "folio_page",
         "page_folio"}
 CHECK = "if ((flags & MPOL_MF_MOVE_ALL) || {}) {{"

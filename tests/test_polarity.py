@@ -20,7 +20,7 @@ from workbench.study.forms import Polarity
 TEMPLATES = PROJECT_ROOT / "templates"
 CODE = DATA / "polarity"
 SKETCH = DATA / "studies" / "numa_sketch"
-FILES = {("v6.12", "mm/mempolicy.c"): "v6.12-mempolicy.c", ("v6.12", "mm/rmap.c"): "v6.12-rmap.c",
+FILES = {("v6.12", "mm/mempolicy.c"): "v6.12-mempolicy.c", ("v6.12", "mm/rmap.c"): "../observe/v6.12/mm/rmap.c",
          ("v6.1", "mm/mempolicy.c"): "v6.1-mempolicy.c"}
 FUNCTIONS = {"v6.12": ("migrate_folio_add", "queue_folios_hugetlb", "folio_referenced_one"),
              "v6.1": ("migrate_folio_add", "queue_pages_hugetlb")}

@@ -88,10 +88,12 @@ def unscored(named: list[tuple[str, sites_mod.Site]]) -> list[Unscored]:
             if not s.target.observe.scored]
 
 
-def mutants(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...] = ()) -> list[Mutant]:
-    """The A/A mutant, then every (site, operator) the selectors keep (none: all), templates written to `out`."""
+def mutants(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...] = (),
+            every: list[tuple[str, sites_mod.Site]] | None = None) -> list[Mutant]:
+    """The A/A mutant, then every (site, operator) the selectors keep (none: all), templates written to `out`;
+    `every`: the study's named sites at `base` when the caller has them (located_sites)."""
     ops = load(study)
-    every = located_sites(kt, study, base)
+    every = located_sites(kt, study, base) if every is None else every
     for u in unscored(every):
         if any(sel.replace(".", ":").partition(":")[0] == u.site for sel in selectors):
             raise UserError(f"--mutants names {u.site}, a site no program can observe ({observe.NOT_SCORED}): {u}",
@@ -184,14 +186,14 @@ class MutantColumns:
 def as_columns(kt: KernelTree, study: Study, base: Base, out: Path, selectors: tuple[str, ...],
                names: list[str]) -> tuple[Study, list[str], MutantColumns]:
     """The study with every mutant as a variant, and the columns with the mutants after `names`."""
-    found = mutants(kt, study, base, out, selectors)
+    every = located_sites(kt, study, base)  # read and located once: for the mutants and the unscored sites
+    found = mutants(kt, study, base, out, selectors, every)
     for m in found:
         if m.name in names or m.name in study.variant_names:
             raise UserError(f"mutant {m.name!r} has the name of a column already asked for",
                             "Rename that column, or the operator in mutants.toml.")
         study = study.with_variant(m.name, Path(m.template), f"mutant {m.shown}")
-    return study, names + [m.name for m in found], MutantColumns(found, [], str(find(study) or ""),
-                                                                 unscored(located_sites(kt, study, base)))
+    return study, names + [m.name for m in found], MutantColumns(found, [], str(find(study) or ""), unscored(every))
 
 
 def without_same_source(cols: MutantColumns, same_as_base: set[str], names: list[str]) -> list[str]:

@@ -121,9 +121,8 @@ def render_all(kt: KernelTree, study: Study, base: Base, variant_names: list[str
         out.append(VariantPatch(variant=variant.name, same_as_base=r.same_as_base, approximate=r.approximate,
                                 rendered=r))
     site_list = [Found(s.file, s.function, s.role.label, s.line, s.text, s.asks) for p in places for s in p.sites]
-    gone = {lo.target for lo in left_out}
     return PatchSet(base, kver, study.name, files, site_list, out, left_out=left_out,
-                    unobservable=[t for t in study.targets if not t.observe.observable and t.name not in gone])
+                    unobservable=[p.target for p in places if not p.target.observe.observable])
 
 
 def commit_all(kt: KernelTree, study: Study, ps: PatchSet, patches_dir: Path) -> PatchSet:

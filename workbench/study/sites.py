@@ -5,9 +5,10 @@ A site is a match of one of the study's forms inside the function's body
 `within` call in the header of an enclosing block (`if (pmd_trans_huge(*pmd))`)
 or a `condition` call in its own if-condition (`!folio_test_lru(folio) || ...`).
 Each role also says how to name the page and the folio there, picked from the
-variables that have a value at the site (a parameter, or assigned above it), so a variant can write `page_mapcount(pte_page(ptent))`
-at a base without a `page` variable and `page_folio(page)` at a base without a
-`folio` one.
+variables that have a value at the site (a parameter, or assigned above it), so
+a variant can write `page_mapcount(pte_page(ptent))` at a base without a `page`
+variable and `page_folio(page)` at a base without a `folio` one (or where it is
+set only below the site).
 """
 from __future__ import annotations
 
